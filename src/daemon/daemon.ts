@@ -1,0 +1,279 @@
+/**
+ * The running daemon: one store, one Connection per client, the Unix
+ * sockets they arrive on (the main socket, and one per introduced guest
+ * domain), and the CONTROL commands. Data flows one way: socket → frames →
+ * dispatch → store → replies and events → sockets.
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { dispatch } from '../protocol/dispatch.js';
+import { Connection } from '../protocol/connection.js';
+import type { Frame } from '../protocol/frame.js';
+import { FramingError } from '../protocol/frame-reader.js';
+import type { HandlerRequest, Services } from '../protocol/handler.js';
+import { cString } from '../protocol/payload.js';
+import type { Reply } from '../protocol/reply.js';
+import { bindSocket, socketTransport } from '../protocol/unix-transport.js';
+import { MessageType } from '../protocol/wire.js';
+import type { Client } from '../store/client.js';
+import { COMPAT } from '../store/compat.js';
+import { Store } from '../store/store.js';
+import { runControl, type ControlHost } from './control.js';
+import type { DaemonOptions } from './options.js';
+import { TraceLog } from './trace.js';
+
+/** Output kept for a privileged client that does not read its events. */
+const PRIVILEGED_EVENT_BACKLOG = 64 << 20;
+
+export class Daemon implements Services, ControlHost {
+  readonly store: Store;
+  readonly connections = new Map<number, Connection>();
+  private readonly dirty = new Set<Connection>();
+  private readonly domainListeners = new Map<number, net.Server>();
+  private mainServer: net.Server | undefined;
+  private trace: TraceLog | undefined;
+  /** Set by the live-update machinery once it is wired in. */
+  liveUpdate?: (request: HandlerRequest, args: string[]) => Reply;
+
+  constructor(readonly options: DaemonOptions, private readonly logLine: (line: string) => void = (l) => process.stderr.write(`xenstored-sim: ${l}\n`)) {
+    this.store = new Store({
+      compat: COMPAT[options.compat],
+      quotas: options.quotas,
+      softMemory: options.softMemory,
+      implicitDomains: options.implicitDomains,
+      keepOrphans: options.keepOrphans,
+    });
+    this.store.events = (client, eventPath, token) => {
+      const conn = this.connections.get(client.serial);
+      if (!conn) return;
+      conn.queueEvent(eventPath, token);
+      this.dirty.add(conn);
+    };
+    if (options.traceFile) this.setTraceFile(options.traceFile);
+  }
+
+  // --- sockets ---------------------------------------------------------------
+
+  /** Binds the main socket (removing a stale one) and writes the pid file. */
+  async listen(): Promise<void> {
+    fs.mkdirSync(path.dirname(this.options.socketPath), { recursive: true });
+    fs.rmSync(this.options.socketPath, { force: true });
+    this.mainServer = await listenOn(this.options.socketPath, (socket) => this.acceptSocket(socket));
+    if (this.options.pidFile) fs.writeFileSync(this.options.pidFile, `${process.pid}\n`);
+  }
+
+  /** Adopts an already listening server (live update hands one over). */
+  adoptServer(server: net.Server): void {
+    this.mainServer = server;
+    server.on('connection', (socket) => this.acceptSocket(socket));
+  }
+
+  get server(): net.Server | undefined {
+    return this.mainServer;
+  }
+
+  /** A new local client: privileged, as every socket client of C xenstored. */
+  acceptSocket(socket: net.Socket): Connection {
+    const conn = this.connectionFor(this.store.addSocketClient());
+    this.attach(conn, socket, () => this.disconnect(conn));
+    return conn;
+  }
+
+  private connectionFor(client: Client): Connection {
+    let conn = this.connections.get(client.serial);
+    if (!conn) {
+      const limit = client.quotaBound ? this.store.quotaOf(client, 'memory') || PRIVILEGED_EVENT_BACKLOG : PRIVILEGED_EVENT_BACKLOG;
+      conn = new Connection(client, limit);
+      this.connections.set(client.serial, conn);
+    }
+    return conn;
+  }
+
+  private attach(conn: Connection, socket: net.Socket, closed: () => void): void {
+    conn.transport = socketTransport(socket);
+    bindSocket(socket, {
+      data: (chunk) => this.receive(conn, chunk),
+      drain: () => conn.drained(),
+      closed,
+    });
+    this.flush();
+  }
+
+  /** Bytes from a client: answer every complete request, then send. */
+  receive(conn: Connection, chunk: Buffer): void {
+    let frames: Frame[];
+    try {
+      frames = conn.reader.push(chunk);
+    } catch (e) {
+      if (!(e instanceof FramingError)) throw e;
+      this.log(`connection ${conn.client.serial}: ${e.message}; dropping it`);
+      this.protocolError(conn);
+      return;
+    }
+    for (const frame of frames) this.process(conn, frame);
+    this.flush();
+  }
+
+  process(conn: Connection, frame: Frame): void {
+    this.trace?.frame('IN ', conn.client.serial, frame);
+    const answer = dispatch(this.store, conn.client, this, frame, (l) => this.log(l));
+    if (answer.deferred) return;
+    this.reply(conn, answer.frame);
+    answer.after?.();
+  }
+
+  reply(conn: Connection, frame: Frame): void {
+    this.trace?.frame('OUT', conn.client.serial, frame);
+    conn.queueReply(frame);
+    this.dirty.add(conn);
+  }
+
+  flush(): void {
+    for (const conn of this.dirty) conn.flush();
+    this.dirty.clear();
+  }
+
+  /** A framing error: a socket client is dropped, a guest loses its state. */
+  private protocolError(conn: Connection): void {
+    if (conn.client.domain) this.detachGuest(conn);
+    else conn.transport?.close();
+  }
+
+  private disconnect(conn: Connection): void {
+    this.store.removeClient(conn.client);
+    this.connections.delete(conn.client.serial);
+    this.dirty.delete(conn);
+  }
+
+  // --- guest domains ---------------------------------------------------------
+
+  get domainDir(): string {
+    return path.join(this.options.rundir, 'domain');
+  }
+
+  /** INTRODUCE (re)set a ring connection; make sure its socket exists. */
+  connectionReset(client: Client): void {
+    const conn = this.connectionFor(client);
+    conn.reset();
+    const domid = client.domid;
+    if (!this.domainListeners.has(domid) && this.mainServer) {
+      const socketPath = path.join(this.domainDir, String(domid));
+      fs.mkdirSync(this.domainDir, { recursive: true });
+      fs.rmSync(socketPath, { force: true });
+      const server = net.createServer((socket) => this.acceptGuest(client, socket));
+      server.listen(socketPath);
+      this.domainListeners.set(domid, server);
+    }
+  }
+
+  /** A guest client connects to its domain's socket: it becomes the ring. */
+  private acceptGuest(client: Client, socket: net.Socket): void {
+    const conn = this.connections.get(client.serial);
+    if (!conn || conn.transport) {
+      this.refuse(socket, `domain ${client.domid} already has a client connected`);
+      return;
+    }
+    this.attach(conn, socket, () => {
+      if (conn.transport) this.detachGuest(conn);
+    });
+  }
+
+  /** Answers the refused client's first request with EBUSY, then hangs up. */
+  private refuse(socket: net.Socket, why: string): void {
+    this.log(`refusing a guest client: ${why}`);
+    socket.once('data', (chunk: Buffer) => {
+      const reqId = chunk.length >= 8 ? chunk.readUInt32LE(4) : 0;
+      const payload = cString('EBUSY');
+      const header = Buffer.alloc(16);
+      header.writeUInt32LE(MessageType.ERROR, 0);
+      header.writeUInt32LE(reqId, 4);
+      header.writeUInt32LE(payload.length, 12);
+      socket.end(Buffer.concat([header, payload]));
+    });
+    socket.on('error', () => socket.destroy());
+  }
+
+  /** The guest client went away: its watches and transactions go too. */
+  private detachGuest(conn: Connection): void {
+    const transport = conn.transport;
+    conn.transport = undefined;
+    transport?.close();
+    this.store.dropWatchesAndTransactions(conn.client);
+    conn.reset();
+  }
+
+  /** The domain's connection is gone for good (RELEASE, destruction). */
+  connectionClosed(client: Client): void {
+    const conn = this.connections.get(client.serial);
+    if (conn) {
+      conn.transport?.close();
+      this.connections.delete(client.serial);
+      this.dirty.delete(conn);
+    }
+    const server = this.domainListeners.get(client.domid);
+    if (server) {
+      server.close();
+      this.domainListeners.delete(client.domid);
+      fs.rmSync(path.join(this.domainDir, String(client.domid)), { force: true });
+    }
+  }
+
+  // --- control ---------------------------------------------------------------
+
+  control(request: HandlerRequest, args: string[]): Reply {
+    return runControl(this, request, args);
+  }
+
+  log(line: string): void {
+    this.logLine(line);
+    this.trace?.line(line);
+  }
+
+  setTraceFile(file: string | undefined): void {
+    this.trace?.close();
+    this.trace = file === undefined ? undefined : new TraceLog(path.resolve(this.options.rundir, file));
+  }
+
+  traceFile(): string | undefined {
+    return this.trace?.file;
+  }
+
+  memoryReport(): string {
+    const m = process.memoryUsage();
+    let nodes = 0;
+    const count = (n: { children: { nodes(): IterableIterator<unknown> } | null }): void => {
+      nodes++;
+      for (const c of n.children?.nodes() ?? []) count(c as typeof n);
+    };
+    count(this.store.root);
+    return `memory report: ${nodes} nodes, ${this.connections.size} connections, rss ${m.rss} heap ${m.heapUsed}`;
+  }
+
+  /** Stops listening, closes every client and removes the sockets. */
+  async close(): Promise<void> {
+    for (const conn of this.connections.values()) conn.transport?.close();
+    for (const [domid, server] of this.domainListeners) {
+      server.close();
+      fs.rmSync(path.join(this.domainDir, String(domid)), { force: true });
+    }
+    this.domainListeners.clear();
+    if (this.mainServer) {
+      await new Promise<void>((resolve) => this.mainServer!.close(() => resolve()));
+      fs.rmSync(this.options.socketPath, { force: true });
+    }
+    if (this.options.pidFile) fs.rmSync(this.options.pidFile, { force: true });
+    this.trace?.close();
+  }
+}
+
+function listenOn(socketPath: string, onConnection: (socket: net.Socket) => void): Promise<net.Server> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer(onConnection);
+    server.once('error', reject);
+    server.listen({ path: socketPath, backlog: 511 }, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}

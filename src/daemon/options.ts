@@ -1,0 +1,134 @@
+/**
+ * Command-line options. Where they overlap with C xenstored's the spelling
+ * is the same, so existing scripts work unchanged.
+ */
+import { isXenVersion, type XenVersion } from '../store/compat.js';
+import { isQuotaName, type Quotas } from '../store/quotas.js';
+import { atoi } from '../store/numbers.js';
+import path from 'node:path';
+
+export interface DaemonOptions {
+  compat: XenVersion;
+  rundir: string;
+  socketPath: string;
+  quotas: Partial<Quotas>;
+  softMemory: number | undefined;
+  implicitDomains: boolean;
+  keepOrphans: boolean;
+  pidFile: string | undefined;
+  traceFile: string | undefined;
+  verbose: boolean;
+  /** Start from this migration stream instead of the initial tree. */
+  restoreFile: string | undefined;
+  /** Internal: this process is the new image of a live update. */
+  liveUpdate: boolean;
+}
+
+export class UsageError extends Error {}
+
+export const USAGE = `usage: xenstored-sim [options]
+
+  --socket PATH            listen here (default <rundir>/socket)
+  --compat 4.17|master     behave like C xenstored 4.17 or current upstream (default master)
+  --explicit-domains       domains exist only once created (CONTROL domain create)
+  --restore FILE           start from a migration stream written by a dump
+  -E, --entry-nb N         nodes per domain          -S, --entry-size N   node size
+  -W, --watch-nb N         watches per domain        -t, --transaction N  transactions per domain
+  -A, --perm-nb N          permissions per node      -M, --path-max N     path length
+  -Q, --quota NAME=N       any quota by name         -q, --quota-soft memory=N
+  -w, --timeout watch-event=S (accepted, not enforced)
+  -K, --keep-orphans       give a dead domain's nodes to dom0 instead of deleting them
+  -F, --pid-file FILE      write the pid here        -T, --trace-file FILE  log every request and reply
+  -V, --verbose            log more                  -N, -D, -I, -R       accepted for compatibility
+  -H, --help               this text
+
+The run directory is $XENSTORED_RUNDIR, else $XDG_RUNTIME_DIR/xenstored-sim, else /tmp/xenstored-sim.
+`;
+
+const SHORT: Record<string, string> = {
+  E: 'entry-nb', S: 'entry-size', W: 'watch-nb', t: 'transaction', A: 'perm-nb', M: 'path-max',
+  Q: 'quota', q: 'quota-soft', w: 'timeout', F: 'pid-file', T: 'trace-file', V: 'verbose', K: 'keep-orphans',
+  H: 'help', h: 'help', N: 'no-fork', D: 'no-domain-init', P: 'output-pid', R: 'no-recovery', I: 'internal-db', U: 'live-update',
+};
+const TAKES_VALUE = new Set(['socket', 'compat', 'restore', 'entry-nb', 'entry-size', 'watch-nb', 'transaction', 'perm-nb', 'path-max', 'quota', 'quota-soft', 'timeout', 'pid-file', 'trace-file']);
+const QUOTA_FLAGS: Record<string, keyof Quotas> = {
+  'entry-nb': 'nodes', 'entry-size': 'node-size', 'watch-nb': 'watches', transaction: 'transactions', 'perm-nb': 'node-permissions', 'path-max': 'path-max',
+};
+
+export function defaultRundir(env: NodeJS.ProcessEnv): string {
+  if (env.XENSTORED_RUNDIR) return env.XENSTORED_RUNDIR;
+  if (env.XDG_RUNTIME_DIR) return path.join(env.XDG_RUNTIME_DIR, 'xenstored-sim');
+  return '/tmp/xenstored-sim';
+}
+
+function number(name: string, text: string): number {
+  if (!/^-?\d+$/.test(text)) throw new UsageError(`--${name} needs a number, got "${text}"`);
+  return atoi(text);
+}
+
+/** Parses argv (without node and script); throws UsageError, or HelpRequested for --help. */
+export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): DaemonOptions {
+  const rundir = defaultRundir(env);
+  const options: DaemonOptions = {
+    compat: 'master', rundir, socketPath: path.join(rundir, 'socket'), quotas: {}, softMemory: undefined,
+    implicitDomains: true, keepOrphans: false, pidFile: undefined, traceFile: undefined, verbose: false,
+    restoreFile: undefined, liveUpdate: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    let name: string;
+    let value: string | undefined;
+    if (arg.startsWith('--')) {
+      const eq = arg.indexOf('=');
+      name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
+      value = eq < 0 ? undefined : arg.slice(eq + 1);
+    } else if (/^-[A-Za-z]$/.test(arg) && SHORT[arg[1]!]) {
+      name = SHORT[arg[1]!]!;
+    } else {
+      throw new UsageError(`unknown argument "${arg}"`);
+    }
+    if (TAKES_VALUE.has(name) && value === undefined) {
+      value = argv[++i];
+      if (value === undefined) throw new UsageError(`--${name} needs a value`);
+    }
+    apply(options, name, value);
+  }
+  return options;
+}
+
+function apply(options: DaemonOptions, name: string, value: string | undefined): void {
+  const quotaFlag = QUOTA_FLAGS[name];
+  if (quotaFlag) {
+    options.quotas[quotaFlag] = number(name, value!);
+    return;
+  }
+  switch (name) {
+    case 'socket': options.socketPath = path.resolve(value!); return;
+    case 'compat':
+      if (!isXenVersion(value!)) throw new UsageError(`--compat must be 4.17 or master, got "${value}"`);
+      options.compat = value;
+      return;
+    case 'restore': options.restoreFile = value; return;
+    case 'quota': case 'quota-soft': {
+      const m = /^([a-z-]+)=(-?\d+)$/.exec(value!);
+      if (!m || !isQuotaName(m[1]!) || (name === 'quota-soft' && m[1] !== 'memory')) throw new UsageError(`bad --${name} "${value}"`);
+      if (name === 'quota') options.quotas[m[1]!] = atoi(m[2]!);
+      else options.softMemory = atoi(m[2]!);
+      return;
+    }
+    case 'timeout':
+      if (!/^watch-event=\d+$/.test(value!)) throw new UsageError(`bad --timeout "${value}"`);
+      return;
+    case 'pid-file': options.pidFile = path.resolve(value!); return;
+    case 'trace-file': options.traceFile = path.resolve(value!); return;
+    case 'verbose': options.verbose = true; return;
+    case 'keep-orphans': options.keepOrphans = true; return;
+    case 'explicit-domains': options.implicitDomains = false; return;
+    case 'live-update': options.liveUpdate = true; return;
+    case 'help': throw new HelpRequested();
+    case 'no-fork': case 'no-domain-init': case 'output-pid': case 'no-recovery': case 'internal-db': return;
+    default: throw new UsageError(`unknown option --${name}`);
+  }
+}
+
+export class HelpRequested extends Error {}

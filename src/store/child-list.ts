@@ -1,0 +1,79 @@
+/**
+ * The ordered child names of one node (creation order, as C xenstored keeps
+ * them). A transaction that takes a snapshot freezes the list; whoever wants
+ * to change a frozen list copies it first, so snapshots never move.
+ */
+import type { Node } from './node.js';
+
+export class ChildList {
+  private frozen = false;
+  private encoded: Buffer | undefined;
+  private bytes = 0;
+
+  constructor(private readonly entries = new Map<string, Node | undefined>()) {
+    for (const name of entries.keys()) this.bytes += Buffer.byteLength(name, 'latin1') + 1;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Bytes of the NUL-terminated names, as counted by node-size quotas. */
+  get byteLength(): number {
+    return this.bytes;
+  }
+
+  get(name: string): Node | undefined {
+    return this.entries.get(name);
+  }
+
+  has(name: string): boolean {
+    return this.entries.has(name);
+  }
+
+  names(): IterableIterator<string> {
+    return this.entries.keys();
+  }
+
+  nodes(): IterableIterator<Node | undefined> {
+    return this.entries.values();
+  }
+
+  /** Marks the list shared and returns it. */
+  freeze(): this {
+    this.frozen = true;
+    return this;
+  }
+
+  /** This list if it may be changed in place, else a private copy. */
+  writable(): ChildList {
+    return this.frozen ? new ChildList(new Map(this.entries)) : this;
+  }
+
+  add(name: string, node: Node | undefined): void {
+    if (!this.entries.has(name)) this.bytes += Buffer.byteLength(name, 'latin1') + 1;
+    this.entries.set(name, node);
+    this.encoded = undefined;
+  }
+
+  delete(name: string): void {
+    if (this.entries.delete(name)) {
+      this.bytes -= Buffer.byteLength(name, 'latin1') + 1;
+      this.encoded = undefined;
+    }
+  }
+
+  /** The wire form: every name NUL-terminated, built once per change. */
+  encode(): Buffer {
+    if (!this.encoded) {
+      const out = Buffer.allocUnsafe(this.bytes);
+      let offset = 0;
+      for (const name of this.entries.keys()) {
+        offset += out.write(name, offset, 'latin1');
+        out[offset++] = 0;
+      }
+      this.encoded = out;
+    }
+    return this.encoded;
+  }
+}

@@ -1,0 +1,204 @@
+/**
+ * The two ways an operation sees the nodes: straight through to the live
+ * tree, or through a transaction's first-touch copies. Operations are
+ * written once against `NodeView`; like C xenstored, every change takes a
+ * fresh generation number in the same order, so DIRECTORY_PART generations
+ * and conflict outcomes match.
+ */
+import { ChildList } from './child-list.js';
+import { fail } from './errors.js';
+import { Node, type NodeRecord } from './node.js';
+import { baseName, childPath, parentPath } from './path.js';
+import type { Perms } from './permissions.js';
+import type { Store } from './store.js';
+import { NO_GENERATION, Transaction, type TouchedNode } from './transaction.js';
+import type { Client } from './client.js';
+
+export interface NodeView {
+  /** The node as this view sees it, or null. Touches it in a transaction. */
+  read(path: string): NodeRecord | null;
+  /** Replaces value and/or permissions of an existing node. */
+  update(path: string, record: NodeRecord, change: { value?: string; perms?: Perms }): void;
+  /**
+   * Creates `paths` (outermost first; each the parent of the next) below the
+   * existing `ancestor`, all with `perms(i)`, the last one with `value`.
+   */
+  createChain(ancestor: string, ancestorRecord: NodeRecord, paths: string[], value: string, perms: (i: number) => Perms): void;
+  /**
+   * Deletes `path` and everything below it, children before parents, calling
+   * `removed` for each node as it goes; then drops it from its parent.
+   */
+  removeSubtree(path: string, parentRecord: NodeRecord, removed: (path: string, record: NodeRecord) => void): void;
+}
+
+/** Direct access to the live tree. */
+export class LiveView implements NodeView {
+  constructor(private readonly store: Store, private readonly client: Client | undefined) {}
+
+  read(path: string): NodeRecord | null {
+    const node = this.store.lookup(path);
+    return node ? this.store.withCurrentPerms(node) : null;
+  }
+
+  update(path: string, _record: NodeRecord, change: { value?: string; perms?: Perms }): void {
+    const node = this.store.lookup(path)!;
+    const gen = this.store.nextGeneration();
+    if (change.value !== undefined) node.value = change.value;
+    if (change.perms !== undefined) this.store.changeOwner(node.perms, change.perms, this.client);
+    node.perms = this.store.persistPerms(change.perms ?? node.perms, gen);
+    node.gen = gen;
+  }
+
+  createChain(ancestor: string, ancestorRecord: NodeRecord, paths: string[], value: string, perms: (i: number) => Perms): void {
+    const created = paths.map((_, i) => new Node('', perms(i), 0));
+    created[created.length - 1]!.value = value;
+    for (let i = created.length - 1; i >= 0; i--) {
+      const node = created[i]!;
+      const below = created[i + 1];
+      if (below) (node.children = new ChildList()).add(baseName(paths[i + 1]!), below);
+      node.gen = this.store.nextGeneration();
+      node.perms = this.store.persistPerms(node.perms, node.gen);
+      this.store.countNode(node.perms, +1, this.client);
+    }
+    const parent = this.store.lookup(ancestor)!;
+    parent.children = (parent.children ?? new ChildList()).writable();
+    parent.children.add(baseName(paths[0]!), created[0]);
+    parent.gen = this.store.nextGeneration();
+    parent.perms = this.store.persistPerms(ancestorRecord.perms, parent.gen);
+  }
+
+  removeSubtree(path: string, _parentRecord: NodeRecord, removed: (path: string, record: NodeRecord) => void): void {
+    const parentPathName = parentPath(path);
+    const parent = this.store.lookup(parentPathName)!;
+    this.removeBelow(path, this.store.lookup(path)!, removed);
+    parent.children = parent.children!.writable();
+    parent.children.delete(baseName(path));
+    parent.gen = this.store.nextGeneration();
+  }
+
+  private removeBelow(path: string, node: Node, removed: (path: string, record: NodeRecord) => void): void {
+    if (node.children) {
+      for (const [name, child] of [...namesAndNodes(node.children)]) {
+        this.removeBelow(childPath(path, name), child!, removed);
+        // C rewrites the parent after every child it drops.
+        this.store.nextGeneration();
+      }
+    }
+    this.store.nextGeneration();
+    removed(path, this.store.withCurrentPerms(node));
+    this.store.countNode(node.perms, -1, this.client);
+  }
+}
+
+function* namesAndNodes(list: ChildList): Generator<[string, Node | undefined]> {
+  const nodes = list.nodes();
+  for (const name of list.names()) yield [name, nodes.next().value as Node | undefined];
+}
+
+/** Access through a transaction's private copies. */
+export class TransactionView implements NodeView {
+  constructor(
+    private readonly store: Store,
+    private readonly client: Client,
+    private readonly tx: Transaction,
+  ) {}
+
+  read(path: string): NodeRecord | null {
+    const touched = this.tx.touched.get(path);
+    if (touched) return touched.record;
+    this.checkTouchQuota();
+    const node = this.store.lookup(path);
+    const record = node ? this.store.withCurrentPerms(node) : null;
+    this.tx.touched.set(path, {
+      checkGen: true,
+      gen: node ? node.gen : NO_GENERATION,
+      oldPerms: record ? record.perms : null,
+      modified: false,
+      record: record && { value: record.value, perms: record.perms, gen: record.gen, children: record.children?.freeze() ?? null },
+      fire: undefined,
+    });
+    return this.tx.touched.get(path)!.record;
+  }
+
+  update(path: string, record: NodeRecord, change: { value?: string; perms?: Perms }): void {
+    const gen = this.store.nextGeneration();
+    if (change.value !== undefined) record.value = change.value;
+    if (change.perms !== undefined) {
+      this.tx.addNodeCount(record.perms[0]!.domid, -1);
+      this.tx.addNodeCount(change.perms[0]!.domid, +1);
+      record.perms = change.perms;
+    }
+    record.perms = this.store.persistPerms(record.perms, gen);
+    record.gen = gen;
+    this.touch(path).modified = true;
+  }
+
+  createChain(ancestor: string, ancestorRecord: NodeRecord, paths: string[], value: string, perms: (i: number) => Perms): void {
+    this.tx.createdNode = true;
+    for (let i = paths.length - 1; i >= 0; i--) {
+      const gen = this.store.nextGeneration();
+      const below = paths[i + 1];
+      const children = below ? new ChildList() : null;
+      children?.add(baseName(below!), undefined);
+      const record: NodeRecord = {
+        value: i === paths.length - 1 ? value : '',
+        perms: this.store.persistPerms(perms(i), gen),
+        gen,
+        children,
+      };
+      const touched = this.touch(paths[i]!);
+      touched.record = record;
+      touched.modified = true;
+      this.tx.addNodeCount(record.perms[0]!.domid, +1);
+    }
+    ancestorRecord.children = (ancestorRecord.children ?? new ChildList()).writable();
+    ancestorRecord.children.add(baseName(paths[0]!), undefined);
+    ancestorRecord.gen = this.store.nextGeneration();
+    ancestorRecord.perms = this.store.persistPerms(ancestorRecord.perms, ancestorRecord.gen);
+    this.touch(ancestor).modified = true;
+  }
+
+  removeSubtree(path: string, parentRecord: NodeRecord, removed: (path: string, record: NodeRecord) => void): void {
+    this.removeBelow(path, this.read(path)!, removed);
+    parentRecord.children = parentRecord.children!.writable();
+    parentRecord.children.delete(baseName(path));
+    parentRecord.gen = this.store.nextGeneration();
+    this.touch(parentPath(path)).modified = true;
+  }
+
+  private removeBelow(path: string, record: NodeRecord, removed: (path: string, record: NodeRecord) => void): void {
+    if (record.children) {
+      for (const name of [...record.children.names()]) {
+        const child = this.read(childPath(path, name));
+        if (child) this.removeBelow(childPath(path, name), child, removed);
+        record.children = record.children.writable();
+        record.children.delete(name);
+        record.gen = this.store.nextGeneration();
+      }
+    }
+    this.store.nextGeneration();
+    const touched = this.touch(path);
+    touched.record = null;
+    touched.modified = true;
+    removed(path, record);
+    this.tx.addNodeCount(record.perms[0]!.domid, -1);
+  }
+
+  private touch(path: string): TouchedNode {
+    let touched = this.tx.touched.get(path);
+    if (!touched) {
+      this.checkTouchQuota();
+      touched = { checkGen: false, gen: 0, oldPerms: null, modified: false, record: null, fire: undefined };
+      this.tx.touched.set(path, touched);
+    }
+    return touched;
+  }
+
+  private checkTouchQuota(): void {
+    const quota = this.store.quotaOf(this.client, 'transaction-nodes');
+    if (this.client.quotaBound && quota > 0 && this.store.compat.overTransactionNodeQuota(this.tx.touched.size, quota)) {
+      this.tx.failed = true;
+      fail('ENOSPC', 'transaction-nodes quota');
+    }
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * One stored node. Values are kept as latin1 strings — one byte per
+ * character in V8, far smaller than a Buffer object per node.
+ */
+import type { ChildList } from './child-list.js';
+import type { Perms } from './permissions.js';
+
+/** What a node holds; the tree's nodes and a transaction's copies both have it. */
+export interface NodeRecord {
+  value: string;
+  perms: Perms;
+  /** Global generation count of the last change. */
+  gen: number;
+  children: ChildList | null;
+}
+
+export class Node implements NodeRecord {
+  constructor(
+    public value: string,
+    public perms: Perms,
+    public gen: number,
+    public children: ChildList | null = null,
+  ) {}
+}
+
+export function valueBytes(value: string): Buffer {
+  return Buffer.from(value, 'latin1');
+}
+
+export function valueString(bytes: Buffer): string {
+  return bytes.toString('latin1');
+}

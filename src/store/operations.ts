@@ -1,0 +1,166 @@
+/**
+ * The node operations, step for step in C xenstored's order so that the
+ * first failing check decides the error: lookup with information hiding,
+ * creation with inherited permissions, removal, and permission changes.
+ */
+import { fail, XsError } from './errors.js';
+import type { OpContext } from './context.js';
+import { fireNodeEvent } from './events.js';
+import type { NodeRecord } from './node.js';
+import { baseName, parentPath } from './path.js';
+import {
+  makePerms, permFor, PERM_OWNER, PERM_READ, PERM_WRITE, type PermEntry, type Perms,
+} from './permissions.js';
+import type { ErrorName } from '../protocol/wire.js';
+
+export { PERM_READ, PERM_WRITE, PERM_OWNER };
+
+/**
+ * The node at `path` if the caller holds every bit of `perm`. Otherwise
+ * EACCES or ENOENT — ENOENT only when the nearest existing ancestor grants
+ * at least one of the bits, so a missing node cannot be probed for.
+ */
+export function getNode(ctx: OpContext, path: string, perm: number): NodeRecord {
+  const record = ctx.view.read(path);
+  if (record && (permFor(ctx.client, record.perms) & perm) === perm) return record;
+  throw new XsError(errnoFromParents(ctx, path, record ? 'EACCES' : 'ENOENT', perm));
+}
+
+function errnoFromParents(ctx: OpContext, path: string, code: ErrorName, perm: number): ErrorName {
+  let name = path;
+  let ancestor: NodeRecord | null = null;
+  do {
+    name = parentPath(name);
+    ancestor = ctx.view.read(name);
+  } while (!ancestor && name !== '/');
+  return ancestor && permFor(ctx.client, ancestor.perms) & perm ? code : 'EACCES';
+}
+
+/** Size of the node record C xenstored stores, for the node-size quota. */
+function recordSize(ctx: OpContext, perms: Perms, valueLength: number, childBytes: number): number {
+  return ctx.store.compat.nodeRecordHeader + 8 * perms.length + valueLength + childBytes;
+}
+
+function checkNodeSize(ctx: OpContext, size: number): void {
+  const quota = ctx.store.quotaOf(ctx.client, 'node-size');
+  if (ctx.client.quotaBound && quota > 0 && size >= quota) fail('ENOSPC', 'node-size quota');
+}
+
+/** Creates `path` and any missing ancestors (C's construct_node + create_node). */
+export function createNode(ctx: OpContext, path: string, value: string): void {
+  const missing = [path];
+  let ancestor = parentPath(path);
+  let ancestorRecord = ctx.view.read(ancestor);
+  while (!ancestorRecord) {
+    if (ancestor === '/') fail('EIO', 'root node missing');
+    missing.unshift(ancestor);
+    ancestor = parentPath(ancestor);
+    ancestorRecord = ctx.view.read(ancestor);
+  }
+  const { client, store } = ctx;
+  const inherited = client.quotaBound
+    ? makePerms([{ ...ancestorRecord.perms[0]!, domid: client.domid }, ...ancestorRecord.perms.slice(1)])
+    : ancestorRecord.perms;
+  if (client.quotaBound) {
+    const quota = store.quotaOf(client, 'nodes');
+    const owned = client.domain?.nodeCount ?? 0;
+    // 4.17 counts each node as it is written; master only once the request is done.
+    const countsAsWritten = !ctx.tx && store.compat.version === '4.17';
+    for (let i = 0; i < missing.length; i++) {
+      if (quota > 0 && store.compat.overNodeQuota(owned + (countsAsWritten ? i : 0), quota)) fail('ENOSPC', 'nodes quota');
+    }
+    for (let i = 0; i < missing.length; i++) {
+      const below = missing[i + 1];
+      checkNodeSize(ctx, recordSize(ctx, inherited, below ? 0 : value.length, below ? baseName(below).length + 1 : 0));
+    }
+    const childBytes = (ancestorRecord.children?.byteLength ?? 0) + baseName(missing[0]!).length + 1;
+    checkNodeSize(ctx, recordSize(ctx, ancestorRecord.perms, ancestorRecord.value.length, childBytes));
+  }
+  ctx.view.createChain(ancestor, ancestorRecord, missing, value, () => inherited);
+}
+
+/** WRITE: overwrite, or create with missing parents; one event either way. */
+export function writeNode(ctx: OpContext, path: string, value: string): void {
+  let record: NodeRecord;
+  try {
+    record = getNode(ctx, path, PERM_WRITE);
+  } catch (e) {
+    if (!(e instanceof XsError) || e.code !== 'ENOENT') throw e;
+    createNode(ctx, path, value);
+    fireNodeEvent(ctx, path, 'subtree', null);
+    return;
+  }
+  checkNodeSize(ctx, recordSize(ctx, record.perms, value.length, record.children?.byteLength ?? 0));
+  ctx.view.update(path, record, { value });
+  fireNodeEvent(ctx, path, 'subtree', null);
+}
+
+/** MKDIR: an existing writable node is fine and fires nothing. */
+export function makeDirectory(ctx: OpContext, path: string): void {
+  try {
+    getNode(ctx, path, PERM_WRITE);
+  } catch (e) {
+    if (!(e instanceof XsError) || e.code !== 'ENOENT') throw e;
+    createNode(ctx, path, '');
+    fireNodeEvent(ctx, path, 'subtree', null);
+  }
+}
+
+/**
+ * RM: needs write permission on the node only. A missing node is fine when
+ * its parent exists. Events: the root with subtree matching, every removed
+ * descendant with exact matching, children before parents.
+ */
+export function removeNode(ctx: OpContext, path: string): void {
+  try {
+    getNode(ctx, path, PERM_WRITE);
+  } catch (e) {
+    if (!(e instanceof XsError) || e.code !== 'ENOENT') throw e;
+    if (ctx.view.read(parentPath(path))) return;
+    throw e;
+  }
+  if (path === '/') fail('EINVAL', 'cannot remove /');
+  const parent = ctx.view.read(parentPath(path));
+  if (!parent) fail('EINVAL', 'parent missing');
+  ctx.view.removeSubtree(path, parent, (removed, record) => {
+    fireNodeEvent(ctx, removed, removed === path ? 'subtree' : 'exact', record);
+  });
+}
+
+/** SET_PERMS on a node (the special-path forms are handled by the caller). */
+export function setNodePerms(ctx: OpContext, path: string, perms: Perms): void {
+  const record = getNode(ctx, path, PERM_WRITE | PERM_OWNER);
+  if (ctx.client.quotaBound && perms[0]!.domid !== record.perms[0]!.domid) fail('EPERM', 'only dom0 may change the owner');
+  const oldPerms = record.perms;
+  checkNodeSize(ctx, recordSize(ctx, perms, record.value.length, record.children?.byteLength ?? 0));
+  ctx.view.update(path, record, { perms });
+  fireNodeEvent(ctx, path, 'subtree', null, oldPerms);
+}
+
+/**
+ * Prepares SET_PERMS entries: entries for domains that do not exist are
+ * kept but marked stale; a stale owner is ENOENT.
+ */
+export function resolveNewPerms(ctx: OpContext, entries: PermEntry[]): Perms {
+  const perms = ctx.store.resolvePermDomains(makePerms(entries), ctx.client);
+  if (perms[0]!.stale) fail('ENOENT', `owner domain ${perms[0]!.domid} does not exist`);
+  return perms;
+}
+
+/** DIRECTORY_PART: a slice of the child list after the node's generation. */
+export function directoryPart(record: NodeRecord, offset: number, payloadMax: number): Buffer {
+  const gen = Buffer.from(`${record.gen}\0`, 'latin1');
+  const list = record.children?.encode() ?? Buffer.alloc(0);
+  if (offset >= list.length) return Buffer.concat([gen, Buffer.from([0])]);
+  const maxLength = payloadMax - gen.length - 1;
+  let length = 0;
+  for (;;) {
+    const nul = list.indexOf(0, offset + length);
+    const nameLength = nul - (offset + length);
+    if (length + nameLength >= maxLength) break;
+    length += nameLength + 1;
+    if (offset + length === list.length) break;
+  }
+  const last = offset + length === list.length;
+  return Buffer.concat([gen, list.subarray(offset, offset + length), last ? Buffer.from([0]) : Buffer.alloc(0)]);
+}

@@ -1,0 +1,204 @@
+/**
+ * The daemon's whole data model: the node tree, the generation counter,
+ * domains, clients with their watches and transactions, quotas. Pure and
+ * synchronous; watch events leave through the `events` sink.
+ */
+import { INTRODUCE_DOMAIN, RELEASE_DOMAIN, DOMID_ANY, Feature, SUPPORTED_FEATURES } from '../protocol/wire.js';
+import { ChildList } from './child-list.js';
+import { Client } from './client.js';
+import type { Compat } from './compat.js';
+import { Domain, DomainTable } from './domains.js';
+import { Hypervisor } from './hypervisor.js';
+import { Node, type NodeRecord } from './node.js';
+import { components, isSpecialPath } from './path.js';
+import { DEFAULT_PERMS, makePerms, PERM_READ, PERM_NONE, type Perms } from './permissions.js';
+import { DEFAULT_QUOTAS, DEFAULT_SOFT_MEMORY, type QuotaName, type Quotas } from './quotas.js';
+
+/** Receives every watch event the moment it is generated. */
+export type EventSink = (client: Client, path: string, token: string) => void;
+
+export interface StoreOptions {
+  compat: Compat;
+  quotas?: Partial<Quotas>;
+  softMemory?: number;
+  /** Domains exist until destroyed (true) or only once created. */
+  implicitDomains?: boolean;
+  /** Give orphaned nodes of dead domains to dom0 instead of deleting them. */
+  keepOrphans?: boolean;
+}
+
+export class Store {
+  readonly compat: Compat;
+  readonly root: Node;
+  /** Master: @introduceDomain and @releaseDomain are hidden nodes. */
+  readonly specialNodes = new Map<string, Node>();
+  /** 4.17: the special paths' permissions, kept beside the tree. */
+  readonly specialPerms = new Map<string, Perms>();
+  readonly domains = new DomainTable();
+  readonly hypervisor: Hypervisor;
+  readonly clients = new Map<number, Client>();
+  readonly quotas: Quotas;
+  softMemory: number;
+  readonly keepOrphans: boolean;
+  generation = 0;
+  events: EventSink = () => {};
+  private nextClientSerial = 1;
+
+  constructor(options: StoreOptions) {
+    this.compat = options.compat;
+    this.quotas = { ...DEFAULT_QUOTAS, ...options.quotas };
+    this.softMemory = options.softMemory ?? DEFAULT_SOFT_MEMORY;
+    this.keepOrphans = options.keepOrphans ?? false;
+    this.hypervisor = new Hypervisor(options.implicitDomains ?? true);
+    this.domainObject(0);
+    this.root = this.buildInitialTree();
+  }
+
+  private buildInitialTree(): Node {
+    const perms = DEFAULT_PERMS(0);
+    const xenstored = new Node('', perms, 0);
+    const tool = new Node('', perms, 0, new ChildList(new Map([['xenstored', xenstored]])));
+    const root = new Node('', perms, 0, new ChildList(new Map([['tool', tool]])));
+    root.gen = this.nextGeneration();
+    tool.gen = this.nextGeneration();
+    xenstored.gen = this.nextGeneration();
+    this.domains.get(0)!.nodeCount = 3;
+    if (this.compat.specialPathsAreNodes) {
+      this.specialNodes.set(RELEASE_DOMAIN, new Node('', makePerms([
+        { bits: PERM_NONE, domid: 0, stale: false },
+        { bits: PERM_READ, domid: DOMID_ANY, stale: false },
+      ]), this.nextGeneration()));
+      this.specialNodes.set(INTRODUCE_DOMAIN, new Node('', perms, this.nextGeneration()));
+      this.domains.get(0)!.nodeCount += 2;
+    } else {
+      this.specialPerms.set(RELEASE_DOMAIN, perms);
+      this.specialPerms.set(INTRODUCE_DOMAIN, perms);
+    }
+    return root;
+  }
+
+  nextGeneration(): number {
+    return ++this.generation;
+  }
+
+  /** The live node at an absolute (or, in master, special) path. */
+  lookup(path: string): Node | undefined {
+    if (isSpecialPath(path)) return this.specialNodes.get(path);
+    let node: Node | undefined = this.root;
+    for (const name of components(path)) {
+      node = node.children?.get(name);
+      if (!node) return undefined;
+    }
+    return node;
+  }
+
+  // --- clients ---------------------------------------------------------------
+
+  /** A local socket client: privileged, acting as the store's own domain 0. */
+  addSocketClient(): Client {
+    return this.register(0, true, undefined);
+  }
+
+  addDomainClient(domain: Domain): Client {
+    return this.register(domain.domid, domain.domid === 0, domain);
+  }
+
+  private register(domid: number, privileged: boolean, domain: Domain | undefined): Client {
+    const client = new Client(this.nextClientSerial++, domid, privileged, `/local/domain/${domid}`, domain, this.compat.anyDomid);
+    this.clients.set(client.serial, client);
+    return client;
+  }
+
+  removeClient(client: Client): void {
+    this.dropWatchesAndTransactions(client);
+    this.clients.delete(client.serial);
+  }
+
+  dropWatchesAndTransactions(client: Client): void {
+    client.watches.length = 0;
+    client.transactions.clear();
+    client.transactionsSince = 0;
+  }
+
+  // --- domains and quotas ----------------------------------------------------
+
+  /** xenstored's object for `domid`, created now if it does not exist yet. */
+  domainObject(domid: number): Domain {
+    return this.domains.get(domid) ?? this.domains.add(
+      new Domain(domid, this.generation, SUPPORTED_FEATURES, { ...this.quotas }),
+    );
+  }
+
+  /** The object for `domid` if xenstored knows it or the hypervisor has it. */
+  existingDomainObject(domid: number): Domain | undefined {
+    return this.domains.get(domid) ?? (this.hypervisor.exists(domid) ? this.domainObject(domid) : undefined);
+  }
+
+  /** The quota in force for a client (per-domain copies in master). */
+  quotaOf(client: Client, name: QuotaName): number {
+    return this.compat.version === 'master' && client.domain ? client.domain.quotas[name] : this.quotas[name];
+  }
+
+  /** Changes the owner's node count for a node with `perms`. */
+  countNode(perms: Perms, delta: number, client: Client | undefined): void {
+    const domid = perms[0]!.domid;
+    const domain = client?.domain && client.domid === domid ? client.domain : this.existingDomainObject(domid);
+    if (domain) domain.nodeCount += delta;
+  }
+
+  changeOwner(oldPerms: Perms, newPerms: Perms, client: Client | undefined): void {
+    this.countNode(oldPerms, -1, client);
+    this.countNode(newPerms, +1, client);
+  }
+
+  // --- stale permission entries ----------------------------------------------
+
+  /**
+   * A non-owner entry is stale when xenstored does not know its domain, or
+   * learnt of it after the node was last written (a recycled domid must not
+   * inherit old grants).
+   */
+  private withStaleMarked(perms: Perms, gen: number): Perms {
+    if (perms.length === 1) return perms;
+    let changed = false;
+    const entries = perms.map((e, i) => {
+      if (i === 0 || e.stale || e.domid === this.compat.anyDomid) return e;
+      const domain = this.domains.get(e.domid);
+      if (domain && domain.generation <= gen) return e;
+      changed = true;
+      return { ...e, stale: true };
+    });
+    return changed ? makePerms(entries) : perms;
+  }
+
+  /** The node as a reader sees it: stale entries marked. */
+  withCurrentPerms(node: Node): NodeRecord {
+    const perms = this.withStaleMarked(node.perms, node.gen);
+    return perms === node.perms ? node : { value: node.value, perms, gen: node.gen, children: node.children };
+  }
+
+  /** Permissions as stored by a write that took generation `gen`. */
+  persistPerms(perms: Perms, gen: number): Perms {
+    return this.withStaleMarked(perms, gen);
+  }
+
+  /**
+   * Stale-marks the entries of a new permission list (SET_PERMS) that name
+   * no existing domain, and creates objects for the ones that exist.
+   * DOMID_ANY (master) is stale unless the caller has that feature.
+   */
+  resolvePermDomains(perms: Perms, caller: Client): Perms {
+    const entries = perms.map((e) => {
+      if (e.domid === this.compat.anyDomid) {
+        const features = caller.domain ? caller.domain.features : SUPPORTED_FEATURES;
+        return features & Feature.DOMID_ANY ? e : { ...e, stale: true };
+      }
+      if (this.domains.get(e.domid) || this.hypervisor.exists(e.domid)) {
+        this.domainObject(e.domid);
+        return e;
+      }
+      return { ...e, stale: true };
+    });
+    return makePerms(entries);
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * TRANSACTION_START and TRANSACTION_END: ids per client from 1, and the
+ * commit that checks every touched node for conflicts, applies the private
+ * copies to the live tree and fires the recorded events in first-touch order.
+ */
+import { ChildList } from './child-list.js';
+import type { Client } from './client.js';
+import { fail } from './errors.js';
+import { deliverNodeEvent } from './events.js';
+import { Node } from './node.js';
+import { baseName, childPath, components, parentPath } from './path.js';
+import type { Store } from './store.js';
+import { NO_GENERATION, Transaction } from './transaction.js';
+
+export function startTransaction(store: Store, client: Client): Transaction {
+  const quota = store.quotaOf(client, 'transactions');
+  if (client.quotaBound && quota > 0 && store.compat.overTransactionQuota(client.transactions.size, quota)) {
+    fail('ENOSPC', 'transactions quota');
+  }
+  const tx = new Transaction(nextTransactionId(client), store.nextGeneration());
+  if (client.transactions.size === 0) client.transactionsSince = Date.now();
+  client.transactions.set(tx.id, tx);
+  return tx;
+}
+
+/** The next free id: never 0, never one still open, wrapping at 32 bits. */
+function nextTransactionId(client: Client): number {
+  for (;;) {
+    const id = client.nextTransactionId;
+    client.nextTransactionId = (id + 1) >>> 0;
+    if (id !== 0 && !client.transactions.has(id)) return id;
+  }
+}
+
+/** Ends `tx`; it is gone whatever the outcome. */
+export function endTransaction(store: Store, client: Client, tx: Transaction, commit: boolean): void {
+  client.transactions.delete(tx.id);
+  if (client.transactions.size === 0) client.transactionsSince = 0;
+  if (!commit) return;
+  if (tx.failed) fail('ENOMEM', 'transaction failed earlier');
+  if (tx.createdNode && client.quotaBound) checkNodeQuota(store, client, tx);
+  for (const [path, touched] of tx.touched) {
+    if (touched.checkGen && (store.lookup(path)?.gen ?? NO_GENERATION) !== touched.gen) fail('EAGAIN', `conflict on ${path}`);
+  }
+  applyCommit(store, tx);
+}
+
+function checkNodeQuota(store: Store, client: Client, tx: Transaction): void {
+  const quota = store.quotaOf(client, 'nodes');
+  if (quota === 0) return;
+  for (const [domid, delta] of tx.nodeCountDelta) {
+    const count = Math.max(0, (store.domains.get(domid)?.nodeCount ?? 0) + delta);
+    if (domid !== 0 && count >= quota) fail('ENOSPC', 'nodes quota');
+  }
+}
+
+function applyCommit(store: Store, tx: Transaction): void {
+  const modified = [...tx.touched].filter(([, t]) => t.modified);
+  const written: [string, Node][] = [];
+  for (const [path, touched] of modified) {
+    if (touched.record) written.push([path, new Node(touched.record.value, touched.record.perms, store.nextGeneration())]);
+  }
+  for (const [path, touched] of modified) {
+    if (!touched.record && touched.gen !== NO_GENERATION) detach(store, path);
+  }
+  // Parents before children, so every new node has somewhere to hang.
+  const byDepth = [...written].sort((a, b) => components(a[0]).length - components(b[0]).length);
+  for (const [path, fresh] of byDepth) {
+    const live = store.lookup(path);
+    if (live) {
+      live.value = fresh.value;
+      live.perms = fresh.perms;
+      live.gen = fresh.gen;
+    } else {
+      const parent = store.lookup(parentPath(path));
+      if (!parent) continue; // Only reachable after a conflict, which was refused above.
+      parent.children = (parent.children ?? new ChildList()).writable();
+      parent.children.add(baseName(path), fresh);
+    }
+  }
+  for (const [path] of written) rebuildChildren(store, path, tx.touched.get(path)!.record!.children);
+  for (const [domid, delta] of tx.nodeCountDelta) {
+    if (delta !== 0) store.domainObject(domid).nodeCount += delta;
+  }
+  for (const [path, touched] of modified) {
+    if (touched.fire) deliverNodeEvent(store, path, touched.fire, null, touched.oldPerms);
+  }
+}
+
+function detach(store: Store, path: string): void {
+  const parent = store.lookup(parentPath(path));
+  if (parent?.children?.has(baseName(path))) {
+    parent.children = parent.children.writable();
+    parent.children.delete(baseName(path));
+  }
+}
+
+/** Gives a committed node exactly the child list the transaction left it with. */
+function rebuildChildren(store: Store, path: string, names: ChildList | null): void {
+  const node = store.lookup(path)!;
+  const rebuilt = new ChildList();
+  for (const name of names?.names() ?? []) {
+    const child = node.children?.get(name) ?? store.lookup(childPath(path, name));
+    if (child) rebuilt.add(name, child);
+  }
+  node.children = rebuilt.size > 0 ? rebuilt : null;
+}

@@ -1,0 +1,41 @@
+/** WATCH, UNWATCH and RESET_WATCHES on a client's watch list. */
+import { Feature, SUPPORTED_FEATURES } from '../protocol/wire.js';
+import { unwatchPath, watchPath } from './canonical-path.js';
+import type { Client } from './client.js';
+import { fail } from './errors.js';
+import { atoi } from './numbers.js';
+import type { Store } from './store.js';
+import type { Watch } from './watches.js';
+
+function features(client: Client): number {
+  return client.domain ? client.domain.features : SUPPORTED_FEATURES;
+}
+
+/** Registers a watch; returns it so the caller can send the initial event. */
+export function addWatch(store: Store, client: Client, args: string[]): Watch {
+  let depth: number | undefined;
+  if (args.length === 3 && store.compat.watchDepth && features(client) & Feature.WATCH_DEPTH) {
+    depth = atoi(args[2]!);
+    if (depth < 0) fail('EINVAL', 'negative watch depth');
+  } else if (args.length !== 2) {
+    fail('EINVAL', 'WATCH takes a path and a token');
+  }
+  const { path, relative } = watchPath(store, client, args[0]!);
+  const token = args[1]!;
+  if (client.watches.some((w) => w.path === path && w.token === token)) fail('EEXIST', 'watch already registered');
+  const quota = store.quotaOf(client, 'watches');
+  if (client.quotaBound && quota > 0 && store.compat.overWatchQuota(client.watches.length, quota)) {
+    fail(store.compat.watchQuotaError, 'watches quota');
+  }
+  const watch: Watch = { path, token, relativeTo: relative ? client.home : undefined, depth };
+  client.watches.push(watch);
+  return watch;
+}
+
+export function removeWatch(store: Store, client: Client, args: string[]): void {
+  if (args.length !== 2) fail('EINVAL', 'UNWATCH takes a path and a token');
+  const path = unwatchPath(store, client, args[0]!);
+  const i = client.watches.findIndex((w) => w.path === path && w.token === args[1]);
+  if (i < 0) fail('ENOENT', 'no such watch');
+  client.watches.splice(i, 1);
+}
