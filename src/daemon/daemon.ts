@@ -31,18 +31,26 @@ export class Daemon implements Services, ControlHost {
   readonly connections = new Map<number, Connection>();
   private readonly dirty = new Set<Connection>();
   private readonly domainListeners = new Map<number, net.Server>();
+  /** The socket behind each attached connection (handed over by a live update). */
+  private readonly sockets = new Map<Connection, net.Socket>();
   private mainServer: net.Server | undefined;
   private trace: TraceLog | undefined;
   /** Set by the live-update machinery once it is wired in. */
   liveUpdate?: (request: HandlerRequest, args: string[]) => Reply;
 
-  constructor(readonly options: DaemonOptions, private readonly logLine: (line: string) => void = (l) => process.stderr.write(`xenstored-sim: ${l}\n`)) {
+  constructor(
+    readonly options: DaemonOptions,
+    private readonly logLine: (line: string) => void = (l) => process.stderr.write(`xenstored-sim: ${l}\n`),
+    /** False when a state stream will provide the tree. */
+    initialTree = true,
+  ) {
     this.store = new Store({
       compat: COMPAT[options.compat],
       quotas: options.quotas,
       softMemory: options.softMemory,
       implicitDomains: options.implicitDomains,
       keepOrphans: options.keepOrphans,
+      initialTree,
     });
     this.store.events = (client, eventPath, token) => {
       const conn = this.connections.get(client.serial);
@@ -76,11 +84,16 @@ export class Daemon implements Services, ControlHost {
   /** A new local client: privileged, as every socket client of C xenstored. */
   acceptSocket(socket: net.Socket): Connection {
     const conn = this.connectionFor(this.store.addSocketClient());
-    this.attach(conn, socket, () => this.disconnect(conn));
+    this.attachSocket(conn, socket);
     return conn;
   }
 
-  private connectionFor(client: Client): Connection {
+  /** Gives a socket client's connection its socket (new, or kept across a live update). */
+  attachSocket(conn: Connection, socket: net.Socket): void {
+    this.attach(conn, socket, () => this.disconnect(conn));
+  }
+
+  connectionFor(client: Client): Connection {
     let conn = this.connections.get(client.serial);
     if (!conn) {
       const limit = client.quotaBound ? this.store.quotaOf(client, 'memory') || PRIVILEGED_EVENT_BACKLOG : PRIVILEGED_EVENT_BACKLOG;
@@ -92,12 +105,37 @@ export class Daemon implements Services, ControlHost {
 
   private attach(conn: Connection, socket: net.Socket, closed: () => void): void {
     conn.transport = socketTransport(socket);
+    this.sockets.set(conn, socket);
     bindSocket(socket, {
       data: (chunk) => this.receive(conn, chunk),
       drain: () => conn.drained(),
-      closed,
+      closed: () => {
+        if (this.sockets.get(conn) !== socket) return;
+        this.sockets.delete(conn);
+        closed();
+      },
     });
+    this.dirty.add(conn);
     this.flush();
+  }
+
+  socketOf(conn: Connection): net.Socket | undefined {
+    return this.sockets.get(conn);
+  }
+
+  /**
+   * Lets go of every socket and listener without closing them, so that a
+   * successor can take them over; this daemon is inert afterwards.
+   */
+  release(): void {
+    for (const socket of this.sockets.values()) {
+      for (const event of ['data', 'drain', 'close', 'error'] as const) socket.removeAllListeners(event);
+      socket.pause();
+    }
+    for (const server of [this.mainServer, ...this.domainListeners.values()]) server?.removeAllListeners('connection');
+    this.sockets.clear();
+    this.trace?.close();
+    this.trace = undefined;
   }
 
   /** Bytes from a client: answer every complete request, then send. */
@@ -154,17 +192,28 @@ export class Daemon implements Services, ControlHost {
 
   /** INTRODUCE (re)set a ring connection; make sure its socket exists. */
   connectionReset(client: Client): void {
-    const conn = this.connectionFor(client);
-    conn.reset();
+    this.connectionFor(client).reset();
+    this.openDomainSocket(client);
+  }
+
+  /** Listens on <rundir>/domain/<domid> for the guest, or adopts a kept listener. */
+  openDomainSocket(client: Client, kept?: net.Server): void {
     const domid = client.domid;
-    if (!this.domainListeners.has(domid) && this.mainServer) {
+    if (this.domainListeners.has(domid) || (!this.mainServer && !kept)) return;
+    let server = kept;
+    if (!server) {
       const socketPath = path.join(this.domainDir, String(domid));
       fs.mkdirSync(this.domainDir, { recursive: true });
       fs.rmSync(socketPath, { force: true });
-      const server = net.createServer((socket) => this.acceptGuest(client, socket));
+      server = net.createServer();
       server.listen(socketPath);
-      this.domainListeners.set(domid, server);
     }
+    server.on('connection', (socket: net.Socket) => this.acceptGuest(client, socket));
+    this.domainListeners.set(domid, server);
+  }
+
+  domainListener(domid: number): net.Server | undefined {
+    return this.domainListeners.get(domid);
   }
 
   /** A guest client connects to its domain's socket: it becomes the ring. */
@@ -174,6 +223,10 @@ export class Daemon implements Services, ControlHost {
       this.refuse(socket, `domain ${client.domid} already has a client connected`);
       return;
     }
+    this.attachGuest(conn, socket);
+  }
+
+  attachGuest(conn: Connection, socket: net.Socket): void {
     this.attach(conn, socket, () => {
       if (conn.transport) this.detachGuest(conn);
     });

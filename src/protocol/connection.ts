@@ -7,7 +7,7 @@
 import type { Client } from '../store/client.js';
 import { encodeFrame, type Frame } from './frame.js';
 import { FrameReader } from './frame-reader.js';
-import { MessageType } from './wire.js';
+import { HEADER_SIZE, MessageType } from './wire.js';
 
 export interface Transport {
   /** Hands bytes to the peer; false when they had to be buffered. */
@@ -95,11 +95,40 @@ export class Connection {
     }
   }
 
-  /** Output not yet taken by the kernel, oldest first (for a state dump). */
-  unsentOutput(): { partial: Buffer; queued: Buffer[] } {
-    const pending = this.transport?.writableLength ?? 0;
-    const flat = pending > 0 ? Buffer.concat(this.inFlight) : Buffer.alloc(0);
-    return { partial: flat.subarray(flat.length - pending), queued: this.queue.map((q) => q.bytes) };
+  /**
+   * Output the peer has not received, for a state dump: the rest of a
+   * message cut short by a full socket buffer, then whole messages.
+   */
+  unsentOutput(includeInFlight = true): { partial: Buffer; messages: Buffer[] } {
+    const pending = includeInFlight ? this.transport?.writableLength ?? 0 : 0;
+    const messages: Buffer[] = [];
+    let partial = Buffer.alloc(0);
+    if (pending > 0) {
+      const flat = Buffer.concat(this.inFlight);
+      const sent = flat.length - pending;
+      for (let at = 0; at < flat.length; ) {
+        const end = at + HEADER_SIZE + flat.readUInt32LE(at + 12);
+        if (end > sent) {
+          if (at < sent) partial = flat.subarray(sent, end);
+          else messages.push(flat.subarray(at, end));
+        }
+        at = end;
+      }
+    }
+    return { partial, messages: [...messages, ...this.queue.map((q) => q.bytes)] };
+  }
+
+  /** Puts back output saved by a state dump: a partial message first, then whole ones. */
+  restoreOutput(partial: Buffer, messages: Buffer[]): void {
+    if (partial.length > 0) this.push({ bytes: partial });
+    for (const bytes of messages) {
+      const isEvent = bytes.readUInt32LE(0) === MessageType.WATCH_EVENT;
+      const payload = bytes.subarray(HEADER_SIZE);
+      const path = payload.toString('latin1', 0, Math.max(0, payload.indexOf(0)));
+      const eventKey = isEvent && path.charCodeAt(0) !== 0x40
+        ? payload.toString('latin1', 0, Math.max(0, payload.length - 1)) : undefined;
+      this.push({ bytes, eventKey });
+    }
   }
 
   /** Forgets all queued output and partial input (INTRODUCE resets a ring). */

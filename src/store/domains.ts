@@ -21,7 +21,7 @@ export class Domain {
   constructor(
     readonly domid: number,
     /** Global generation when xenstored first heard of the domain. */
-    readonly generation: number,
+    public generation: number,
     public features: number,
     public quotas: Quotas,
   ) {}

@@ -61,6 +61,23 @@ export class Hypervisor {
     if (info.uniqueId >= this.nextUniqueId) this.nextUniqueId = info.uniqueId + 1n;
   }
 
+  /** Everything needed to recreate this table (for a state dump). */
+  describe(): { implicit: boolean; domains: [number, DomainState, string][]; destroyed: number[] } {
+    return {
+      implicit: this.implicit,
+      domains: [...this.domains].map(([domid, info]) => [domid, info.state, info.uniqueId.toString()]),
+      destroyed: [...this.destroyed],
+    };
+  }
+
+  /** Recreates the table from `describe()`'s output. */
+  load(saved: { domains: [number, DomainState, string][]; destroyed: number[] }): void {
+    this.domains.clear();
+    for (const [domid, state, uniqueId] of saved.domains) this.adopt(domid, { state, uniqueId: BigInt(uniqueId) });
+    this.destroyed.clear();
+    for (const domid of saved.destroyed) this.destroyed.add(domid);
+  }
+
   private materialize(domid: number): DomainInfo {
     const info = { state: 'running' as const, uniqueId: this.nextUniqueId++ };
     this.domains.set(domid, info);

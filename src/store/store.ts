@@ -25,6 +25,8 @@ export interface StoreOptions {
   implicitDomains?: boolean;
   /** Give orphaned nodes of dead domains to dom0 instead of deleting them. */
   keepOrphans?: boolean;
+  /** False when a state stream will provide every node (restore). */
+  initialTree?: boolean;
 }
 
 export class Store {
@@ -51,7 +53,7 @@ export class Store {
     this.keepOrphans = options.keepOrphans ?? false;
     this.hypervisor = new Hypervisor(options.implicitDomains ?? true);
     this.domainObject(0);
-    this.root = this.buildInitialTree();
+    this.root = options.initialTree === false ? new Node('', DEFAULT_PERMS(0), 0) : this.buildInitialTree();
   }
 
   private buildInitialTree(): Node {

@@ -1,0 +1,270 @@
+/**
+ * Rebuilds a daemon from a migration stream. The stream is decoded and
+ * checked as a whole first, and applied to a fresh daemon, so a bad stream
+ * can never leave a half-restored daemon behind: the caller either gets a
+ * complete daemon or a StreamError.
+ */
+import type net from 'node:net';
+import { Daemon } from '../daemon/daemon.js';
+import type { DaemonOptions } from '../daemon/options.js';
+import type { Connection } from '../protocol/connection.js';
+import { HEADER_SIZE, DOMID_INVALID } from '../protocol/wire.js';
+import { ChildList } from '../store/child-list.js';
+import { Node, type NodeRecord } from '../store/node.js';
+import { baseName, canonicalize, isSpecialPath, parentPath } from '../store/path.js';
+import { makePerms, permBits, type Perms } from '../store/permissions.js';
+import { isQuotaName } from '../store/quotas.js';
+import { Transaction } from '../store/transaction.js';
+import type { Watch } from '../store/watches.js';
+import {
+  NodeAccess, type ConnectionRecord, type DecodedRecord, type GlobalRecord, type NodePerm, type NodeRecord as StreamNode, type QuotaEntry,
+} from './records.js';
+import { decodeGenerations, decodeSimState, SimRecordType, type SimConnection, type SimState } from './sim-extension.js';
+import { checkStream } from './stream-check.js';
+import { StreamError } from './stream-error.js';
+import { decodeStream } from './stream-reader.js';
+
+/** Where the restored daemon finds the sockets the stream refers to. */
+export interface SocketSource {
+  listening(record: GlobalRecord): net.Server | undefined;
+  socket(record: ConnectionRecord, connIndex: number): net.Socket | undefined;
+  guest(sim: SimConnection, connIndex: number): net.Socket | undefined;
+  domainListener(domid: number, sim: SimConnection | undefined): net.Server | undefined;
+}
+
+export const NO_SOCKETS: SocketSource = {
+  listening: () => undefined,
+  socket: () => undefined,
+  guest: () => undefined,
+  domainListener: () => undefined,
+};
+
+export interface Restored {
+  daemon: Daemon;
+  /** Requests received before the dump; feed them in once the daemon runs. */
+  replay(): void;
+}
+
+function fromStreamPerms(perms: NodePerm[]): Perms {
+  return makePerms(perms.map((p) => ({ bits: permBits(p.perm) ?? 0, domid: p.domid, stale: p.stale })));
+}
+
+function inconsistent(at: DecodedRecord, reason: string): StreamError {
+  return new StreamError('XS_STREAM_INCONSISTENT', { offset: at.offset, recordIndex: at.index, recordType: at.record.kind }, reason);
+}
+
+/** Splits bytes that hold whole messages back to back (a dump's queued output). */
+function splitMessages(bytes: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  for (let at = 0; at + HEADER_SIZE <= bytes.length; ) {
+    const end = at + HEADER_SIZE + bytes.readUInt32LE(at + 12);
+    out.push(bytes.subarray(at, Math.min(end, bytes.length)));
+    at = end;
+  }
+  return out;
+}
+
+export function restoreDaemon(options: DaemonOptions, stream: Buffer, sockets: SocketSource, log?: (line: string) => void): Restored {
+  const decoded = decodeStream(stream);
+  const problem = checkStream(decoded.records);
+  if (problem) throw problem;
+  const daemon = new Daemon(options, log, false);
+  const { store } = daemon;
+  const conns = new Map<number, Connection>();
+  const committed: Node[] = [];
+  const pendingInput: [Connection, Buffer][] = [];
+  let sim: SimState | undefined;
+  let generations: DecodedRecord | undefined;
+  let connIndex = 0;
+
+  for (const at of decoded.records) {
+    const r = at.record;
+    switch (r.kind) {
+      case 'global': {
+        const server = sockets.listening(r);
+        if (server) daemon.adoptServer(server);
+        break;
+      }
+      case 'globalQuota':
+        applyQuotas(store.quotas, [...r.domainQuotas, ...r.globalQuotas], (v) => (store.softMemory = v));
+        break;
+      case 'connection': {
+        const conn = restoreConnection(daemon, r);
+        const socket = r.connType === 'socket' ? sockets.socket(r, connIndex) : undefined;
+        connIndex++;
+        conns.set(r.connId, conn);
+        conn.restoreOutput(r.outData.subarray(0, r.outRespLen), splitMessages(r.outData.subarray(r.outRespLen)));
+        if (r.inData.length > 0) pendingInput.push([conn, r.inData]);
+        if (socket) daemon.attachSocket(conn, socket);
+        break;
+      }
+      case 'watch': {
+        const conn = conns.get(r.connId)!;
+        const relative = r.path.charCodeAt(0) !== 0x2f && !isSpecialPath(r.path);
+        const watch: Watch = {
+          path: canonicalize(r.path, conn.client.home),
+          token: r.token,
+          relativeTo: relative ? conn.client.home : undefined,
+          depth: typeof r.depth === 'number' ? r.depth : undefined,
+        };
+        conn.client.watches.push(watch);
+        break;
+      }
+      case 'transaction': {
+        const client = conns.get(r.connId)!.client;
+        client.transactions.set(r.txId, new Transaction(r.txId, 0));
+        break;
+      }
+      case 'node':
+        if (r.connId === 0) restoreNode(daemon, at, r, committed);
+        else restorePendingNode(conns.get(r.connId)!.client.transactions.get(r.txId)!, r);
+        break;
+      case 'domain': {
+        const domain = store.domainObject(r.domid);
+        if (decoded.version >= 2) domain.features = r.features;
+        applyQuotas(domain.quotas, r.quotas, () => {});
+        break;
+      }
+      case 'unknown':
+        if (r.type === SimRecordType.STATE) sim = decodeSimState(r.body);
+        else if (r.type === SimRecordType.NODE_GENERATIONS) generations = at;
+        else log?.(`live update: skipping unknown record type 0x${r.type.toString(16)}`);
+        break;
+    }
+  }
+  if (committed[0] !== store.root) {
+    throw new StreamError('XS_STREAM_INCONSISTENT', { offset: stream.length }, 'the stream holds no root node');
+  }
+  if (generations) {
+    const gens = decodeGenerations((generations.record as { body: Buffer }).body, committed.length);
+    committed.forEach((node, i) => (node.gen = gens[i]!));
+  }
+  if (sim) applySimState(daemon, sim, [...conns.entries()], sockets);
+  else for (const [, conn] of conns) doomTransactions(conn);
+  for (const conn of conns.values()) {
+    if (conn.client.domain) daemon.openDomainSocket(conn.client, sockets.domainListener(conn.client.domid, undefined));
+  }
+  return { daemon, replay: () => pendingInput.forEach(([conn, bytes]) => daemon.receive(conn, bytes)) };
+}
+
+function applyQuotas(target: Record<string, number>, entries: QuotaEntry[], softMemory: (v: number) => void): void {
+  for (const { name, value } of entries) {
+    if (name === 'soft-memory') softMemory(value);
+    else if (isQuotaName(name)) target[name] = value;
+  }
+}
+
+function restoreConnection(daemon: Daemon, r: ConnectionRecord): Connection {
+  const { store } = daemon;
+  if (r.connType === 'socket') return daemon.connectionFor(store.addSocketClient());
+  const domain = store.domainObject(r.domid);
+  domain.introduced = true;
+  domain.port = r.evtchn;
+  if (r.uniqueId !== undefined) domain.uniqueId = r.uniqueId;
+  else domain.uniqueId = store.hypervisor.info(r.domid)?.uniqueId ?? 0n;
+  const client = store.addDomainClient(domain);
+  if (r.tdomid !== DOMID_INVALID) client.target = r.tdomid;
+  return daemon.connectionFor(client);
+}
+
+function restoreNode(daemon: Daemon, at: DecodedRecord, r: StreamNode, committed: Node[]): void {
+  const { store } = daemon;
+  const perms = fromStreamPerms(r.perms);
+  const value = r.value.toString('latin1');
+  if (isSpecialPath(r.path)) {
+    if (store.compat.specialPathsAreNodes) store.specialNodes.set(r.path, new Node(value, perms, store.nextGeneration()));
+    else store.specialPerms.set(r.path, perms);
+    return;
+  }
+  let node: Node;
+  if (r.path === '/') {
+    node = store.root;
+    node.value = value;
+    node.perms = perms;
+    node.gen = store.nextGeneration();
+  } else {
+    const parent = store.lookup(parentPath(r.path));
+    if (!parent) throw inconsistent(at, `parent of ${r.path} is not known`);
+    node = new Node(value, perms, store.nextGeneration());
+    parent.children = (parent.children ?? new ChildList()).writable();
+    parent.children.add(baseName(r.path), node);
+  }
+  store.countNode(perms, +1, undefined);
+  committed.push(node);
+}
+
+function restorePendingNode(tx: Transaction, r: StreamNode): void {
+  const record: NodeRecord | null = r.access === NodeAccess.DELETED && r.perms.length === 0
+    ? null
+    : { value: r.value.toString('latin1'), perms: fromStreamPerms(r.perms), gen: 0, children: null };
+  tx.touched.set(r.path, {
+    checkGen: (r.access & NodeAccess.READ) !== 0,
+    gen: -2,
+    oldPerms: record?.perms ?? null,
+    modified: (r.access & NodeAccess.WRITTEN) !== 0 || record === null,
+    record,
+    fire: undefined,
+  });
+}
+
+/**
+ * Transactions from a stream without xenstored-sim's bookkeeping (another
+ * implementation, or a per-domain migration) cannot be checked for
+ * conflicts: as the stream's design says, they fail with EAGAIN at commit.
+ */
+function doomTransactions(conn: Connection): void {
+  for (const tx of conn.client.transactions.values()) {
+    tx.touched.set('/', { checkGen: true, gen: -2, oldPerms: null, modified: false, record: null, fire: undefined });
+  }
+}
+
+function applySimState(daemon: Daemon, sim: SimState, conns: [number, Connection][], sockets: SocketSource): void {
+  const { store } = daemon;
+  store.generation = sim.generation;
+  store.softMemory = sim.softMemory;
+  store.hypervisor.load(sim.hypervisor);
+  for (const d of sim.domains) {
+    const domain = store.domainObject(d.domid);
+    Object.assign(domain, {
+      introduced: d.introduced, shutdownReported: d.shutdownReported, nodeCount: d.nodeCount, memory: d.memory,
+      port: d.port, uniqueId: BigInt(d.uniqueId), features: d.features,
+    });
+    Object.assign(domain.quotas, d.quotas);
+    domain.generation = d.generation;
+  }
+  for (const [name, perms] of sim.specialPerms) store.specialPerms.set(name, makePerms(perms));
+  const byId = new Map(conns);
+  sim.connections.forEach((s, index) => {
+    const conn = byId.get(s.connId);
+    if (!conn) return;
+    const client = conn.client;
+    client.nextTransactionId = s.nextTransactionId;
+    client.transactionsSince = s.transactionsSince;
+    client.ignored = s.ignored;
+    if (client.domain) {
+      daemon.openDomainSocket(client, sockets.domainListener(client.domid, s));
+      const guest = sockets.guest(s, index);
+      if (guest) daemon.attachGuest(conn, guest);
+    }
+  });
+  for (const t of sim.transactions) {
+    const client = byId.get(t.connId)!.client;
+    const old = client.transactions.get(t.txId)!;
+    const tx = new Transaction(t.txId, t.startGen);
+    tx.failed = t.failed;
+    tx.createdNode = t.createdNode;
+    for (const [domid, delta] of t.nodeCountDelta) tx.nodeCountDelta.set(domid, delta);
+    for (const n of t.touched) {
+      const saved = old.touched.get(n.path)?.record ?? null;
+      const record: NodeRecord | null = n.recordGen === null || !saved ? null : {
+        value: saved.value, perms: saved.perms, gen: n.recordGen,
+        children: n.children ? new ChildList(new Map(n.children.map((c) => [c, undefined]))) : null,
+      };
+      tx.touched.set(n.path, {
+        checkGen: n.checkGen, gen: n.gen, oldPerms: n.oldPerms ? makePerms(n.oldPerms) : null,
+        modified: n.modified, record, fire: n.fire ?? undefined,
+      });
+    }
+    client.transactions.set(t.txId, tx);
+  }
+}
