@@ -1,36 +1,40 @@
 #!/usr/bin/env node
 /** `xenstored-sim`: runs the daemon in the foreground until SIGTERM/SIGINT. */
-import { Daemon } from '../daemon/daemon.js';
-import { HelpRequested, parseOptions, USAGE, UsageError } from '../daemon/options.js';
+import { HelpRequested, parseOptions, USAGE, UsageError, type DaemonOptions } from '../daemon/options.js';
+import { startDaemon } from '../daemon/startup.js';
+
+const log = (line: string) => process.stderr.write(`xenstored-sim: ${line}\n`);
+
+function options(argv: string[]): DaemonOptions | undefined {
+  try {
+    return parseOptions(argv, process.env);
+  } catch (e) {
+    if (e instanceof HelpRequested) process.stdout.write(USAGE);
+    else if (e instanceof UsageError) {
+      log(e.message);
+      process.stderr.write(USAGE);
+      process.exitCode = 2;
+    } else throw e;
+    return undefined;
+  }
+}
 
 async function main(): Promise<void> {
-  let options;
+  const argv = process.argv.slice(2);
+  const opts = options(argv);
+  if (!opts) return;
+  let startup;
   try {
-    options = parseOptions(process.argv.slice(2), process.env);
+    startup = await startDaemon(opts, argv, log);
   } catch (e) {
-    if (e instanceof HelpRequested) {
-      process.stdout.write(USAGE);
-      return;
-    }
-    if (e instanceof UsageError) {
-      process.stderr.write(`xenstored-sim: ${e.message}\n${USAGE}`);
-      process.exitCode = 2;
-      return;
-    }
-    throw e;
-  }
-  const daemon = new Daemon(options);
-  try {
-    await daemon.listen();
-  } catch (e) {
-    process.stderr.write(`xenstored-sim: cannot listen on ${options.socketPath}: ${(e as Error).message}\n`);
+    log((e as Error).message);
     process.exitCode = 1;
     return;
   }
-  process.stdout.write(`XENSTORED_PATH=${options.socketPath}\n`);
-  const stop = () => {
-    void daemon.close().then(() => process.exit(0));
-  };
+  if (startup.kind === 'checked') return;
+  const { daemon, resumed } = startup;
+  if (!resumed) process.stdout.write(`XENSTORED_PATH=${opts.socketPath}\n`);
+  const stop = () => void daemon.close().then(() => process.exit(0));
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 }

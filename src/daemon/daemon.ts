@@ -178,6 +178,10 @@ export class Daemon implements Services, ControlHost {
     else conn.transport?.close();
   }
 
+  dropConnection(conn: Connection): void {
+    this.disconnect(conn);
+  }
+
   private disconnect(conn: Connection): void {
     this.store.removeClient(conn.client);
     this.connections.delete(conn.client.serial);

@@ -22,6 +22,8 @@ export interface DaemonOptions {
   restoreFile: string | undefined;
   /** Internal: this process is the new image of a live update. */
   liveUpdate: boolean;
+  /** Only check that this stream could be restored, then exit (live update's dry run). */
+  checkStream: string | undefined;
 }
 
 export class UsageError extends Error {}
@@ -50,7 +52,7 @@ const SHORT: Record<string, string> = {
   Q: 'quota', q: 'quota-soft', w: 'timeout', F: 'pid-file', T: 'trace-file', V: 'verbose', K: 'keep-orphans',
   H: 'help', h: 'help', N: 'no-fork', D: 'no-domain-init', P: 'output-pid', R: 'no-recovery', I: 'internal-db', U: 'live-update',
 };
-const TAKES_VALUE = new Set(['socket', 'compat', 'restore', 'entry-nb', 'entry-size', 'watch-nb', 'transaction', 'perm-nb', 'path-max', 'quota', 'quota-soft', 'timeout', 'pid-file', 'trace-file']);
+const TAKES_VALUE = new Set(['socket', 'compat', 'restore', 'check-stream', 'entry-nb', 'entry-size', 'watch-nb', 'transaction', 'perm-nb', 'path-max', 'quota', 'quota-soft', 'timeout', 'pid-file', 'trace-file']);
 const QUOTA_FLAGS: Record<string, keyof Quotas> = {
   'entry-nb': 'nodes', 'entry-size': 'node-size', 'watch-nb': 'watches', transaction: 'transactions', 'perm-nb': 'node-permissions', 'path-max': 'path-max',
 };
@@ -72,7 +74,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
   const options: DaemonOptions = {
     compat: 'master', rundir, socketPath: path.join(rundir, 'socket'), quotas: {}, softMemory: undefined,
     implicitDomains: true, keepOrphans: false, pidFile: undefined, traceFile: undefined, verbose: false,
-    restoreFile: undefined, liveUpdate: false,
+    restoreFile: undefined, liveUpdate: false, checkStream: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -109,6 +111,7 @@ function apply(options: DaemonOptions, name: string, value: string | undefined):
       options.compat = value;
       return;
     case 'restore': options.restoreFile = value; return;
+    case 'check-stream': options.checkStream = value; return;
     case 'quota': case 'quota-soft': {
       const m = /^([a-z-]+)=(-?\d+)$/.exec(value!);
       if (!m || !isQuotaName(m[1]!) || (name === 'quota-soft' && m[1] !== 'memory')) throw new UsageError(`bad --${name} "${value}"`);

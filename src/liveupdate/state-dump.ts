@@ -36,6 +36,8 @@ export interface DumpOptions {
    * kernel (true when the sockets outlive this process image only as fds).
    */
   includeInFlight?: boolean;
+  /** Messages to add after a connection's queued output (the reply to live-update -s). */
+  extraOutput?: ReadonlyMap<Connection, Buffer>;
 }
 
 export function toStreamPerms(perms: Perms): NodePerm[] {
@@ -131,7 +133,7 @@ function writeConnection(writer: StreamWriter, conn: Connection, connId: number,
     connId,
     inData: conn.reader.unconsumed(),
     outRespLen: partial.length,
-    outData: Buffer.concat([partial, ...messages]),
+    outData: Buffer.concat([partial, ...messages, ...(options.extraOutput?.has(conn) ? [options.extraOutput.get(conn)!] : [])]),
   };
   if (client.domain) {
     writer.write({

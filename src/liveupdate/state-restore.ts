@@ -143,6 +143,8 @@ export function restoreDaemon(options: DaemonOptions, stream: Buffer, sockets: S
   else for (const [, conn] of conns) doomTransactions(conn);
   for (const conn of conns.values()) {
     if (conn.client.domain) daemon.openDomainSocket(conn.client, sockets.domainListener(conn.client.domid, undefined));
+    // A socket client whose socket did not come along has nobody to answer.
+    else if (!daemon.socketOf(conn)) daemon.dropConnection(conn);
   }
   return { daemon, replay: () => pendingInput.forEach(([conn, bytes]) => daemon.receive(conn, bytes)) };
 }

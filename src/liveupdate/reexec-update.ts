@@ -1,0 +1,135 @@
+/**
+ * Live update by re-exec: dump the whole state (the `-s` reply already in
+ * the requester's output) to <rundir>/state_dump, make sure the new image
+ * accepts that stream, then replace this process image keeping every socket
+ * descriptor. If re-exec is impossible the descriptors go to a spawned
+ * successor instead (new PID). On any failure the old image keeps serving.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Daemon } from '../daemon/daemon.js';
+import type { Connection } from '../protocol/connection.js';
+import { encodeFrame, type Frame } from '../protocol/frame.js';
+import { fdOf } from './adopt-fds.js';
+import { reexecAvailable, reexecSelf, spawnSuccessor, type SuccessorOptions } from './exec-image.js';
+import { dumpDaemon, type Descriptors } from './state-dump.js';
+import type { StreamVersion } from './records.js';
+
+/** The stream file the new image reads, as C xenstored names it. */
+export function stateFile(rundir: string): string {
+  return path.join(rundir, 'state_dump');
+}
+
+/** Environment: the descriptor numbers as the old image knew them, in hand-over order. */
+export const KEPT_FDS_ENV = 'XENSTORED_SIM_LU_KEPT';
+/** Environment: how to start the previous image again if the new one cannot restore. */
+export const PREVIOUS_IMAGE_ENV = 'XENSTORED_SIM_LU_PREVIOUS';
+
+export interface Image {
+  execPath: string;
+  /** Arguments after argv[0] (node flags and script first for a JS entry point). */
+  args: string[];
+}
+
+/**
+ * What runs a given "binary": a JavaScript entry point runs under this
+ * node (with this process's node flags); anything else is executed as is.
+ */
+export function imageFor(binary: string, daemonArgs: string[]): Image {
+  if (/\.(c|m)?js$/.test(binary)) return { execPath: process.execPath, args: [...process.execArgv, binary, ...daemonArgs] };
+  return { execPath: binary, args: daemonArgs };
+}
+
+/** The image running now, for a fallback. */
+export function currentImage(daemonArgs: string[]): Image {
+  return { execPath: process.execPath, args: [...process.execArgv, process.argv[1]!, ...daemonArgs] };
+}
+
+function descriptors(daemon: Daemon): { map: Descriptors; keep: number[] } {
+  const keep: number[] = [];
+  const track = (fd: number | undefined): number => {
+    if (fd === undefined) return -1;
+    keep.push(fd);
+    return fd;
+  };
+  const safeFd = (h: Parameters<typeof fdOf>[0] | undefined): number | undefined => {
+    try {
+      return h ? fdOf(h) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const map: Descriptors = {
+    listening: track(safeFd(daemon.server)),
+    socket: (conn) => track(safeFd(daemon.socketOf(conn))),
+    guest: (conn) => {
+      const fd = track(safeFd(daemon.socketOf(conn)));
+      return fd < 0 ? null : fd;
+    },
+    domainListener: (domid) => {
+      const fd = track(safeFd(daemon.domainListener(domid)));
+      return fd < 0 ? null : fd;
+    },
+  };
+  return { map, keep };
+}
+
+export interface UpdateRequest {
+  binary: string;
+  daemonArgs: string[];
+  version: StreamVersion;
+  /** The reply to `-s`, which the new image sends (as C xenstored does). */
+  reply: { conn: Connection; frame: Frame };
+}
+
+/**
+ * Dumps and execs. Returns an error text (the reply to `-s`) when the
+ * update could not happen; does not return when it did.
+ */
+export function reexecUpdate(daemon: Daemon, request: UpdateRequest): string {
+  const { map, keep } = descriptors(daemon);
+  const extraOutput = new Map([[request.reply.conn, encodeFrame(request.reply.frame)]]);
+  const stream = dumpDaemon(daemon, { version: request.version, descriptors: map, includeInFlight: true, extraOutput });
+  const file = stateFile(daemon.options.rundir);
+  try {
+    fs.writeFileSync(file, stream);
+  } catch {
+    return 'Dump state open error';
+  }
+  const image = imageFor(request.binary, request.daemonArgs);
+  const check = spawnSync(image.execPath, [...image.args.filter((a) => a !== '-U'), '--check-stream', file], { encoding: 'utf8', timeout: 120_000 });
+  if (check.status !== 0) {
+    fs.rmSync(file, { force: true });
+    daemon.log(`live update: new image refused the state: ${(check.stderr || check.error?.message || '').trim()}`);
+    return 'Error activating new binary.';
+  }
+  const successor: SuccessorOptions = {
+    execPath: image.execPath,
+    argv: image.args,
+    keepFds: keep,
+    env: {
+      ...process.env,
+      [KEPT_FDS_ENV]: keep.join(','),
+      [PREVIOUS_IMAGE_ENV]: JSON.stringify(currentImage(request.daemonArgs)),
+    },
+  };
+  if (reexecAvailable()) {
+    try {
+      reexecSelf(successor);
+    } catch (e) {
+      fs.rmSync(file, { force: true });
+      daemon.log(`live update: exec failed: ${(e as Error).message}`);
+      return 'Error activating new binary.';
+    }
+  }
+  try {
+    spawnSuccessor(successor);
+  } catch (e) {
+    fs.rmSync(file, { force: true });
+    daemon.log(`live update: could not start the new image: ${(e as Error).message}`);
+    return 'Error activating new binary.';
+  }
+  daemon.log('live update: handed over to a spawned successor (no re-exec addon); the pid changes');
+  process.exit(0);
+}

@@ -1,0 +1,88 @@
+/**
+ * The new image's side of a live update (started with -U): read the state
+ * file, take over the descriptors the old image kept open, restore, and
+ * carry on. A stream this image cannot restore sends control back to the
+ * previous image with the same stream, so clients are never left without
+ * a daemon.
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import type { Daemon } from '../daemon/daemon.js';
+import type { DaemonOptions } from '../daemon/options.js';
+import { adoptConnectedSocket } from './adopt-fds.js';
+import { INHERITED_FDS_ENV, reexecAvailable, reexecSelf, spawnSuccessor, takeInheritedFds } from './exec-image.js';
+import { KEPT_FDS_ENV, PREVIOUS_IMAGE_ENV, stateFile, type Image } from './reexec-update.js';
+import { NO_SOCKETS, restoreDaemon, type SocketSource } from './state-restore.js';
+
+/** Set in the environment of a previous image started again after a failed restore. */
+const FALLBACK_ENV = 'XENSTORED_SIM_LU_FALLBACK';
+
+function listenOnFd(fd: number): net.Server {
+  const server = net.createServer();
+  server.listen({ fd });
+  return server;
+}
+
+/** Restores the state a live update left; returns the running daemon. */
+export function resumeAfterUpdate(options: DaemonOptions, log: (line: string) => void): Daemon {
+  const file = stateFile(options.rundir);
+  const kept = (process.env[KEPT_FDS_ENV] ?? '').split(',').filter(Boolean).map(Number);
+  const inherited = takeInheritedFds();
+  const fdFor = (old: number | null | undefined): number | undefined => {
+    const i = old === null || old === undefined ? -1 : kept.indexOf(old);
+    return i < 0 ? undefined : inherited[i];
+  };
+  let stream: Buffer;
+  try {
+    stream = fs.readFileSync(file);
+    // Validate completely before touching any descriptor, so a fallback finds them untouched.
+    restoreDaemon(options, stream, NO_SOCKETS, () => {});
+  } catch (e) {
+    return fallBack(`cannot restore ${file}: ${(e as Error).message}`, kept, inherited, log);
+  }
+  const sockets: SocketSource = {
+    listening: (r) => {
+      const fd = fdFor(r.socketFd);
+      return fd === undefined ? undefined : listenOnFd(fd);
+    },
+    socket: (r) => {
+      const fd = r.connType === 'socket' ? fdFor(r.socketFd) : undefined;
+      return fd === undefined ? undefined : adoptConnectedSocket(fd);
+    },
+    guest: (s) => {
+      const fd = fdFor(s.guestFd);
+      return fd === undefined ? undefined : adoptConnectedSocket(fd);
+    },
+    domainListener: (_domid, s) => {
+      const fd = fdFor(s?.listenerFd);
+      return fd === undefined ? undefined : listenOnFd(fd);
+    },
+  };
+  const { daemon, replay } = restoreDaemon(options, stream, sockets, log);
+  fs.rmSync(file, { force: true });
+  if (options.pidFile) fs.writeFileSync(options.pidFile, `${process.pid}\n`);
+  delete process.env[KEPT_FDS_ENV];
+  delete process.env[PREVIOUS_IMAGE_ENV];
+  delete process.env[FALLBACK_ENV];
+  log(`live update: restored ${daemon.connections.size} connections`);
+  replay();
+  daemon.flush();
+  return daemon;
+}
+
+function fallBack(why: string, kept: number[], inherited: number[], log: (line: string) => void): never {
+  log(`live update: ${why}`);
+  const previous = process.env[PREVIOUS_IMAGE_ENV];
+  if (!previous || process.env[FALLBACK_ENV]) {
+    log('live update: no previous image to fall back to; exiting');
+    process.exit(1);
+  }
+  const image = JSON.parse(previous) as Image;
+  log(`live update: falling back to the previous image ${image.args.join(' ')}`);
+  const env: NodeJS.ProcessEnv = { ...process.env, [FALLBACK_ENV]: '1', [KEPT_FDS_ENV]: kept.join(',') };
+  delete env[INHERITED_FDS_ENV];
+  const successor = { execPath: image.execPath, argv: image.args, keepFds: inherited, env };
+  if (reexecAvailable()) reexecSelf(successor);
+  spawnSuccessor(successor);
+  process.exit(0);
+}
