@@ -21,8 +21,13 @@ export interface ControlHost extends DomainHooks {
   setTraceFile(path: string | undefined): void;
   traceFile(): string | undefined;
   memoryReport(): string;
-  /** `live-update` sub-commands; absent until live update is available. */
-  liveUpdate?(request: HandlerRequest, args: string[]): Reply;
+  /** Commands provided by other parts (live update, state dumps), by name. */
+  readonly controlExtensions: ReadonlyMap<string, ControlExtension>;
+}
+
+/** A CONTROL command another part of the daemon provides. */
+export interface ControlExtension {
+  run(request: HandlerRequest, args: string[]): Reply;
 }
 
 type Command = (host: ControlHost, args: string[], request: HandlerRequest) => Reply;
@@ -121,11 +126,19 @@ const domain: Command = (host, args) => {
   return OK;
 };
 
+/** A command whose work lives elsewhere; EINVAL (unknown command) until it is provided. */
+function extension(name: string): Command {
+  return (host, args, request) => {
+    const ext = host.controlExtensions.get(name);
+    return ext ? ext.run(request, args) : fail('EINVAL', `${name} is not available`);
+  };
+}
+
 const COMMANDS: Record<string, CommandSpec> = {
   check: { run: (_h, a) => (a.length ? fail('EINVAL') : OK), pars: '' },
   log: { run: log, pars: '[on|off|+<switch>|-<switch>]' },
   'live-update': {
-    run: (h, a, r) => (h.liveUpdate ? h.liveUpdate(r, a) : fail('EINVAL', 'live update is not available')),
+    run: extension('live-update'),
     pars: '[-c <cmdline>] [-F] [-t <timeout>] [-v <version>] <file>\n    Default timeout is 60 seconds, default version is 2.',
   },
   logfile: { run: (h, a) => (a.length !== 1 ? fail('EINVAL') : (h.setTraceFile(a[0]), OK)), pars: '<file>' },
@@ -142,6 +155,9 @@ const COMMANDS: Record<string, CommandSpec> = {
   quota: { run: quota, pars: '[set <name> <val>|<domid>|max [-r]]' },
   'quota-soft': { run: quotaSoft, pars: '[set <name> <val>]' },
   domain: { run: domain, pars: 'create|shutdown|crash|dying|destroy <domid> | list' },
+  dump: { run: extension('dump'), pars: '[-v 1|2] [--c417] <file>' },
+  'export-domain': { run: extension('export-domain'), pars: '<domid> <file>' },
+  'import-domain': { run: extension('import-domain'), pars: '<file>' },
   help: { run: () => OK, pars: '' },
 };
 

@@ -19,7 +19,7 @@ import { MessageType } from '../protocol/wire.js';
 import type { Client } from '../store/client.js';
 import { COMPAT } from '../store/compat.js';
 import { Store } from '../store/store.js';
-import { runControl, type ControlHost } from './control.js';
+import { runControl, type ControlExtension, type ControlHost } from './control.js';
 import type { DaemonOptions } from './options.js';
 import { TraceLog } from './trace.js';
 
@@ -35,8 +35,7 @@ export class Daemon implements Services, ControlHost {
   private readonly sockets = new Map<Connection, net.Socket>();
   private mainServer: net.Server | undefined;
   private trace: TraceLog | undefined;
-  /** Set by the live-update machinery once it is wired in. */
-  liveUpdate?: (request: HandlerRequest, args: string[]) => Reply;
+  readonly controlExtensions = new Map<string, ControlExtension>();
 
   constructor(
     readonly options: DaemonOptions,

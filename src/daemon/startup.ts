@@ -4,8 +4,8 @@
  * a live update makes before exec).
  */
 import fs from 'node:fs';
-import { LiveUpdateCommand } from '../liveupdate/live-update-command.js';
 import { resumeAfterUpdate } from '../liveupdate/resume.js';
+import { installStateCommands } from '../liveupdate/state-commands.js';
 import { NO_SOCKETS, restoreDaemon } from '../liveupdate/state-restore.js';
 import { Daemon } from './daemon.js';
 import type { DaemonOptions } from './options.js';
@@ -28,7 +28,6 @@ export async function startDaemon(options: DaemonOptions, argv: string[], log: (
     daemon = new Daemon(options, log);
     await daemon.listen();
   }
-  const command = new LiveUpdateCommand(daemon, () => argv);
-  daemon.liveUpdate = (request, args) => command.run(request, args);
+  installStateCommands(daemon, () => argv);
   return { kind: 'running', daemon, resumed: options.liveUpdate };
 }

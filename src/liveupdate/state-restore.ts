@@ -14,7 +14,7 @@ import { Node, type NodeRecord } from '../store/node.js';
 import { baseName, canonicalize, isSpecialPath, parentPath } from '../store/path.js';
 import { makePerms, permBits, type Perms } from '../store/permissions.js';
 import { isQuotaName } from '../store/quotas.js';
-import { Transaction } from '../store/transaction.js';
+import { Transaction, UNKNOWN_GENERATION } from '../store/transaction.js';
 import type { Watch } from '../store/watches.js';
 import {
   NodeAccess, type ConnectionRecord, type DecodedRecord, type GlobalRecord, type NodePerm, type NodeRecord as StreamNode, type QuotaEntry,
@@ -201,7 +201,7 @@ function restorePendingNode(tx: Transaction, r: StreamNode): void {
     : { value: r.value.toString('latin1'), perms: fromStreamPerms(r.perms), gen: 0, children: null };
   tx.touched.set(r.path, {
     checkGen: (r.access & NodeAccess.READ) !== 0,
-    gen: -2,
+    gen: UNKNOWN_GENERATION,
     oldPerms: record?.perms ?? null,
     modified: (r.access & NodeAccess.WRITTEN) !== 0 || record === null,
     record,
@@ -216,7 +216,7 @@ function restorePendingNode(tx: Transaction, r: StreamNode): void {
  */
 function doomTransactions(conn: Connection): void {
   for (const tx of conn.client.transactions.values()) {
-    tx.touched.set('/', { checkGen: true, gen: -2, oldPerms: null, modified: false, record: null, fire: undefined });
+    tx.touched.set('/', { checkGen: true, gen: UNKNOWN_GENERATION, oldPerms: null, modified: false, record: null, fire: undefined });
   }
 }
 

@@ -28,7 +28,9 @@ export function pathProblem(path: string, allowRelative: boolean): string | unde
   if (bad) return `contains ${JSON.stringify(bad[0])} (allowed: A-Z a-z 0-9 - / _ @)`;
   if (path.startsWith('@')) {
     if (path.length === 1) return 'is a bare @';
-    return path.includes('/') ? 'is a special @ path containing /' : undefined;
+    // Watches may name the per-domain forms, e.g. @releaseDomain/5.
+    if (path.endsWith('/') || path.includes('//')) return 'is a malformed special @ path';
+    return undefined;
   }
   if (!path.startsWith('/') && !allowRelative) return 'is not absolute';
   if (path.endsWith('/')) return 'ends with /';

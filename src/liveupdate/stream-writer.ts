@@ -8,6 +8,16 @@ import {
 } from './records.js';
 import { StreamEncodeError } from './stream-error.js';
 
+/*
+ * Writing rules (migration-stream.md §1, §7): header ident, version and flags
+ * big-endian; records in the chosen byte order; every `len` rounded up to 8
+ * with zero padding, so records start on 8-byte boundaries; END last.
+ * Nothing is dropped or converted silently: a field that does not fit its
+ * on-wire width, or content version 1 cannot carry (a watch with a depth,
+ * non-zero DOMAIN_DATA features), throws StreamEncodeError. downgradeToV1
+ * is the explicit, lossless-only way to turn version-2 records into version 1.
+ */
+
 const U16_MAX = 0xffff;
 const U32_MAX = 0xffffffff;
 const U64_MAX = (1n << 64n) - 1n;
@@ -22,7 +32,7 @@ function namesLength(quotas: readonly QuotaEntry[]): number {
 }
 
 /** Length of a record's content — its body before padding — as the layouts in records.ts lay it out. */
-export function contentLength(record: StreamRecord): number {
+function contentLength(record: StreamRecord): number {
   switch (record.kind) {
     case 'global': return GlobalLayout.size;
     case 'connection': {
@@ -100,7 +110,10 @@ export class StreamWriter {
     return this;
   }
 
-  /** Appends END and returns the stream. The writer accepts nothing afterwards. */
+  /**
+   * Appends END and returns the stream, a view on the writer's buffer (exact
+   * when sized up front, as encodeStream does). The writer accepts nothing afterwards.
+   */
   finish(): Buffer {
     if (!this.done) {
       this.reserve(this.pos + RecordHeaderLayout.size);

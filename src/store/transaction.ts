@@ -9,6 +9,8 @@ import type { MatchMode } from './watches.js';
 
 /** Generation of a node that did not exist when first touched. */
 export const NO_GENERATION = -1;
+/** Recorded for transactions whose history is unknown (migrated in): never matches, so commit is EAGAIN. */
+export const UNKNOWN_GENERATION = -2;
 
 export interface TouchedNode {
   /** Compare `gen` with the live tree at commit. */
