@@ -17,9 +17,10 @@ import { Node } from '../store/node.js';
 import { baseName, canonicalize, childPath, isSpecialPath, parentPath } from '../store/path.js';
 import { makePerms, permBits } from '../store/permissions.js';
 import { isQuotaName } from '../store/quotas.js';
-import { Transaction, UNKNOWN_GENERATION } from '../store/transaction.js';
+import { Transaction } from '../store/transaction.js';
 import { NodeAccess, type DecodedRecord, type NodeRecord as StreamNode, type RingConnectionRecord, type StreamRecord } from './records.js';
 import { toStreamPerms } from './state-dump.js';
+import { restorePendingNode } from './state-restore.js';
 import { checkStream } from './stream-check.js';
 import { StreamError } from './stream-error.js';
 import { decodeStream } from './stream-reader.js';
@@ -118,11 +119,12 @@ function apply(daemon: Daemon, records: DecodedRecord[], ring: RingConnectionRec
       });
     } else if (r.kind === 'transaction') {
       const tx = new Transaction(r.txId, store.nextGeneration());
-      // Cannot be checked for conflicts here: committing it answers EAGAIN.
-      tx.touched.set('/', { checkGen: true, gen: UNKNOWN_GENERATION, oldPerms: null, modified: false, record: null, fire: undefined });
+      tx.historyUnknown = true;
       client.transactions.set(r.txId, tx);
       client.nextTransactionId = Math.max(client.nextTransactionId, r.txId + 1);
-    } else if (r.kind === 'node' && r.connId === 0) {
+    } else if (r.kind === 'node' && r.connId !== 0) {
+      restorePendingNode(client.transactions.get(r.txId)!, r);
+    } else if (r.kind === 'node') {
       putNode(daemon, r.path, r.value.toString('latin1'), makePerms(r.perms.map((p) => ({ bits: permBits(p.perm) ?? 0, domid: p.domid, stale: p.stale }))));
     } else if (r.kind === 'domain') {
       domain.features = r.features;

@@ -14,7 +14,7 @@ import { Node, type NodeRecord } from '../store/node.js';
 import { baseName, canonicalize, isSpecialPath, parentPath } from '../store/path.js';
 import { makePerms, permBits, type Perms } from '../store/permissions.js';
 import { isQuotaName } from '../store/quotas.js';
-import { Transaction, UNKNOWN_GENERATION } from '../store/transaction.js';
+import { NO_GENERATION, Transaction } from '../store/transaction.js';
 import type { Watch } from '../store/watches.js';
 import {
   NodeAccess, type ConnectionRecord, type DecodedRecord, type GlobalRecord, type NodePerm, type NodeRecord as StreamNode, type QuotaEntry,
@@ -195,13 +195,13 @@ function restoreNode(daemon: Daemon, at: DecodedRecord, r: StreamNode, committed
   committed.push(node);
 }
 
-function restorePendingNode(tx: Transaction, r: StreamNode): void {
+export function restorePendingNode(tx: Transaction, r: StreamNode): void {
   const record: NodeRecord | null = r.access === NodeAccess.DELETED && r.perms.length === 0
     ? null
     : { value: r.value.toString('latin1'), perms: fromStreamPerms(r.perms), gen: 0, children: null };
   tx.touched.set(r.path, {
     checkGen: (r.access & NodeAccess.READ) !== 0,
-    gen: UNKNOWN_GENERATION,
+    gen: NO_GENERATION,
     oldPerms: record?.perms ?? null,
     modified: (r.access & NodeAccess.WRITTEN) !== 0 || record === null,
     record,
@@ -215,9 +215,7 @@ function restorePendingNode(tx: Transaction, r: StreamNode): void {
  * conflicts: as the stream's design says, they fail with EAGAIN at commit.
  */
 function doomTransactions(conn: Connection): void {
-  for (const tx of conn.client.transactions.values()) {
-    tx.touched.set('/', { checkGen: true, gen: UNKNOWN_GENERATION, oldPerms: null, modified: false, record: null, fire: undefined });
-  }
+  for (const tx of conn.client.transactions.values()) tx.historyUnknown = true;
 }
 
 function applySimState(daemon: Daemon, sim: SimState, conns: [number, Connection][], sockets: SocketSource): void {

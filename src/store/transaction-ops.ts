@@ -39,6 +39,7 @@ export function endTransaction(store: Store, client: Client, tx: Transaction, co
   if (!commit) return;
   if (tx.failed) fail('ENOMEM', 'transaction failed earlier');
   if (tx.createdNode && client.quotaBound) checkNodeQuota(store, client, tx);
+  if (tx.historyUnknown) fail('EAGAIN', 'transaction restored without its history');
   for (const [path, touched] of tx.touched) {
     if (touched.checkGen && (store.lookup(path)?.gen ?? NO_GENERATION) !== touched.gen) fail('EAGAIN', `conflict on ${path}`);
   }

@@ -9,8 +9,6 @@ import type { MatchMode } from './watches.js';
 
 /** Generation of a node that did not exist when first touched. */
 export const NO_GENERATION = -1;
-/** Recorded for transactions whose history is unknown (migrated in): never matches, so commit is EAGAIN. */
-export const UNKNOWN_GENERATION = -2;
 
 export interface TouchedNode {
   /** Compare `gen` with the live tree at commit. */
@@ -31,6 +29,11 @@ export class Transaction {
   /** An operation failed half-way: committing answers ENOMEM. */
   failed = false;
   createdNode = false;
+  /**
+   * Restored from a stream without the history conflicts are judged by
+   * (another daemon, a migrated domain): committing it answers EAGAIN.
+   */
+  historyUnknown = false;
 
   constructor(
     readonly id: number,
