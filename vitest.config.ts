@@ -5,5 +5,7 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    globalSetup: ['./test/global-setup.ts'],
+    reporters: ['default', './test/reporters/summary-line.ts'],
   },
 });

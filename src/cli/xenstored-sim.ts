@@ -33,10 +33,11 @@ async function main(): Promise<void> {
   }
   if (startup.kind === 'checked') return;
   const { daemon, resumed } = startup;
-  if (!resumed) process.stdout.write(`XENSTORED_PATH=${opts.socketPath}\n`);
   const stop = () => void daemon.close().then(() => process.exit(0));
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  // Only now: whoever waits for this line may signal us at once.
+  if (!resumed) process.stdout.write(`XENSTORED_PATH=${opts.socketPath}\n`);
 }
 
 void main();

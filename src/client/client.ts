@@ -61,7 +61,7 @@ interface Pending {
   reject(error: Error): void;
 }
 
-/** Frames encoded as `<domid>` etc. */
+/** A number sent as decimal text (a gfn may not fit in a double). */
 type Num = number | bigint;
 
 type Listener<K extends keyof XsClientEvents> = (...args: XsClientEvents[K]) => void;

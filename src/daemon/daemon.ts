@@ -58,6 +58,7 @@ export class Daemon implements Services, ControlHost {
       this.dirty.add(conn);
     };
     if (options.traceFile) this.setTraceFile(options.traceFile);
+    for (const client of this.store.clients.values()) if (client.domain) this.connectionFor(client);
   }
 
   // --- sockets ---------------------------------------------------------------
@@ -67,6 +68,7 @@ export class Daemon implements Services, ControlHost {
     fs.mkdirSync(path.dirname(this.options.socketPath), { recursive: true });
     fs.rmSync(this.options.socketPath, { force: true });
     this.mainServer = await listenOn(this.options.socketPath, (socket) => this.acceptSocket(socket));
+    for (const client of this.store.clients.values()) if (client.domain) this.openDomainSocket(client);
     if (this.options.pidFile) fs.writeFileSync(this.options.pidFile, `${process.pid}\n`);
   }
 

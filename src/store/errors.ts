@@ -3,10 +3,20 @@ import type { ErrorName } from '../protocol/wire.js';
 /**
  * A failed operation, named by the protocol's errno string. Everything below
  * the dispatcher throws this; exactly one place turns it into an ERROR reply.
+ *
+ * It is an answer, not a bug (every WRITE that creates a node goes through
+ * an ENOENT), so it carries no stack trace: capturing one cost more than
+ * the rest of such a request.
  */
 export class XsError extends Error {
-  constructor(readonly code: ErrorName, detail?: string) {
+  readonly code: ErrorName;
+
+  constructor(code: ErrorName, detail?: string) {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(detail ? `${code}: ${detail}` : code);
+    Error.stackTraceLimit = limit;
+    this.code = code;
     this.name = 'XsError';
   }
 }

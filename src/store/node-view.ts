@@ -160,7 +160,10 @@ export class TransactionView implements NodeView {
 
   removeSubtree(path: string, parentRecord: NodeRecord, removed: (path: string, record: NodeRecord) => void): void {
     this.removeBelow(path, this.read(path)!, removed);
-    parentRecord.children = parentRecord.children!.writable();
+    // The parent's copy predates the node (created since the transaction saw
+    // the parent): C xenstored finds no child entry to remove and fails.
+    if (!parentRecord.children?.has(baseName(path))) fail('EIO', `${path} missing from its parent's child list`);
+    parentRecord.children = parentRecord.children.writable();
     parentRecord.children.delete(baseName(path));
     parentRecord.gen = this.store.nextGeneration();
     this.touch(parentPath(path)).modified = true;

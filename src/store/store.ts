@@ -54,6 +54,13 @@ export class Store {
     this.hypervisor = new Hypervisor(options.implicitDomains ?? true);
     this.domainObject(0);
     this.root = options.initialTree === false ? new Node('', DEFAULT_PERMS(0), 0) : this.buildInitialTree();
+    if (options.initialTree !== false) {
+      // Like C xenstored, dom0 is introduced from the start, with its ring connection.
+      const dom0 = this.domainObject(0);
+      dom0.introduced = true;
+      dom0.uniqueId = this.hypervisor.info(0)!.uniqueId;
+      this.addDomainClient(dom0);
+    }
   }
 
   private buildInitialTree(): Node {

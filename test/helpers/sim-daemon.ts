@@ -1,0 +1,257 @@
+/**
+ * Starts the compiled simulator CLI (dist/cli/xenstored-sim.js) as a child
+ * process, the way a user or a real client sees it:
+ *
+ *   const sim = await startSim({ args: ['--compat', '4.17'] });
+ *   // XENSTORED_PATH=sim.socketPath xenstore-read /tool/xenstored
+ *   // XENSTORED_PATH=sim.domainSocket(5) ... acts as domain 5 (after INTRODUCE)
+ *   await sim.stop();
+ *
+ * The run directory is a fresh short temporary directory (AF_UNIX paths must
+ * stay below 108 bytes) handed to the daemon as XENSTORED_RUNDIR, unless
+ * `rundir` is given. startSim resolves once the daemon printed its
+ * `XENSTORED_PATH=<socket>` line, and rejects with the daemon's stderr when it
+ * exits first or does not get there within `timeoutMs`.
+ *
+ * dist/ is (re)built with `npx tsc -p tsconfig.json` when it is missing or
+ * older than src/ (ensureBuilt). test/global-setup.ts does that once per
+ * vitest run; outside such a run startSim checks by itself, so the helper
+ * also works alone.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const SIM_CLI = path.join(REPO_ROOT, 'dist', 'cli', 'xenstored-sim.js');
+/** Written after every successful ensureBuilt() build; its mtime is the build time. */
+const BUILD_STAMP = path.join(REPO_ROOT, 'dist', '.build-stamp');
+const BUILD_LOCK = path.join(REPO_ROOT, 'dist', '.build-lock');
+
+export interface StartSimOptions {
+  /** Extra CLI arguments, e.g. ['--compat', '4.17']. */
+  args?: string[];
+  /** Extra environment for the daemon (on top of process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** Run directory; default a new temporary one, removed again by stop(). */
+  rundir?: string;
+  /** How long to wait for the XENSTORED_PATH line (default 15 s). */
+  timeoutMs?: number;
+}
+
+export interface SimDaemon {
+  /** The main socket, as printed by the daemon. */
+  socketPath: string;
+  rundir: string;
+  pid: number;
+  /** SIGTERM, wait for the exit (SIGKILL after 5 s); removes a temporary rundir. */
+  stop(): Promise<void>;
+  /** `<rundir>/domain/<domid>`: a client connected there acts as that domain. */
+  domainSocket(domid: number): string;
+  /** Everything the daemon wrote to stderr so far. */
+  stderr(): string;
+  /** Resolves with the exit code (or signal name) once the process is gone. */
+  exited: Promise<number | string>;
+}
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestMtime(p));
+    else if (entry.isFile()) newest = Math.max(newest, fs.statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+function mtime(file: string): number {
+  try {
+    return fs.statSync(file).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+/** True when dist/ lacks the CLI or is older than src/, tsconfig.json or package.json. */
+export function distIsStale(): boolean {
+  const built = Math.min(mtime(SIM_CLI), mtime(BUILD_STAMP));
+  if (built === 0) return true;
+  const sources = Math.max(
+    newestMtime(path.join(REPO_ROOT, 'src')),
+    mtime(path.join(REPO_ROOT, 'tsconfig.json')),
+    mtime(path.join(REPO_ROOT, 'package.json')),
+  );
+  return sources > built;
+}
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Builds dist/ with `npx tsc -p tsconfig.json` if it is missing or stale.
+ * Serialised across processes (vitest workers) by a lock directory. Throws
+ * with the compiler's output when the build fails.
+ */
+export function ensureBuilt(): void {
+  if (!distIsStale()) return;
+  fs.mkdirSync(path.dirname(BUILD_LOCK), { recursive: true });
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    try {
+      fs.mkdirSync(BUILD_LOCK);
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      // A lock older than 3 minutes belongs to a build that died.
+      if (Date.now() - mtime(BUILD_LOCK) > 180_000) fs.rmSync(BUILD_LOCK, { recursive: true, force: true });
+      if (Date.now() > deadline) throw new Error(`ensureBuilt: timed out waiting for ${BUILD_LOCK}`);
+      sleepSync(100);
+    }
+  }
+  try {
+    if (!distIsStale()) return; // somebody else built it while we waited
+    const started = Date.now();
+    try {
+      execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], {
+        cwd: REPO_ROOT,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+        timeout: 300_000,
+      });
+    } catch (e) {
+      const err = e as { stdout?: string; stderr?: string; message: string };
+      throw new Error(`building dist/ failed: npx tsc -p tsconfig.json\n${err.stdout ?? ''}${err.stderr ?? ''}${err.stdout || err.stderr ? '' : err.message}`);
+    }
+    if (!fs.existsSync(SIM_CLI)) throw new Error(`npx tsc -p tsconfig.json succeeded but ${SIM_CLI} is missing`);
+    // The stamp's mtime must be >= every source seen by this build.
+    fs.writeFileSync(BUILD_STAMP, `built ${new Date(started).toISOString()}\n`);
+  } finally {
+    fs.rmSync(BUILD_LOCK, { recursive: true, force: true });
+  }
+}
+
+/** Daemons started by this process and not stopped yet: killed when it exits. */
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const child of live) {
+      try {
+        child.kill('SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  });
+}
+
+const STDERR_LIMIT = 256 * 1024;
+
+/**
+ * Set by test/global-setup.ts once it has built dist/ for this vitest run.
+ * Workers inherit it and then only build when dist/ is missing: rebuilding
+ * in the middle of a run, because somebody edited src/ meanwhile, would swap
+ * the daemon under other test files' feet.
+ */
+export const DIST_CHECKED_ENV = 'XENSTORED_SIM_DIST_CHECKED';
+
+export async function startSim(options: StartSimOptions = {}): Promise<SimDaemon> {
+  if (process.env[DIST_CHECKED_ENV] !== '1' || !fs.existsSync(SIM_CLI)) ensureBuilt();
+  const ownRundir = options.rundir === undefined;
+  // Short base path: AF_UNIX socket paths are limited to 107 bytes.
+  const rundir = ownRundir ? fs.mkdtempSync(path.join(os.tmpdir().length < 40 ? os.tmpdir() : '/tmp', 'xs-sim-')) : path.resolve(options.rundir!);
+  fs.mkdirSync(rundir, { recursive: true });
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  // An inherited XENSTORED_PATH belongs to some other daemon.
+  delete env.XENSTORED_PATH;
+  Object.assign(env, { XENSTORED_RUNDIR: rundir }, options.env ?? {});
+  const args = [SIM_CLI, ...(options.args ?? [])];
+  const timeoutMs = options.timeoutMs ?? 15_000;
+
+  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  installExitHook();
+  live.add(child);
+  let stderr = '';
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (s: string) => {
+    stderr += s;
+    if (stderr.length > STDERR_LIMIT) stderr = stderr.slice(-STDERR_LIMIT);
+  });
+  const exited = new Promise<number | string>((resolve) => {
+    child.once('exit', (code, signal) => {
+      live.delete(child);
+      resolve(code ?? signal ?? 'unknown');
+    });
+  });
+  const removeRundir = () => {
+    if (ownRundir) fs.rmSync(rundir, { recursive: true, force: true });
+  };
+  const describe = () => `node ${args.map((a) => path.relative(REPO_ROOT, a) || a).join(' ')} (XENSTORED_RUNDIR=${rundir})`;
+  const stderrText = () => (stderr.trim() ? `daemon stderr:\n${stderr.trimEnd()}` : 'daemon stderr: (empty)');
+
+  let socketPath: string;
+  try {
+    socketPath = await new Promise<string>((resolve, reject) => {
+      let stdout = '';
+      const timer = setTimeout(() => {
+        reject(new Error(`${describe()} printed no XENSTORED_PATH= line within ${timeoutMs} ms\nstdout so far: ${JSON.stringify(stdout)}\n${stderrText()}`));
+      }, timeoutMs);
+      child.stdout!.setEncoding('utf8');
+      const onData = (s: string) => {
+        stdout += s;
+        const nl = stdout.indexOf('\n');
+        if (nl < 0) return;
+        const line = stdout.slice(0, nl);
+        clearTimeout(timer);
+        child.stdout!.off('data', onData);
+        child.stdout!.resume(); // keep draining later output
+        const m = /^XENSTORED_PATH=(.+)$/.exec(line);
+        if (!m) reject(new Error(`${describe()}: first stdout line is not XENSTORED_PATH=<socket>: ${JSON.stringify(line)}\n${stderrText()}`));
+        else resolve(m[1]!);
+      };
+      child.stdout!.on('data', onData);
+      child.once('error', (e) => {
+        clearTimeout(timer);
+        reject(new Error(`cannot run ${describe()}: ${e.message}`));
+      });
+      void exited.then((how) => {
+        clearTimeout(timer);
+        reject(new Error(`${describe()} exited (${how}) before printing XENSTORED_PATH=\nstdout: ${JSON.stringify(stdout)}\n${stderrText()}`));
+      });
+    });
+  } catch (e) {
+    child.kill('SIGKILL');
+    await exited;
+    removeRundir();
+    throw e;
+  }
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const killTimer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+        await exited;
+        clearTimeout(killTimer);
+      }
+      removeRundir();
+    })();
+    return stopping;
+  };
+
+  return {
+    socketPath,
+    rundir,
+    pid: child.pid!,
+    stop,
+    domainSocket: (domid: number) => path.join(rundir, 'domain', String(domid)),
+    stderr: () => stderr,
+    exited,
+  };
+}
