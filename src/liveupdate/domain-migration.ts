@@ -17,9 +17,10 @@ import { Node } from '../store/node.js';
 import { baseName, canonicalize, childPath, isSpecialPath, parentPath } from '../store/path.js';
 import { makePerms, permBits } from '../store/permissions.js';
 import { isQuotaName } from '../store/quotas.js';
+import { givenPath } from '../store/watches.js';
 import { Transaction } from '../store/transaction.js';
-import { NodeAccess, type DecodedRecord, type NodeRecord as StreamNode, type RingConnectionRecord, type StreamRecord } from './records.js';
-import { toStreamPerms } from './state-dump.js';
+import { type DecodedRecord, type NodeRecord as StreamNode, type RingConnectionRecord, type StreamRecord } from './records.js';
+import { toStreamPerms, transactionRecords } from './state-dump.js';
 import { restorePendingNode } from './state-restore.js';
 import { checkStream } from './stream-check.js';
 import { StreamError } from './stream-error.js';
@@ -39,20 +40,9 @@ export function exportDomain(daemon: Daemon, domid: number): Buffer {
     uniqueId: domain.uniqueId, inData: Buffer.alloc(0), outRespLen: 0, outData: Buffer.alloc(0),
   }];
   for (const w of client.watches) {
-    const path = w.relativeTo === undefined ? w.path : w.path.slice(w.relativeTo.length + 1);
-    records.push({ kind: 'watch', connId: 1, path, token: w.token, ...(w.depth === undefined ? {} : { depth: w.depth }) });
+    records.push({ kind: 'watch', connId: 1, path: givenPath(w), token: w.token, ...(w.depth === undefined ? {} : { depth: w.depth }) });
   }
-  for (const tx of client.transactions.values()) {
-    records.push({ kind: 'transaction', connId: 1, txId: tx.id });
-    for (const [path, t] of tx.touched) {
-      if (!t.record && !t.modified) continue;
-      records.push({
-        kind: 'node', connId: 1, txId: tx.id, path, value: Buffer.from(t.record?.value ?? '', 'latin1'),
-        access: t.record ? (t.modified ? NodeAccess.WRITTEN : 0) | (t.checkGen ? NodeAccess.READ : 0) : NodeAccess.DELETED,
-        perms: t.record ? toStreamPerms(t.record.perms) : [],
-      });
-    }
-  }
+  for (const tx of client.transactions.values()) records.push(...transactionRecords(1, tx));
   const home = client.home;
   const walk = (path: string, node: Node, inHome: boolean): void => {
     const mine = inHome || path === home || node.perms[0]!.domid === domid;

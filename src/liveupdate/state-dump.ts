@@ -12,8 +12,9 @@ import type { Node, NodeRecord } from '../store/node.js';
 import { childPath } from '../store/path.js';
 import { permChar, type Perms } from '../store/permissions.js';
 import { QUOTA_NAMES } from '../store/quotas.js';
+import { givenPath } from '../store/watches.js';
 import type { Transaction } from '../store/transaction.js';
-import { NodeAccess, type NodePerm, type QuotaEntry, type StreamVersion } from './records.js';
+import { NodeAccess, type NodePerm, type QuotaEntry, type StreamRecord, type StreamVersion } from './records.js';
 import { encodeGenerations, encodeSimState, SimRecordType, type SimConnection, type SimTransaction } from './sim-extension.js';
 import { StreamWriter } from './stream-writer.js';
 
@@ -68,8 +69,7 @@ export function dumpDaemon(daemon: Daemon, options: DumpOptions): Buffer {
     connId++;
     writeConnection(writer, conn, connId, options);
     for (const watch of client.watches) {
-      const path = watch.relativeTo === undefined ? watch.path : watch.path.slice(watch.relativeTo.length + 1);
-      writer.write({ kind: 'watch', connId, path, token: watch.token, ...(watch.depth === undefined || c417 ? {} : { depth: watch.depth }) });
+      writer.write({ kind: 'watch', connId, path: givenPath(watch), token: watch.token, ...(watch.depth === undefined || c417 ? {} : { depth: watch.depth }) });
     }
     simConnections.push({
       connId,
@@ -79,7 +79,12 @@ export function dumpDaemon(daemon: Daemon, options: DumpOptions): Buffer {
       guestFd: client.domain && fds ? fds.guest(conn) : null,
       listenerFd: client.domain && fds ? fds.domainListener(client.domid) : null,
     });
-    if (!c417) for (const tx of client.transactions.values()) simTransactions.push(writeTransaction(writer, connId, tx));
+    if (!c417) {
+      for (const tx of client.transactions.values()) {
+        for (const record of transactionRecords(connId, tx)) writer.write(record);
+        simTransactions.push(simTransaction(connId, tx));
+      }
+    }
   }
 
   const gens: number[] = [];
@@ -150,23 +155,27 @@ function writeConnection(writer: StreamWriter, conn: Connection, connId: number,
 }
 
 /** TRANSACTION_DATA, then one NODE_DATA per node the transaction holds a copy of or deleted. */
-function writeTransaction(writer: StreamWriter, connId: number, tx: Transaction): SimTransaction {
-  writer.write({ kind: 'transaction', connId, txId: tx.id });
-  const touched: SimTransaction['touched'] = [];
+/** TRANSACTION_DATA, then one NODE_DATA per node the transaction holds a copy of or deleted. */
+export function transactionRecords(connId: number, tx: Transaction): StreamRecord[] {
+  const records: StreamRecord[] = [{ kind: 'transaction', connId, txId: tx.id }];
   for (const [path, t] of tx.touched) {
-    if (t.record || t.modified) {
-      writer.write({
-        kind: 'node', connId, txId: tx.id, path,
-        value: Buffer.from(t.record?.value ?? '', 'latin1'),
-        access: t.record ? (t.modified ? NodeAccess.WRITTEN : 0) | (t.checkGen ? NodeAccess.READ : 0) : NodeAccess.DELETED,
-        perms: t.record ? toStreamPerms(t.record.perms) : [],
-      });
-    }
-    touched.push({
-      path, checkGen: t.checkGen, gen: t.gen, oldPerms: t.oldPerms ? [...t.oldPerms] : null, modified: t.modified,
-      fire: t.fire ?? null, recordGen: t.record?.gen ?? null, children: t.record?.children ? [...t.record.children.names()] : null,
+    if (!t.record && !t.modified) continue;
+    records.push({
+      kind: 'node', connId, txId: tx.id, path,
+      value: Buffer.from(t.record?.value ?? '', 'latin1'),
+      access: t.record ? (t.modified ? NodeAccess.WRITTEN : 0) | (t.checkGen ? NodeAccess.READ : 0) : NodeAccess.DELETED,
+      perms: t.record ? toStreamPerms(t.record.perms) : [],
     });
   }
+  return records;
+}
+
+/** What the format cannot say about a transaction, for xenstored-sim's own record. */
+function simTransaction(connId: number, tx: Transaction): SimTransaction {
+  const touched = [...tx.touched].map(([path, t]) => ({
+    path, checkGen: t.checkGen, gen: t.gen, oldPerms: t.oldPerms ? [...t.oldPerms] : null, modified: t.modified,
+    fire: t.fire ?? null, recordGen: t.record?.gen ?? null, children: t.record?.children ? [...t.record.children.names()] : null,
+  }));
   return {
     connId, txId: tx.id, startGen: tx.startGen, failed: tx.failed, createdNode: tx.createdNode,
     nodeCountDelta: [...tx.nodeCountDelta], touched,
