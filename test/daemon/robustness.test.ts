@@ -1,0 +1,124 @@
+/**
+ * One misbehaving client never hurts the daemon or the others: oversized
+ * frames, garbage, clients that vanish mid-frame, and clients that never
+ * read their replies.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Daemon } from '../../src/daemon/daemon.js';
+import { parseOptions } from '../../src/daemon/options.js';
+import { encodeFrame } from '../../src/protocol/frame.js';
+import { MessageType as T } from '../../src/protocol/wire.js';
+import { RawClient } from '../helpers/raw-client.js';
+
+const cleanup: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+async function daemon(): Promise<Daemon> {
+  const rundir = fs.mkdtempSync(path.join(os.tmpdir(), 'xs-rob-'));
+  const d = new Daemon(parseOptions([], { XENSTORED_RUNDIR: rundir }), () => {});
+  await d.listen();
+  cleanup.push(() => d.close());
+  return d;
+}
+
+async function client(d: Daemon): Promise<RawClient> {
+  const c = await RawClient.connect(d.options.socketPath);
+  cleanup.push(() => c.close());
+  return c;
+}
+
+function header(type: number, len: number): Buffer {
+  const h = Buffer.alloc(16);
+  h.writeUInt32LE(type, 0);
+  h.writeUInt32LE(1, 4);
+  h.writeUInt32LE(len, 12);
+  return h;
+}
+
+const until = async (check: () => boolean, ms = 5000) => {
+  const deadline = Date.now() + ms;
+  while (!check() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  return check();
+};
+
+describe('misbehaving clients', () => {
+  it('drops a connection that announces a payload over 4096 bytes, and only that one', async () => {
+    const d = await daemon();
+    const bad = await client(d);
+    const good = await client(d);
+    bad.sendRaw(header(T.WRITE, 4097));
+    expect(await until(() => bad.closed)).toBe(true);
+    expect((await good.call(T.WRITE, '/still\0here')).text).toBe('OK\0');
+    expect((await good.call(T.READ, '/still\0')).text).toBe('here');
+  });
+
+  it('accepts a payload of exactly 4096 bytes', async () => {
+    const d = await daemon();
+    const c = await client(d);
+    const value = 'v'.repeat(4096 - '/big\0'.length);
+    expect((await c.call(T.WRITE, `/big\0${value}`)).text).toBe('OK\0');
+    expect((await c.call(T.READ, '/big\0')).text).toBe(value);
+  });
+
+  it('answers unknown and server-only message types with ENOSYS and keeps going', async () => {
+    const d = await daemon();
+    const c = await client(d);
+    for (const type of [T.WATCH_EVENT, T.ERROR, 20, 27, 999, T.INVALID]) {
+      expect((await c.call(type, 'x\0')).text, `type ${type}`).toBe('ENOSYS\0');
+    }
+    expect((await c.call(T.READ, '/tool/xenstored\0')).text).toBe('');
+  });
+
+  it('survives clients that vanish mid-header and mid-payload', async () => {
+    const d = await daemon();
+    for (const bytes of [header(T.WRITE, 10).subarray(0, 7), Buffer.concat([header(T.WRITE, 100), Buffer.from('/half')])]) {
+      const c = await client(d);
+      c.sendRaw(bytes);
+      c.close();
+    }
+    const c = await client(d);
+    expect((await c.call(T.DIRECTORY, '/\0')).text).toBe('tool\0');
+    await until(() => d.connections.size === 2);
+    expect(d.connections.size).toBe(2); // dom0's ring and the one live client
+  });
+
+  it('a frame split into single bytes is still one request', async () => {
+    const d = await daemon();
+    const c = await client(d);
+    const frame = encodeFrame({ type: T.WRITE, reqId: 77, txId: 0, payload: Buffer.from('/slow\0ok') });
+    for (const byte of frame) {
+      c.sendRaw(Buffer.from([byte]));
+      await new Promise((r) => setImmediate(r));
+    }
+    const reply = await c.take((f) => f.reqId === 77);
+    expect(reply.payload.toString()).toBe('OK\0');
+  });
+
+  it('stops reading from a client that never reads its replies, so memory stays bounded', async () => {
+    const d = await daemon();
+    const flood = await client(d);
+    flood.socket.pause(); // never read a byte
+    const read = encodeFrame({ type: T.DIRECTORY, reqId: 1, txId: 0, payload: Buffer.from('/tool\0') });
+    const batch = Buffer.concat(Array.from({ length: 1000 }, () => read));
+    for (let i = 0; i < 400; i++) flood.socket.write(batch); // 400k requests, ~9 MB of replies
+    const conn = [...d.connections.values()].find((c) => c.client.domain === undefined)!;
+    await new Promise((r) => setTimeout(r, 500));
+    const buffered = d.socketOf(conn)!.writableLength;
+    expect(buffered).toBeGreaterThan(0);
+    expect(buffered).toBeLessThan(4 << 20);
+    expect(d.socketOf(conn)!.isPaused()).toBe(true);
+    const other = await client(d);
+    expect((await other.call(T.READ, '/tool\0')).text).toBe('');
+    // Reading again lets the flood through to the end.
+    let replies = 0;
+    flood.socket.on('data', (chunk: Buffer) => (replies += chunk.length));
+    flood.socket.resume();
+    const total = 400 * 1000 * (16 + 'xenstored\0'.length);
+    expect(await until(() => replies >= total, 45_000)).toBe(true);
+  }, 60_000);
+});
