@@ -1,0 +1,81 @@
+/**
+ * CONTROL `dump`: the whole running state to a file at any time, in the
+ * full format or in the version-1 subset C xenstored 4.17 reads.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Daemon } from '../../src/daemon/daemon.js';
+import { parseOptions } from '../../src/daemon/options.js';
+import { installStateCommands } from '../../src/liveupdate/state-commands.js';
+import { NO_SOCKETS, restoreDaemon } from '../../src/liveupdate/state-restore.js';
+import { decodeStream } from '../../src/liveupdate/stream-reader.js';
+import { MessageType as T } from '../../src/protocol/wire.js';
+import { RawClient } from '../helpers/raw-client.js';
+
+const cleanup: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+async function setUp(compat: string) {
+  const rundir = fs.mkdtempSync(path.join(os.tmpdir(), 'xs-dump-'));
+  const options = parseOptions(['--compat', compat], { XENSTORED_RUNDIR: rundir });
+  const d = new Daemon(options, () => {});
+  await d.listen();
+  installStateCommands(d, () => []);
+  cleanup.push(() => d.close());
+  const c = await RawClient.connect(d.options.socketPath);
+  cleanup.push(() => c.close());
+  await c.call(T.WRITE, '/x/y\0bin\0ary');
+  await c.call(T.SET_PERMS, '/x/y\0n0\0r5\0');
+  await c.call(T.WATCH, 'rel\0tok\0');
+  await c.call(T.TRANSACTION_START, '\0');
+  return { d, c, rundir, options };
+}
+
+function tree(d: Daemon): string[] {
+  const out: string[] = [];
+  const walk = (p: string) => {
+    const n = d.store.lookup(p)!;
+    out.push(`${p}=${n.value}:${n.perms.map((e) => `${e.bits}/${e.domid}`).join(',')}`);
+    for (const name of n.children?.names() ?? []) walk(p === '/' ? `/${name}` : `${p}/${name}`);
+  };
+  walk('/');
+  return out;
+}
+
+describe('CONTROL dump', () => {
+  it('writes the full state, transactions included, and it restores', async () => {
+    const { d, c, rundir, options } = await setUp('master');
+    expect((await c.call(T.CONTROL, 'dump\0full.xs\0')).text).toBe('OK\0');
+    const stream = fs.readFileSync(path.join(rundir, 'full.xs'));
+    const decoded = decodeStream(stream);
+    expect(decoded.version).toBe(2);
+    const kinds = new Set(decoded.records.map((r) => r.record.kind));
+    for (const kind of ['global', 'globalQuota', 'connection', 'watch', 'transaction', 'node', 'domain', 'unknown']) expect(kinds).toContain(kind);
+    const restored = restoreDaemon(options, stream, NO_SOCKETS, () => {}).daemon;
+    expect(tree(restored)).toEqual(tree(d));
+  });
+
+  it('--c417 writes a version-1 stream with only what C xenstored 4.17 reads', async () => {
+    const { d, c, rundir } = await setUp('4.17');
+    expect((await c.call(T.CONTROL, 'dump\0--c417\0old.xs\0')).text).toBe('OK\0');
+    const stream = fs.readFileSync(path.join(rundir, 'old.xs'));
+    const decoded = decodeStream(stream);
+    expect(decoded.version).toBe(1);
+    expect(new Set(decoded.records.map((r) => r.record.kind))).toEqual(new Set(['global', 'connection', 'watch', 'node']));
+    // As 4.17 writes them: the special nodes first, then the tree from /.
+    const nodes = decoded.records.flatMap((r) => (r.record.kind === 'node' ? [r.record.path] : []));
+    expect(nodes.slice(0, 3)).toEqual(['@releaseDomain', '@introduceDomain', '/']);
+    const options = parseOptions(['--compat', '4.17'], { XENSTORED_RUNDIR: rundir });
+    expect(tree(restoreDaemon(options, stream, NO_SOCKETS, () => {}).daemon)).toEqual(tree(d));
+  });
+
+  it('answers a missing file name with EINVAL and an unwritable path with the error text', async () => {
+    const { c } = await setUp('master');
+    expect((await c.call(T.CONTROL, 'dump\0')).text).toBe('EINVAL\0');
+    expect((await c.call(T.CONTROL, 'dump\0/nonexistent/dir/x.xs\0')).text).toMatch(/^ENOENT: /);
+  });
+});
