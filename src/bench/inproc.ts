@@ -4,6 +4,9 @@
  * how each operation scales with the size of the store. Also times the
  * migration stream (dumpDaemon / restoreDaemon) that live update uses.
  *
+ * Times are this process's CPU time (user + system), not wall time, so that
+ * other work on the machine disturbs them less.
+ *
  * Run as `node dist/bench/inproc.js [quick]`; prints one JSON object.
  */
 import os from 'node:os';
@@ -78,6 +81,12 @@ class Harness {
   }
 }
 
+/** CPU time of this process so far, in milliseconds. */
+function cpuMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+}
+
 function medianOf(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
@@ -85,13 +94,12 @@ function medianOf(values: number[]): number {
 }
 
 /** Median over `batches` of the microseconds per call of `op` (run `perBatch` times a batch). */
-function timePerOp(batches: number, perBatch: number, op: (i: number) => void, setup?: () => void): number {
+function timePerOp(batches: number, perBatch: number, op: (i: number) => void): number {
   const samples: number[] = [];
   for (let b = 0; b < batches; b++) {
-    setup?.();
-    const t0 = performance.now();
+    const t0 = cpuMs();
     for (let i = 0; i < perBatch; i++) op(i);
-    samples.push(((performance.now() - t0) * 1000) / perBatch);
+    samples.push(((cpuMs() - t0) * 1000) / perBatch);
   }
   return medianOf(samples);
 }
@@ -112,9 +120,9 @@ function scaling(h: Harness, nodes: number): ScalingRow {
     for (let b = 0; b < 200; b++) {
       const id = h.txStart();
       for (let k = 0; k < touched; k++) h.write(ops(`c${k}`), `v${b}`, id);
-      const t0 = performance.now();
+      const t0 = cpuMs();
       h.txEnd(id, true);
-      samples.push((performance.now() - t0) * 1000);
+      samples.push((cpuMs() - t0) * 1000);
     }
     return medianOf(samples);
   };
@@ -152,14 +160,14 @@ function stream(h: Harness, nodes: number): StreamRow {
   const dumps: number[] = [];
   const restores: number[] = [];
   let bytes = 0;
-  for (let run = 0; run < 3; run++) {
-    let t0 = performance.now();
+  for (let run = 0; run < 5; run++) {
+    let t0 = cpuMs();
     const data = dumpDaemon(h.daemon, { version: 2 });
-    dumps.push(performance.now() - t0);
+    dumps.push(cpuMs() - t0);
     bytes = data.length;
-    t0 = performance.now();
+    t0 = cpuMs();
     restoreDaemon(options, data, NO_SOCKETS, () => {});
-    restores.push(performance.now() - t0);
+    restores.push(cpuMs() - t0);
   }
   return { nodes, bytes, dumpMs: medianOf(dumps), restoreMs: medianOf(restores) };
 }

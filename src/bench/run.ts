@@ -128,6 +128,8 @@ interface LuRow {
   conns: number;
   pauseMs: number[];
   rss: number;
+  /** RSS of the same daemon when it was fresh. */
+  emptyRss: number;
 }
 
 /** Live-update pause as the store and the number of connections grow. */
@@ -135,6 +137,7 @@ async function liveUpdateScaling(ctx: Context, name: Daemon, sizes: number[], co
   const { client } = ctx;
   const rows: LuRow[] = [];
   await withDaemons(ctx, [name], async ([d]) => {
+    const emptyRss = rssBytes(d!.pid);
     let filled = 0;
     for (const size of sizes) {
       // The pipelined fill is set-up only; nodes go where `populate` puts them.
@@ -145,7 +148,7 @@ async function liveUpdateScaling(ctx: Context, name: Daemon, sizes: number[], co
         const pauses = client.run(d!.socket, ['lu', d!.liveUpdateBinary, runsEach], 900_000).map((r) => r.next! * 1000);
         const alive = await held.release();
         if (alive !== n) throw new Error(`${name}: only ${alive} of ${n} connections survived the live updates`);
-        rows.push({ daemon: name, nodes: size, conns: n, pauseMs: pauses, rss: rssBytes(d!.pid) });
+        rows.push({ daemon: name, nodes: size, conns: n, pauseMs: pauses, rss: rssBytes(d!.pid), emptyRss });
         log(`  ${name}: live update with ${k(size)} nodes, ${n} connections: ${median(pauses).toFixed(0)} ms`);
       }
     }
@@ -158,14 +161,15 @@ function liveUpdateSection(rows: LuRow[]): string {
     '## Live update: pause as the state grows',
     '',
     'Time from sending `live-update -s` until the next request on the same connection is answered (median).',
-    'The other connections are idle, with one watch each. RSS is the daemon\'s after the updates.',
+    'The other connections are idle, with one watch each. RSS is the daemon\'s after the updates (a freshly restored',
+    'image); per node it is (RSS − RSS of the fresh daemon) ÷ nodes.',
     '',
-    '| daemon | nodes | connections | pause (ms) | runs | per 1k nodes (ms) | RSS (MB) |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| daemon | nodes | connections | pause (ms) | runs | per 1k nodes (ms) | RSS (MB) | RSS per node (B) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const r of rows) {
     const pause = median(r.pauseMs);
-    lines.push(`| ${r.daemon} | ${k(r.nodes)} | ${r.conns} | ${pause.toFixed(0)} | ${r.pauseMs.length} | ${((pause / r.nodes) * 1000).toFixed(2)} | ${(r.rss / 2 ** 20).toFixed(0)} |`);
+    lines.push(`| ${r.daemon} | ${k(r.nodes)} | ${r.conns} | ${pause.toFixed(0)} | ${r.pauseMs.length} | ${((pause / r.nodes) * 1000).toFixed(2)} | ${(r.rss / 2 ** 20).toFixed(0)} | ${((r.rss - r.emptyRss) / r.nodes).toFixed(0)} |`);
   }
   return lines.join('\n');
 }
@@ -175,8 +179,8 @@ function inProcessSections(res: InProcResults): string[] {
   const scaling = [
     '## Costs that grow only with the work (xenstored-sim, in process)',
     '',
-    'Requests go straight to the dispatcher, without a socket: microseconds per operation (median of batches) in a store of',
-    'each size. A cost that does not depend on the store size stays the same from one row to the next.',
+    'Requests go straight to the dispatcher, without a socket: CPU microseconds per operation (median of batches) in a store',
+    'of each size. A cost that does not depend on the store size stays the same from one row to the next.',
     '',
     '| store | TRANSACTION_START | commit, 5 written | commit, 50 written | READ depth 3 | READ depth 12 | WRITE depth 3 | WRITE depth 12 | one DIRECTORY_PART of 10k children | full 10k listing |',
     '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
@@ -185,7 +189,7 @@ function inProcessSections(res: InProcResults): string[] {
   const stream = [
     '## Migration stream: dump and restore (xenstored-sim, in process)',
     '',
-    '`dumpDaemon` / `restoreDaemon` of the whole state, as a live update does (median of 3).',
+    '`dumpDaemon` / `restoreDaemon` of the whole state, as a live update does (CPU time, median of 5).',
     '',
     '| nodes | stream (MB) | dump (ms) | dump (MB/s) | restore (ms) | restore (MB/s) | dump + restore per 1k nodes (ms) |',
     '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
@@ -209,6 +213,7 @@ function inProcess(): InProcResults {
 
 async function main(): Promise<void> {
   const started = Date.now();
+  const loadBefore = os.loadavg()[0]!;
   fs.mkdirSync(workDir, { recursive: true });
   const client = XsClient.build(repo);
   const kit = process.env.BENCH_NO_C === '1' ? undefined : findKit(repo);
@@ -240,7 +245,8 @@ async function main(): Promise<void> {
 
   log('live update as the state grows');
   const luRows = await liveUpdateScaling(ctx, 'sim', quick ? [10_000, 100_000] : [10_000, 100_000, 1_000_000], [10, 1000], luRuns);
-  if (withC) luRows.push(...(await liveUpdateScaling(ctx, 'C', quick ? [10_000] : [10_000, 100_000], [10, 1000], quick ? 2 : 1)));
+  // C at 100k nodes is the live-update row of the main table (a C update of 100k nodes takes 12 s or more).
+  if (withC) luRows.push(...(await liveUpdateScaling(ctx, 'C', [10_000], [10, 1000], luRuns)));
   const largest = luRows.filter((r) => r.daemon === 'sim').at(-1)!;
 
   log('in process: scaling and migration stream');
@@ -249,7 +255,8 @@ async function main(): Promise<void> {
   results.sections.push(
     liveUpdateSection(luRows),
     '',
-    `RSS of xenstored-sim with ${k(largest.nodes)} nodes (after its live updates): ${(largest.rss / 2 ** 20).toFixed(0)} MB.`,
+    `RSS of xenstored-sim with ${k(largest.nodes)} nodes (after its live updates): ${(largest.rss / 2 ** 20).toFixed(0)} MB, `
+      + `${((largest.rss - largest.emptyRss) / largest.nodes).toFixed(0)} bytes per node.`,
     '',
     ...inProcessSections(inproc),
   );
@@ -264,6 +271,7 @@ async function main(): Promise<void> {
     `- Node ${process.version}; xenstored-sim ${readVersion()} (${revision(repo)}), \`--compat 4.17\``,
     `- C daemon: ${cStatus}`,
     `- mode: ${quick ? 'BENCH_QUICK=1 (smaller stores, fewer runs)' : 'full'}, RUNS=${runs}, ${minutes} min in all`,
+    `- load average (1 min) before / after: ${loadBefore.toFixed(1)} / ${os.loadavg()[0]!.toFixed(1)} — anything above 0 is other work competing with both daemons`,
     `- client: bench/xsclient.c over libxenstore, one request at a time per connection, the same binary for both daemons`,
     '',
     'Ratio: sim ÷ C for throughput, C ÷ sim for times and memory, so at least 1 means xenstored-sim does better.',

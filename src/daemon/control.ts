@@ -1,21 +1,30 @@
 /**
- * CONTROL (xenstore-control) sub-commands: C xenstored's set, with its reply
- * texts for each version, plus `domain`, which plays the hypervisor's part
- * so tests can drive a guest's whole life cycle.
+ * CONTROL (xenstore-control) sub-commands: C xenstored's set, with each
+ * version's synopses and reply texts, plus the simulator's own: `domain`
+ * (the hypervisor's part, so tests can drive a guest's whole life cycle)
+ * and the state-stream commands other parts provide.
  */
 import { checkDomains, clientOf, type DomainHooks } from '../store/domain-ops.js';
+import type { Domain } from '../store/domains.js';
 import { fail } from '../store/errors.js';
 import type { DomainState } from '../store/hypervisor.js';
 import { atoi } from '../store/numbers.js';
-import { QUOTA_DESCRIPTIONS, isQuotaName, type QuotaName } from '../store/quotas.js';
+import { QUOTA_DESCRIPTIONS, QUOTA_NAMES, type QuotaName } from '../store/quotas.js';
 import type { Store } from '../store/store.js';
 import type { HandlerRequest } from '../protocol/handler.js';
 import { cString } from '../protocol/payload.js';
 import { data, OK, type Reply } from '../protocol/reply.js';
 
+/** Master's trace switches, in the order `log` lists them. */
+export const TRACE_SWITCHES = ['obj', 'io', 'wrl', 'acc', 'tdb'] as const;
+
 /** What control commands may ask of the rest of the daemon. */
 export interface ControlHost extends DomainHooks {
   readonly store: Store;
+  /** Switches turned on (`log +io`); master starts with obj and io. */
+  readonly traceSwitches: Set<string>;
+  /** Highest usage seen per quota, for `quota max` (reset by `quota max -r`). */
+  readonly quotaMaxSeen: Map<QuotaName, number>;
   log(line: string): void;
   /** Opens (or with undefined closes) the trace log. */
   setTraceFile(path: string | undefined): void;
@@ -32,77 +41,108 @@ export interface ControlExtension {
 
 type Command = (host: ControlHost, args: string[], request: HandlerRequest) => Reply;
 
-interface CommandSpec {
-  run: Command;
-  /** Synopsis for `help`. */
-  pars: string;
-}
-
 const text = (s: string): Reply => data(cString(s));
+const row = (name: string, width: number, value: number) => `${name.padEnd(width)}: ${String(value).padStart(8)}`;
 
-const ORDER_4_17: QuotaName[] = ['nodes', 'watches', 'transactions', 'outstanding', 'transaction-nodes', 'memory', 'node-size', 'path-max', 'node-permissions'];
-const NAMES_4_17: Partial<Record<QuotaName, string>> = { 'node-permissions': 'permissions' };
-const DESCR_4_17: Partial<Record<QuotaName, string>> = {
-  transactions: 'Transactions per domain',
-  memory: 'Total Xenstore memory per domain (error level)',
-};
+// --- quota -------------------------------------------------------------------
 
-function quotaRows(store: Store): [string, number, string][] {
-  if (store.compat.version === '4.17') {
-    return ORDER_4_17.map((q) => [NAMES_4_17[q] ?? q, store.quotas[q], DESCR_4_17[q] ?? QUOTA_DESCRIPTIONS[q]]);
-  }
-  return (Object.keys(QUOTA_DESCRIPTIONS) as QuotaName[]).map((q) => [q, store.quotas[q], QUOTA_DESCRIPTIONS[q]]);
+/** 4.17's `quota` table: its own order, names and descriptions. */
+const QUOTAS_4_17: [QuotaName, string, string][] = [
+  ['nodes', 'nodes', QUOTA_DESCRIPTIONS.nodes],
+  ['watches', 'watches', QUOTA_DESCRIPTIONS.watches],
+  ['transactions', 'transactions', 'Transactions per domain'],
+  ['outstanding', 'outstanding', QUOTA_DESCRIPTIONS.outstanding],
+  ['transaction-nodes', 'transaction-nodes', QUOTA_DESCRIPTIONS['transaction-nodes']],
+  ['memory', 'memory', 'Total Xenstore memory per domain (error level)'],
+  ['node-size', 'node-size', QUOTA_DESCRIPTIONS['node-size']],
+  ['path-max', 'path-max', QUOTA_DESCRIPTIONS['path-max']],
+  ['node-permissions', 'permissions', QUOTA_DESCRIPTIONS['node-permissions']],
+];
+
+function quotaTable(store: Store): [QuotaName, string, string][] {
+  return store.compat.version === '4.17' ? QUOTAS_4_17 : QUOTA_NAMES.map((q) => [q, q, QUOTA_DESCRIPTIONS[q]]);
 }
 
-function quotaByName(store: Store, name: string): QuotaName | undefined {
-  if (store.compat.version === '4.17') return ORDER_4_17.find((q) => (NAMES_4_17[q] ?? q) === name);
-  return isQuotaName(name) ? name : undefined;
+/** A domain's current use of each quota (what master's `quota <domid>` shows). */
+function usage(store: Store, domain: Domain): Record<QuotaName, number> {
+  const client = clientOf(store, domain);
+  return {
+    nodes: domain.nodeCount, watches: client?.watches.length ?? 0, outstanding: 0, memory: domain.memory,
+    transactions: client?.transactions.size ?? 0, 'transaction-nodes': 0, 'node-permissions': 0, 'path-max': 0, 'node-size': 0,
+  };
+}
+
+/** A domain's usage now, noting it in the maxima. */
+function seen(host: ControlHost, domain: Domain): Record<QuotaName, number> {
+  const now = usage(host.store, domain);
+  for (const q of QUOTA_NAMES) host.quotaMaxSeen.set(q, Math.max(host.quotaMaxSeen.get(q) ?? 0, now[q]));
+  return now;
 }
 
 const quota: Command = (host, args) => {
   const { store } = host;
+  const table = quotaTable(store);
   if (args.length === 0) {
-    return text(`Quota settings:\n${quotaRows(store).map(([n, v, d]) => `${n.padEnd(17)}: ${String(v).padStart(8)} ${d}\n`).join('')}`);
+    return text(`Quota settings:\n${table.map(([q, name, descr]) => `${row(name, 17, store.quotas[q])} ${descr}\n`).join('')}`);
   }
   if (args[0] === 'set') {
-    const name = args.length === 3 ? quotaByName(store, args[1]!) : undefined;
+    const entry = args.length === 3 ? table.find(([, name]) => name === args[1]) : undefined;
     const value = atoi(args[2] ?? '');
-    if (!name || value < 1) fail('EINVAL');
-    store.quotas[name] = value;
+    if (!entry || value < 1) fail('EINVAL');
+    store.quotas[entry[0]] = value;
     return OK;
+  }
+  const master = store.compat.version !== '4.17';
+  if (master && args[0] === 'max') {
+    if (args.length > 2 || (args.length === 2 && args[1] !== '-r')) fail('EINVAL');
+    if (args[1] === '-r') host.quotaMaxSeen.clear();
+    for (const d of store.domains.all()) seen(host, d);
+    return text(`Max. seen accounting values:\n${QUOTA_NAMES.map((q) => `${row(q, 17, host.quotaMaxSeen.get(q) ?? 0)}\n`).join('')}`);
   }
   if (args.length !== 1) fail('EINVAL');
   const domain = store.domains.get(atoi(args[0]!) >>> 0) ?? fail('ENOENT');
-  const client = clientOf(store, domain);
-  const rows: [string, number][] = [
-    ['nodes', domain.nodeCount], ['watches', client?.watches.length ?? 0],
-    ['transactions', client?.transactions.size ?? 0], ['outstanding', 0], ['memory', domain.memory],
-  ];
-  return text(`Domain ${domain.domid}:\n${rows.map(([n, v]) => `${n.padEnd(16)}: ${String(v).padStart(8)}\n`).join('')}`);
+  const now = seen(host, domain);
+  if (!master) {
+    const rows: QuotaName[] = ['nodes', 'watches', 'transactions', 'outstanding', 'memory'];
+    return text(`Domain ${domain.domid}:\n${rows.map((q) => `${row(q, 16, now[q])}\n`).join('')}`);
+  }
+  return text(`Domain ${domain.domid}:\n${QUOTA_NAMES.map((q) => `${row(q, 17, now[q])} (max ${String(host.quotaMaxSeen.get(q)).padStart(8)})\n`).join('')}`);
 };
 
 const quotaSoft: Command = (host, args) => {
-  const label = host.store.compat.version === '4.17' ? 'Total Xenstore memory per domain (warning level)' : QUOTA_DESCRIPTIONS.memory;
-  if (args.length === 0) return text(`Quota settings:\n${'memory'.padEnd(17)}: ${String(host.store.softMemory).padStart(8)} ${label}\n`);
+  const descr = host.store.compat.version === '4.17' ? 'Total Xenstore memory per domain (warning level)' : QUOTA_DESCRIPTIONS.memory;
+  if (args.length === 0) return text(`Quota settings:\n${row('memory', 17, host.store.softMemory)} ${descr}\n`);
   if (args[0] !== 'set' || args.length !== 3 || args[1] !== 'memory' || atoi(args[2]!) < 1) fail('EINVAL');
   host.store.softMemory = atoi(args[2]!);
   return OK;
 };
 
+// --- log ---------------------------------------------------------------------
+
 const log: Command = (host, args) => {
-  if (args.length === 0 && host.store.compat.version !== '4.17') {
-    const on = host.traceFile() !== undefined ? 'on' : 'off';
-    return text(`Log switch settings:\n${['obj', 'io', 'wrl', 'acc', 'tdb'].map((s) => `${s.padEnd(8)}: ${s === 'io' ? on : 'off'}\n`).join('')}`);
+  const master = host.store.compat.version !== '4.17';
+  if (args.length === 0 && master) {
+    const lines = TRACE_SWITCHES.map((s) => `${s.padEnd(8)}: ${host.traceSwitches.has(s) ? 'on' : 'off'}\n`);
+    return text(`Log switch settings:\n${lines.join('')}`);
   }
   if (args.length !== 1) fail('EINVAL');
-  if (args[0] === 'on') host.setTraceFile(host.traceFile() ?? defaultTraceFile);
-  else if (args[0] === 'off') host.setTraceFile(undefined);
-  else if (host.store.compat.version === '4.17' || !/^[+-](obj|io|wrl|acc|tdb)$/.test(args[0]!)) fail('EINVAL');
+  const [arg] = args as [string];
+  if (arg === 'on') host.setTraceFile(host.traceFile() ?? 'xenstored-trace.log');
+  else if (arg === 'off') host.setTraceFile(undefined);
+  else if (master && /^[+-]/.test(arg) && (TRACE_SWITCHES as readonly string[]).includes(arg.slice(1))) {
+    if (arg[0] === '+') host.traceSwitches.add(arg.slice(1));
+    else host.traceSwitches.delete(arg.slice(1));
+  } else fail('EINVAL');
   return OK;
 };
-const defaultTraceFile = 'xenstored-trace.log';
 
-/** `domain create|shutdown|crash|dying|destroy <domid>`, `domain list`: the simulated hypervisor. */
+// --- the simulated hypervisor --------------------------------------------------
+
+const DOMAIN_VERBS: Record<string, DomainState | 'create' | 'destroy'> = {
+  create: 'create', destroy: 'destroy', shutdown: 'shutdown', crash: 'crashed', dying: 'dying',
+};
+
+/** `domain create|shutdown|crash|dying|destroy <domid>`, `domain list`. */
 const domain: Command = (host, args) => {
   const { store } = host;
   const [verb, id] = args;
@@ -110,21 +150,21 @@ const domain: Command = (host, args) => {
     const rows = [...store.domains.all()].map((d) => `${d.domid} ${store.hypervisor.info(d.domid)?.state ?? 'gone'}${d.introduced ? ' introduced' : ''}`);
     return text(rows.join('\n'));
   }
-  if (args.length !== 2 || !/^\d+$/.test(id!)) fail('EINVAL', 'usage: domain create|shutdown|crash|dying|destroy <domid>');
+  const action = verb === undefined ? undefined : DOMAIN_VERBS[verb];
+  if (args.length !== 2 || !action || !/^\d+$/.test(id!)) fail('EINVAL', 'usage: domain create|shutdown|crash|dying|destroy <domid>');
   const domid = Number(id);
   try {
-    if (verb === 'create') store.hypervisor.create(domid);
-    else if (verb === 'destroy') store.hypervisor.destroy(domid);
-    else if (verb === 'shutdown' || verb === 'crash' || verb === 'dying') {
-      store.hypervisor.setState(domid, ({ shutdown: 'shutdown', crash: 'crashed', dying: 'dying' } as const)[verb] as DomainState);
-    } else fail('EINVAL', `unknown domain command ${verb}`);
+    if (action === 'create') store.hypervisor.create(domid);
+    else if (action === 'destroy') store.hypervisor.destroy(domid);
+    else store.hypervisor.setState(domid, action);
   } catch (e) {
-    if (e instanceof Error && !('code' in e)) fail('ENOENT', e.message);
-    throw e;
+    fail('ENOENT', (e as Error).message);
   }
   checkDomains(store, host);
   return OK;
 };
+
+// --- the table -----------------------------------------------------------------
 
 /** A command whose work lives elsewhere; EINVAL (unknown command) until it is provided. */
 function extension(name: string): Command {
@@ -134,15 +174,25 @@ function extension(name: string): Command {
   };
 }
 
-const COMMANDS: Record<string, CommandSpec> = {
-  check: { run: (_h, a) => (a.length ? fail('EINVAL') : OK), pars: '' },
-  log: { run: log, pars: '[on|off|+<switch>|-<switch>]' },
-  'live-update': {
-    run: extension('live-update'),
-    pars: '[-c <cmdline>] [-F] [-t <timeout>] [-v <version>] <file>\n    Default timeout is 60 seconds, default version is 2.',
+interface CommandSpec {
+  name: string;
+  run: Command;
+  /** Synopsis for `help`: 4.17's, then master's when it differs. */
+  pars: string;
+  masterPars?: string;
+}
+
+const COMMANDS: CommandSpec[] = [
+  { name: 'check', run: (_h, a) => (a.length ? fail('EINVAL') : OK), pars: '' },
+  { name: 'log', run: log, pars: 'on|off', masterPars: '[on|off|+<switch>|-<switch>]' },
+  {
+    name: 'live-update', run: extension('live-update'),
+    pars: '[-c <cmdline>] [-F] [-t <timeout>] <file>\n    Default timeout is 60 seconds.',
+    masterPars: '[-c <cmdline>] [-F] [-t <timeout>] [-v <version>] <file>\n    Default timeout is 60 seconds, default version is 2.',
   },
-  logfile: { run: (h, a) => (a.length !== 1 ? fail('EINVAL') : (h.setTraceFile(a[0]), OK)), pars: '<file>' },
-  memreport: {
+  { name: 'logfile', run: (h, a) => (a.length !== 1 ? fail('EINVAL') : (h.setTraceFile(a[0]), OK)), pars: '<file>' },
+  {
+    name: 'memreport',
     run: (h, a) => {
       if (a.length > 1) fail('EINVAL');
       if (a.length === 0 && h.traceFile() === undefined) fail('EINVAL', 'no log file');
@@ -151,26 +201,24 @@ const COMMANDS: Record<string, CommandSpec> = {
     },
     pars: '[<file>]',
   },
-  print: { run: (h, a) => (a.length !== 1 ? fail('EINVAL') : (h.log(`control: ${a[0]}`), OK)), pars: '<string>' },
-  quota: { run: quota, pars: '[set <name> <val>|<domid>|max [-r]]' },
-  'quota-soft': { run: quotaSoft, pars: '[set <name> <val>]' },
-  domain: { run: domain, pars: 'create|shutdown|crash|dying|destroy <domid> | list' },
-  dump: { run: extension('dump'), pars: '[-v 1|2] [--c417] <file>' },
-  'export-domain': { run: extension('export-domain'), pars: '<domid> <file>' },
-  'import-domain': { run: extension('import-domain'), pars: '<file>' },
-  help: { run: () => OK, pars: '' },
-};
+  { name: 'print', run: (h, a) => (a.length !== 1 ? fail('EINVAL') : (h.log(`control: ${a[0]}`), OK)), pars: '<string>' },
+  { name: 'quota', run: quota, pars: '[set <name> <val>|<domid>]', masterPars: '[set <name> <val>|<domid>|max [-r]]' },
+  { name: 'quota-soft', run: quotaSoft, pars: '[set <name> <val>]' },
+  { name: 'domain', run: domain, pars: 'create|shutdown|crash|dying|destroy <domid> | list' },
+  { name: 'dump', run: extension('dump'), pars: '[-v 1|2] [--c417] <file>' },
+  { name: 'export-domain', run: extension('export-domain'), pars: '<domid> <file>' },
+  { name: 'import-domain', run: extension('import-domain'), pars: '<file>' },
+  { name: 'help', run: (h, a) => (a.length ? fail('EINVAL') : help(h.store)), pars: '' },
+];
 
 function help(store: Store): Reply {
-  const lines = Object.entries(COMMANDS).map(([name, spec]) =>
-    store.compat.version === '4.17' ? `${name}\t${spec.pars}\n` : `${name.padEnd(15)} ${spec.pars}\n`);
+  const master = store.compat.version !== '4.17';
+  const lines = COMMANDS.map((c) => (master ? `${c.name.padEnd(15)} ${c.masterPars ?? c.pars}\n` : `${c.name}\t${c.pars}\n`));
   return text(lines.join(''));
 }
 
 export function runControl(host: ControlHost, request: HandlerRequest, args: string[]): Reply {
   const [name, ...rest] = args;
-  const spec = name === undefined ? undefined : COMMANDS[name];
-  if (!spec) fail('EINVAL', `unknown control command ${name ?? ''}`);
-  if (name === 'help') return rest.length ? fail('EINVAL') : help(host.store);
+  const spec = COMMANDS.find((c) => c.name === name) ?? fail('EINVAL', `unknown control command ${name ?? ''}`);
   return spec.run(host, rest, request);
 }

@@ -19,6 +19,7 @@ import { MessageType } from '../protocol/wire.js';
 import type { Client } from '../store/client.js';
 import { COMPAT } from '../store/compat.js';
 import { Store } from '../store/store.js';
+import type { QuotaName } from '../store/quotas.js';
 import { runControl, type ControlExtension, type ControlHost } from './control.js';
 import type { DaemonOptions } from './options.js';
 import { TraceLog } from './trace.js';
@@ -36,6 +37,8 @@ export class Daemon implements Services, ControlHost {
   private mainServer: net.Server | undefined;
   private trace: TraceLog | undefined;
   readonly controlExtensions = new Map<string, ControlExtension>();
+  readonly traceSwitches = new Set<string>(['obj', 'io']);
+  readonly quotaMaxSeen = new Map<QuotaName, number>();
 
   constructor(
     readonly options: DaemonOptions,

@@ -25,6 +25,14 @@ export function stateFile(rundir: string): string {
 export const KEPT_FDS_ENV = 'XENSTORED_SIM_LU_KEPT';
 /** Environment: how to start the previous image again if the new one cannot restore. */
 export const PREVIOUS_IMAGE_ENV = 'XENSTORED_SIM_LU_PREVIOUS';
+/** Environment: the state file the new image already restored in the dry run, as streamIdentity gives it. */
+export const CHECKED_STREAM_ENV = 'XENSTORED_SIM_LU_CHECKED';
+
+/** Size and modification time of a state file: tells whether it is still the file a dry run read. */
+export function streamIdentity(file: string): string {
+  const stat = fs.statSync(file);
+  return `${stat.size}:${stat.mtimeMs}`;
+}
 
 export interface Image {
   execPath: string;
@@ -112,6 +120,7 @@ export function reexecUpdate(daemon: Daemon, request: UpdateRequest): string {
       ...process.env,
       [KEPT_FDS_ENV]: keep.join(','),
       [PREVIOUS_IMAGE_ENV]: JSON.stringify(currentImage(request.daemonArgs)),
+      [CHECKED_STREAM_ENV]: streamIdentity(file),
     },
   };
   if (reexecAvailable()) {

@@ -7,7 +7,7 @@
 import type { Client } from '../store/client.js';
 import { encodeFrame, type Frame } from './frame.js';
 import { FrameReader } from './frame-reader.js';
-import { HEADER_SIZE, MessageType } from './wire.js';
+import { HEADER_SIZE, MessageType, PAYLOAD_MAX } from './wire.js';
 
 export interface Transport {
   /** Hands bytes to the peer; false when they had to be buffered. */
@@ -52,12 +52,13 @@ export class Connection {
   }
 
   /**
-   * Queues a watch event unless an identical one (same path and token) is
-   * still queued — special "@" events excepted — or the client's backlog is
-   * already at its limit.
+   * Queues a watch event unless it is too long to send, an identical one
+   * (same path and token) is still queued — special "@" events excepted —
+   * or the client's backlog is already at its limit.
    */
   queueEvent(path: string, token: string): void {
     const payload = Buffer.from(`${path}\0${token}\0`, 'latin1');
+    if (payload.length > PAYLOAD_MAX) return; // C silently drops what no client could take
     const eventKey = path.charCodeAt(0) === 0x40 ? undefined : `${path}\0${token}`;
     if (eventKey !== undefined && this.queue.some((q) => q.eventKey === eventKey)) return;
     const bytes = encodeFrame({ type: MessageType.WATCH_EVENT, reqId: 0, txId: 0, payload });

@@ -1,6 +1,15 @@
 import { decodeHeader, type Frame } from './frame.js';
 import { HEADER_SIZE, PAYLOAD_MAX } from './wire.js';
 
+const EMPTY = Buffer.alloc(0);
+
+/** A copy of bytes[start, end): one new Buffer, where Buffer.from(subarray) makes two. */
+function copyOf(bytes: Buffer, start: number, end: number): Buffer {
+  const out = Buffer.allocUnsafe(end - start);
+  bytes.copy(out, 0, start, end);
+  return out;
+}
+
 /** Raised when the byte stream cannot be framed any further. */
 export class FramingError extends Error {
   constructor(readonly code: 'XS_FRAME_TOO_LONG', message: string) {
@@ -16,7 +25,7 @@ export class FramingError extends Error {
  * Once it has failed it accepts nothing more.
  */
 export class FrameReader {
-  private pending: Buffer = Buffer.alloc(0);
+  private pending: Buffer = EMPTY;
   private failed: FramingError | undefined;
 
   constructor(private readonly maxPayload = PAYLOAD_MAX) {}
@@ -34,23 +43,23 @@ export class FrameReader {
           'XS_FRAME_TOO_LONG',
           `payload length ${header.len} exceeds ${this.maxPayload}`,
         );
-        this.pending = Buffer.alloc(0);
+        this.pending = EMPTY;
         throw this.failed;
       }
       const end = offset + HEADER_SIZE + header.len;
       if (end > bytes.length) break;
       // Copy so a frame never pins the (possibly large) socket chunk it came in.
-      const payload = Buffer.from(bytes.subarray(offset + HEADER_SIZE, end));
+      const payload = copyOf(bytes, offset + HEADER_SIZE, end);
       frames.push({ type: header.type, reqId: header.reqId, txId: header.txId, payload });
       offset = end;
     }
-    this.pending = offset === bytes.length ? Buffer.alloc(0) : Buffer.from(bytes.subarray(offset));
+    this.pending = offset === bytes.length ? EMPTY : copyOf(bytes, offset, bytes.length);
     return frames;
   }
 
   /** Drops partial input and any earlier failure. */
   reset(): void {
-    this.pending = Buffer.alloc(0);
+    this.pending = EMPTY;
     this.failed = undefined;
   }
 

@@ -9,15 +9,26 @@ import type { NodeRecord } from './node.js';
 import { parentPath } from './path.js';
 import { permFor, PERM_READ, type Perms } from './permissions.js';
 import type { Store } from './store.js';
-import { eventPathFor, watchMatches, type MatchMode } from './watches.js';
+import { eventPathFor, watchMatches, type MatchMode, type Watch } from './watches.js';
+
+/**
+ * The state a change is judged against: the node (null to look it up, as
+ * when it is gone), its permissions before the change, and its parent
+ * (undefined to look it up).
+ */
+export interface ChangeContext {
+  record: NodeRecord | null;
+  oldPerms: Perms | null;
+  parent?: NodeRecord | null;
+}
 
 /** May `client` learn that `path` changed? (C's watch_permitted) */
-function mayObserve(store: Store, client: Client, path: string, record: NodeRecord | null, oldPerms: Perms | null): boolean {
-  if (oldPerms && permFor(client, oldPerms) & PERM_READ) return true;
-  const node = record ?? liveRecord(store, path);
+function mayObserve(store: Store, client: Client, path: string, change: ChangeContext): boolean {
+  if (change.oldPerms && permFor(client, change.oldPerms) & PERM_READ) return true;
+  const node = change.record ?? liveRecord(store, path);
   if (!node) return false;
   if (permFor(client, node.perms) & PERM_READ) return true;
-  const parent = liveRecord(store, parentPath(path));
+  const parent = change.parent === undefined ? liveRecord(store, parentPath(path)) : change.parent;
   return parent !== null && (permFor(client, parent.perms) & PERM_READ) !== 0;
 }
 
@@ -27,9 +38,9 @@ function liveRecord(store: Store, path: string): NodeRecord | null {
 }
 
 /** Delivers an event for a changed node to every client allowed to see it. */
-export function deliverNodeEvent(store: Store, path: string, mode: MatchMode, record: NodeRecord | null, oldPerms: Perms | null): void {
+export function deliverNodeEvent(store: Store, path: string, mode: MatchMode, change: ChangeContext): void {
   for (const client of store.clients.values()) {
-    if (client.watches.length === 0 || !mayObserve(store, client, path, record, oldPerms)) continue;
+    if (client.watches.length === 0 || !mayObserve(store, client, path, change)) continue;
     for (const watch of client.watches) {
       if (watchMatches(watch, path, mode)) store.events(client, eventPathFor(watch, path), watch.token);
     }
@@ -39,33 +50,44 @@ export function deliverNodeEvent(store: Store, path: string, mode: MatchMode, re
 /** C's fire_watches for a node change made by a request. */
 export function fireNodeEvent(ctx: OpContext, path: string, mode: MatchMode, record: NodeRecord | null, oldPerms: Perms | null = null): void {
   if (ctx.tx) ctx.tx.queueEvent(path, mode);
-  else deliverNodeEvent(ctx.store, path, mode, record, oldPerms);
+  else deliverNodeEvent(ctx.store, path, mode, { record, oldPerms });
 }
 
-/** May `client` see events of a special path? */
+/**
+ * May `client` see events of a special path? Where the special paths are
+ * nodes (master) the ordinary rule applies, parent "/" included; 4.17 asks
+ * its side list only.
+ */
 function mayObserveSpecial(store: Store, client: Client, name: string): boolean {
-  const perms = store.compat.specialPathsAreNodes ? store.lookup(name)?.perms : store.specialPerms.get(name);
+  if (store.compat.specialPathsAreNodes) {
+    const node = store.lookup(name);
+    return node !== undefined && mayObserve(store, client, name, { record: store.withCurrentPerms(node), oldPerms: null });
+  }
+  const perms = store.specialPerms.get(name);
   return perms !== undefined && (permFor(client, perms) & PERM_READ) !== 0;
 }
 
 /**
- * Fires @introduceDomain or @releaseDomain. With per-domain events (master)
- * `<name>/<domid>` goes to exact watchers of it and to watchers of the plain
- * name with a depth of at least 1, and the plain name only to depth-less
- * watchers; 4.17 knows only the plain name.
+ * Fires @introduceDomain or @releaseDomain: first the plain name, to every
+ * client, then (master) the per-domain form `<name>/<domid>`. With
+ * per-domain events the plain name goes only to depth-less watchers, and
+ * the per-domain form to exact watchers of it and to watchers of the plain
+ * name with a depth of at least 1; 4.17 knows only the plain name.
  */
 export function fireSpecialEvent(store: Store, name: string, domid: number | undefined, plain: boolean): void {
   const perDomainEvents = store.compat.perDomainSpecialEvents;
-  const perDomain = perDomainEvents && domid !== undefined ? `${name}/${domid}` : undefined;
+  if (plain) {
+    fireSpecial(store, name, name, (w) => w.path === name && (!perDomainEvents || w.depth === undefined));
+  }
+  if (perDomainEvents && domid !== undefined) {
+    const perDomain = `${name}/${domid}`;
+    fireSpecial(store, name, perDomain, (w) => w.path === perDomain || ((w.depth ?? 0) > 0 && watchMatches(w, perDomain, 'subtree')));
+  }
+}
+
+function fireSpecial(store: Store, name: string, eventPath: string, matches: (w: Watch) => boolean): void {
   for (const client of store.clients.values()) {
     if (client.watches.length === 0 || !mayObserveSpecial(store, client, name)) continue;
-    for (const watch of client.watches) {
-      if (perDomain !== undefined && (watch.path === perDomain || (watch.path === name && (watch.depth ?? 0) >= 1))) {
-        store.events(client, perDomain, watch.token);
-      }
-      if (plain && watch.path === name && (!perDomainEvents || watch.depth === undefined)) {
-        store.events(client, name, watch.token);
-      }
-    }
+    for (const watch of client.watches) if (matches(watch)) store.events(client, eventPath, watch.token);
   }
 }

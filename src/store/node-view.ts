@@ -173,7 +173,9 @@ export class TransactionView implements NodeView {
     if (record.children) {
       for (const name of [...record.children.names()]) {
         const child = this.read(childPath(path, name));
-        if (child) this.removeBelow(childPath(path, name), child, removed);
+        // A stale copy names a child that is gone: C's tree walk stops here.
+        if (!child) fail('EIO', `child ${name} of ${path} is gone`);
+        this.removeBelow(childPath(path, name), child, removed);
         record.children = record.children.writable();
         record.children.delete(name);
         record.gen = this.store.nextGeneration();

@@ -11,9 +11,16 @@ export function atoi(text: string): number {
   return Number(BigInt.asIntN(32, value));
 }
 
-/** Master's domid syntax: plain decimal, at most 65535; undefined when invalid. */
+/**
+ * Master's domid syntax, strtoul in base 10 with nothing after the number
+ * and at most 65535: blanks and a sign may lead, "" is 0, "-5" wraps and
+ * fails. Undefined when invalid.
+ */
 export function strictDomid(text: string): number | undefined {
-  if (!/^\d*$/.test(text)) return undefined;
-  const value = text === '' ? 0 : Number(text);
-  return value > 65535 ? undefined : value;
+  if (text === '') return 0;
+  const m = /^[ \t\n\v\f\r]*([+-]?)(\d+)$/.exec(text);
+  if (!m) return undefined;
+  const value = BigInt(m[2]!);
+  const wrapped = m[1] === '-' && value !== 0n ? -1n : value;
+  return wrapped < 0n || wrapped > 65535n ? undefined : Number(wrapped);
 }

@@ -21,9 +21,20 @@ export { PERM_READ, PERM_WRITE, PERM_OWNER };
  * at least one of the bits, so a missing node cannot be probed for.
  */
 export function getNode(ctx: OpContext, path: string, perm: number): NodeRecord {
+  const found = findNode(ctx, path, perm);
+  if (typeof found === 'string') throw new XsError(found);
+  return found;
+}
+
+/**
+ * getNode's answer without throwing: the record, or the error it would
+ * throw. WRITE and MKDIR create on ENOENT, and an exception per created
+ * node would cost more than the rest of the request.
+ */
+function findNode(ctx: OpContext, path: string, perm: number): NodeRecord | ErrorName {
   const record = ctx.view.read(path);
   if (record && (permFor(ctx.client, record.perms) & perm) === perm) return record;
-  throw new XsError(errnoFromParents(ctx, path, record ? 'EACCES' : 'ENOENT', perm));
+  return errnoFromParents(ctx, path, record ? 'EACCES' : 'ENOENT', perm);
 }
 
 function errnoFromParents(ctx: OpContext, path: string, code: ErrorName, perm: number): ErrorName {
@@ -43,7 +54,11 @@ function recordSize(ctx: OpContext, perms: Perms, valueLength: number, childByte
 
 function checkNodeSize(ctx: OpContext, size: number): void {
   const quota = ctx.store.quotaOf(ctx.client, 'node-size');
-  if (ctx.client.quotaBound && quota > 0 && size >= quota) fail('ENOSPC', 'node-size quota');
+  if (ctx.client.quotaBound && quota > 0 && size >= quota) {
+    // A failed write cannot be undone inside a transaction: C poisons it.
+    if (ctx.tx) ctx.tx.failed = true;
+    fail('ENOSPC', 'node-size quota');
+  }
 }
 
 /** Creates `path` and any missing ancestors (C's construct_node + create_node). */
@@ -81,15 +96,13 @@ export function createNode(ctx: OpContext, path: string, value: string): void {
 
 /** WRITE: overwrite, or create with missing parents; one event either way. */
 export function writeNode(ctx: OpContext, path: string, value: string): void {
-  let record: NodeRecord;
-  try {
-    record = getNode(ctx, path, PERM_WRITE);
-  } catch (e) {
-    if (!(e instanceof XsError) || e.code !== 'ENOENT') throw e;
+  const record = findNode(ctx, path, PERM_WRITE);
+  if (record === 'ENOENT') {
     createNode(ctx, path, value);
     fireNodeEvent(ctx, path, 'subtree', null);
     return;
   }
+  if (typeof record === 'string') throw new XsError(record);
   checkNodeSize(ctx, recordSize(ctx, record.perms, value.length, record.children?.byteLength ?? 0));
   ctx.view.update(path, record, { value });
   fireNodeEvent(ctx, path, 'subtree', null);
@@ -97,12 +110,12 @@ export function writeNode(ctx: OpContext, path: string, value: string): void {
 
 /** MKDIR: an existing writable node is fine and fires nothing. */
 export function makeDirectory(ctx: OpContext, path: string): void {
-  try {
-    getNode(ctx, path, PERM_WRITE);
-  } catch (e) {
-    if (!(e instanceof XsError) || e.code !== 'ENOENT') throw e;
+  const record = findNode(ctx, path, PERM_WRITE);
+  if (record === 'ENOENT') {
     createNode(ctx, path, '');
     fireNodeEvent(ctx, path, 'subtree', null);
+  } else if (typeof record === 'string') {
+    throw new XsError(record);
   }
 }
 
@@ -152,15 +165,11 @@ export function directoryPart(record: NodeRecord, offset: number, payloadMax: nu
   const gen = Buffer.from(`${record.gen}\0`, 'latin1');
   const list = record.children?.encode() ?? Buffer.alloc(0);
   if (offset >= list.length) return Buffer.concat([gen, Buffer.from([0])]);
+  // As many whole names (NUL included) as fit in maxLength bytes: the slice
+  // ends at the last NUL before the limit, found without visiting each name.
   const maxLength = payloadMax - gen.length - 1;
-  let length = 0;
-  for (;;) {
-    const nul = list.indexOf(0, offset + length);
-    const nameLength = nul - (offset + length);
-    if (length + nameLength >= maxLength) break;
-    length += nameLength + 1;
-    if (offset + length === list.length) break;
-  }
+  const limit = offset + maxLength;
+  const length = limit >= list.length ? list.length - offset : Math.max(0, list.lastIndexOf(0, limit - 1) + 1 - offset);
   const last = offset + length === list.length;
   return Buffer.concat([gen, list.subarray(offset, offset + length), last ? Buffer.from([0]) : Buffer.alloc(0)]);
 }

@@ -65,7 +65,8 @@ export function components(path: string): string[] {
 
 /** Depth of `path` below `ancestor`, or -1 when it is not at or below it. */
 export function depthBelow(path: string, ancestor: string): number {
-  if (ancestor === '/') return path === '/' ? 0 : components(path).length;
+  // "/" is the top of the tree, not of the special @ paths.
+  if (ancestor === '/') return isSpecialPath(path) ? -1 : path === '/' ? 0 : components(path).length;
   if (path === ancestor) return 0;
   if (!path.startsWith(ancestor) || path.charCodeAt(ancestor.length) !== 0x2f) return -1;
   let depth = 0;

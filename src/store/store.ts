@@ -10,7 +10,7 @@ import type { Compat } from './compat.js';
 import { Domain, DomainTable } from './domains.js';
 import { Hypervisor } from './hypervisor.js';
 import { Node, type NodeRecord } from './node.js';
-import { components, isSpecialPath } from './path.js';
+import { isSpecialPath } from './path.js';
 import { DEFAULT_PERMS, makePerms, PERM_READ, PERM_NONE, type Perms } from './permissions.js';
 import { DEFAULT_QUOTAS, DEFAULT_SOFT_MEMORY, type QuotaName, type Quotas } from './quotas.js';
 
@@ -93,12 +93,16 @@ export class Store {
   /** The live node at an absolute (or, in master, special) path. */
   lookup(path: string): Node | undefined {
     if (isSpecialPath(path)) return this.specialNodes.get(path);
+    if (path === '/') return this.root;
+    // The components of `path` one by one (as components() would split them),
+    // without building an array: every request looks paths up.
     let node: Node | undefined = this.root;
-    for (const name of components(path)) {
-      node = node.children?.get(name);
-      if (!node) return undefined;
+    for (let start = 1; ; ) {
+      const slash = path.indexOf('/', start);
+      node = node.children?.get(path.slice(start, slash < 0 ? path.length : slash));
+      if (!node || slash < 0) return node;
+      start = slash + 1;
     }
-    return node;
   }
 
   // --- clients ---------------------------------------------------------------

@@ -6,11 +6,12 @@
 import { ChildList } from './child-list.js';
 import type { Client } from './client.js';
 import { fail } from './errors.js';
-import { deliverNodeEvent } from './events.js';
-import { Node } from './node.js';
+import { deliverNodeEvent, type ChangeContext } from './events.js';
+import { Node, type NodeRecord } from './node.js';
 import { baseName, childPath, components, parentPath } from './path.js';
 import type { Store } from './store.js';
-import { NO_GENERATION, Transaction } from './transaction.js';
+import { NO_GENERATION, Transaction, type TouchedNode } from './transaction.js';
+import type { MatchMode } from './watches.js';
 
 export function startTransaction(store: Store, client: Client): Transaction {
   const quota = store.quotaOf(client, 'transactions');
@@ -57,6 +58,7 @@ function checkNodeQuota(store: Store, client: Client, tx: Transaction): void {
 
 function applyCommit(store: Store, tx: Transaction): void {
   const modified = [...tx.touched].filter(([, t]) => t.modified);
+  const events = commitEvents(store, modified);
   const written: [string, Node][] = [];
   for (const [path, touched] of modified) {
     if (touched.record) written.push([path, new Node(touched.record.value, touched.record.perms, store.nextGeneration())]);
@@ -83,9 +85,33 @@ function applyCommit(store: Store, tx: Transaction): void {
   for (const [domid, delta] of tx.nodeCountDelta) {
     if (delta !== 0) store.domainObject(domid).nodeCount += delta;
   }
-  for (const [path, touched] of modified) {
-    if (touched.fire) deliverNodeEvent(store, path, touched.fire, null, touched.oldPerms);
-  }
+  for (const [path, mode, change] of events) deliverNodeEvent(store, path, mode, change);
+}
+
+/**
+ * The events a commit fires, each judged as C judges it: right after its
+ * own node is written, so against the new state of the nodes written
+ * before it and the old state of those written after.
+ */
+function commitEvents(store: Store, modified: [string, TouchedNode][]): [string, MatchMode, ChangeContext][] {
+  const order = new Map(modified.map(([path], i) => [path, i]));
+  return modified.flatMap(([path, touched], i): [string, MatchMode, ChangeContext][] => {
+    if (!touched.fire) return [];
+    const parentPathName = parentPath(path);
+    const parentIndex = order.get(parentPathName);
+    const parent = parentIndex !== undefined && parentIndex < i
+      ? modified[parentIndex]![1].record
+      : snapshot(store, parentPathName);
+    return [[path, touched.fire, { record: touched.record, oldPerms: touched.oldPerms, parent }]];
+  });
+}
+
+/** The live node as it is now, unaffected by the changes about to be applied. */
+function snapshot(store: Store, path: string): NodeRecord | null {
+  const live = store.lookup(path);
+  if (!live) return null;
+  const { value, perms, gen, children } = store.withCurrentPerms(live);
+  return { value, perms, gen, children };
 }
 
 function detach(store: Store, path: string): void {
