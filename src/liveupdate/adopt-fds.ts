@@ -54,27 +54,7 @@ export function fdOf(handle: net.Server | net.Socket): number {
   return fd;
 }
 
-/**
- * Stops pulling bytes from the kernel for this socket, so that whatever the
- * peer sends from now on stays unread in the socket buffer for the successor.
- * `socket.pause()` alone is not enough: it only stops 'data' events, and Node
- * keeps reading into the stream buffer up to the high-water mark. Undo with
- * {@link resumeReading}, e.g. when the hand-over failed.
- */
-export function stopReading(socket: net.Socket): void {
-  socket.pause();
-  const handle = (socket as unknown as HandleHolder)._handle;
-  // Leave `handle.reading` true: Node's Socket._read() restarts libuv reading
-  // whenever it sees false, and the stream calls _read() on its own.
-  if (handle?.reading) handle.readStop?.();
-}
-
-/** Undoes {@link stopReading}. */
-export function resumeReading(socket: net.Socket): void {
-  const handle = (socket as unknown as HandleHolder)._handle;
-  if (handle?.reading) handle.readStart?.();
-  socket.resume();
-}
+export { stopReading, resumeReading } from '../protocol/unix-transport.js';
 
 /**
  * Listens on an inherited listening socket (`server.listen({ fd })`). Pass

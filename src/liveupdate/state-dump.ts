@@ -33,8 +33,9 @@ export interface DumpOptions {
   c417?: boolean;
   descriptors?: Descriptors;
   /**
-   * Include output already handed to a socket but not yet taken by the
-   * kernel (true when the sockets outlive this process image only as fds).
+   * Include bytes Node holds for a socket — output not yet taken by the
+   * kernel, input read but not delivered — (true when the sockets outlive
+   * this process image only as descriptors).
    */
   includeInFlight?: boolean;
   /** Messages to add after a connection's queued output (the reply to live-update -s). */
@@ -136,7 +137,7 @@ function writeConnection(writer: StreamWriter, conn: Connection, connId: number,
   const common = {
     kind: 'connection' as const,
     connId,
-    inData: conn.reader.unconsumed(),
+    inData: conn.unprocessedInput(options.includeInFlight ?? true),
     outRespLen: partial.length,
     outData: Buffer.concat([partial, ...messages, ...(options.extraOutput?.has(conn) ? [options.extraOutput.get(conn)!] : [])]),
   };

@@ -12,8 +12,13 @@ import { HEADER_SIZE, MessageType, PAYLOAD_MAX } from './wire.js';
 export interface Transport {
   /** Hands bytes to the peer; false when they had to be buffered. */
   write(bytes: Buffer): boolean;
-  /** Bytes handed over but not yet taken by the kernel. */
+  /** Bytes handed over but not yet sent on (for backpressure). */
   readonly writableLength: number;
+  /** Of those, the ones the kernel has not taken, exactly (for a state dump). */
+  unsentBytes(): number;
+  /** Bytes received from the kernel but not yet delivered (for a state dump). */
+  undeliveredInput(): Buffer;
+  /** Stops and restarts reading requests, leaving unread bytes in the kernel. */
   pause(): void;
   resume(): void;
   close(): void;
@@ -101,7 +106,7 @@ export class Connection {
    * message cut short by a full socket buffer, then whole messages.
    */
   unsentOutput(includeInFlight = true): { partial: Buffer; messages: Buffer[] } {
-    const pending = includeInFlight ? this.transport?.writableLength ?? 0 : 0;
+    const pending = includeInFlight ? this.transport?.unsentBytes() ?? 0 : 0;
     const messages: Buffer[] = [];
     let partial = Buffer.alloc(0);
     if (pending > 0) {
@@ -117,6 +122,16 @@ export class Connection {
       }
     }
     return { partial, messages: [...messages, ...this.queue.map((q) => q.bytes)] };
+  }
+
+  /**
+   * Input not yet answered, for a state dump: what the frame reader holds,
+   * plus (when the socket itself will not come along) what Node read from
+   * the kernel but has not delivered.
+   */
+  unprocessedInput(includeUndelivered = true): Buffer {
+    const undelivered = includeUndelivered ? this.transport?.undeliveredInput() : undefined;
+    return undelivered?.length ? Buffer.concat([this.reader.unconsumed(), undelivered]) : this.reader.unconsumed();
   }
 
   /** Puts back output saved by a state dump: a partial message first, then whole ones. */

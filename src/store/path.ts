@@ -62,14 +62,3 @@ export function childPath(parent: string, name: string): string {
 export function components(path: string): string[] {
   return path === '/' ? [] : path.slice(1).split('/');
 }
-
-/** Depth of `path` below `ancestor`, or -1 when it is not at or below it. */
-export function depthBelow(path: string, ancestor: string): number {
-  // "/" is the top of the tree, not of the special @ paths.
-  if (ancestor === '/') return isSpecialPath(path) ? -1 : path === '/' ? 0 : components(path).length;
-  if (path === ancestor) return 0;
-  if (!path.startsWith(ancestor) || path.charCodeAt(ancestor.length) !== 0x2f) return -1;
-  let depth = 0;
-  for (let i = ancestor.length; i < path.length; i++) if (path.charCodeAt(i) === 0x2f) depth++;
-  return depth;
-}

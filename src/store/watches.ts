@@ -2,7 +2,6 @@
  * Watch registrations and the rules deciding which watch an event path
  * matches (subtree or exact, per-component prefixes, optional depth).
  */
-import { depthBelow } from './path.js';
 
 export interface Watch {
   /** Canonical (absolute or @special) path. */
@@ -17,9 +16,25 @@ export interface Watch {
 export type MatchMode = 'subtree' | 'exact';
 
 export function watchMatches(watch: Watch, eventPath: string, mode: MatchMode): boolean {
-  if (mode === 'exact') return watch.path === eventPath;
-  const depth = depthBelow(eventPath, watch.path);
-  return depth >= 0 && (watch.depth === undefined || depth <= watch.depth);
+  return mode === 'exact' ? watch.path === eventPath : isChild(eventPath, watch.path, watch.depth);
+}
+
+/**
+ * Is `child` at or below `parent`, at most `depth` levels down? As C
+ * xenstored decides it: a one-character parent ("/", but also "@") is the
+ * parent of everything starting with it; a longer one only of paths that
+ * continue with "/".
+ */
+export function isChild(child: string, parent: string, depth: number | undefined): boolean {
+  let at = parent.length;
+  if (!child.startsWith(parent)) return false;
+  if (at > 1 && at < child.length && child.charCodeAt(at) !== 0x2f) return false;
+  if (depth === undefined || at === child.length) return true;
+  for (let levels = at === 1 ? 1 : 0; levels <= depth; at++) {
+    if (at === child.length) return true;
+    if (child.charCodeAt(at) === 0x2f) levels++;
+  }
+  return false;
 }
 
 /** The path as the watcher sees it: relative watches get relative paths. */

@@ -3,23 +3,39 @@
  * real C xenstored 4.17 (through the xenstored-ref kit) and to
  * xenstored-sim --compat 4.17, and every reply and watch event must be the
  * same (see runner.ts for the transcript definition and the one
- * normalisation, DIRECTORY_PART generation numbers).
+ * normalisation, DIRECTORY_PART generation numbers; see op-generator.ts for
+ * the few requests left out because C 4.17 answers them with undefined
+ * behaviour: stale errno or abort).
  *
- * Every sequence runs on a fresh pair of daemons, started in parallel, so a
- * sequence never sees state left by another one and a shrunk counterexample
- * reproduces on its own.
+ * Every sequence runs on a fresh pair of daemons (started ahead, in the
+ * background), so a sequence never sees state left by another one and a
+ * counterexample reproduces on its own. On a difference fast-check shrinks
+ * the sequence (each attempt on fresh daemons), then the sequence is cut
+ * after the first differing op and single ops are dropped greedily while a
+ * difference remains, all within DIFF_SHRINK_MS. The failure message gives
+ * the seed, the fast-check path, the minimised sequence and the first
+ * difference (op, and both daemons' messages on every connection); both full
+ * transcripts are written to a file.
+ *
+ * Run:   npx vitest run test/differential
+ * Prints at the end: `differential: N operations compared over K sequences`
+ * (ops sent to both daemons, up to the first difference in a failing one;
+ * sequences include the shrinking runs).
  *
  * Environment:
- *   DIFF_RUNS=K        sequences to generate (default 100)
+ *   DIFF_RUNS=K        sequences to generate (default 150; ~60 s on 2 busy cores)
  *   DIFF_SEED=S        fast-check seed (default: random, printed)
- *   DIFF_PATH=P        replay one counterexample path (with DIFF_SEED)
- *   DIFF_MAX_OPS=N     most operations per sequence (default 50)
- *   DIFF_SHRINK_MS=T   time budget for shrinking a failure (default 60000; 0 = no shrinking)
+ *   DIFF_PATH=P        replay a counterexample path (with DIFF_SEED)
+ *   DIFF_MAX_OPS=N     most operations per sequence (default 60)
+ *   DIFF_SHRINK_MS=T   time budget for shrinking a failure (default 30000: 60 % for
+ *                      fast-check, 40 % for dropping single ops; 0 = none)
  *   DIFF_TARGET=sim|c  compare C against the simulator (default) or against
  *                      a second C xenstored (validates the harness itself)
+ *   DIFF_AHEAD=N       daemon pairs started ahead (default 2)
  *   DIFF_REPORT_DIR=D  where the failure transcripts go (default os.tmpdir())
  *   XS_REF_KIT=DIR     the xenstored-ref kit (default /work/shared/peers/xenstored-ref)
- *   CI                 when set, a daemon that cannot be started fails the test
+ *   CI                 when set, a daemon that cannot be started fails the
+ *                      test instead of skipping it
  */
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,6 +43,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DIST_CHECKED_ENV, ensureBuilt } from '../helpers/sim-daemon.js';
+import { ciIsSet } from '../reporters/summary-line.js';
 import { describeOp, describeSequence, opSequenceArb, type OpSequence } from './op-generator.js';
 import {
   compareTranscripts,
@@ -47,13 +64,13 @@ function envInt(name: string, fallback: number): number {
   return n;
 }
 
-const RUNS = envInt('DIFF_RUNS', 100);
-const MAX_OPS = envInt('DIFF_MAX_OPS', 50);
-const SHRINK_MS = envInt('DIFF_SHRINK_MS', 60_000);
+const RUNS = envInt('DIFF_RUNS', 150);
+const MAX_OPS = envInt('DIFF_MAX_OPS', 60);
+const SHRINK_MS = envInt('DIFF_SHRINK_MS', 30_000);
 const SEED = process.env.DIFF_SEED ? Number(process.env.DIFF_SEED) : (Math.random() * 2 ** 31) | 0;
 const REPLAY_PATH = process.env.DIFF_PATH || undefined;
 const TARGET = (process.env.DIFF_TARGET ?? 'sim').toLowerCase();
-const CI = !!process.env.CI;
+const CI = ciIsSet();
 const REPORT_DIR = process.env.DIFF_REPORT_DIR ?? tmpdir();
 
 if (TARGET !== 'sim' && TARGET !== 'c') throw new Error(`DIFF_TARGET must be sim or c, got ${TARGET}`);
@@ -70,6 +87,42 @@ const stats = { sequences: 0, ops: 0, mismatches: 0 };
 const refDeaths = new Map<string, number>();
 const stopping: Promise<void>[] = [];
 
+/**
+ * Fresh daemon pairs, started ahead (DIFF_AHEAD pairs, default 2): while a
+ * sequence runs, the pairs for the next ones are already starting (daemon
+ * start-up, mostly the simulator's Node start-up, dominates otherwise).
+ */
+class PairPool {
+  private readonly spares: Promise<PromiseSettledResult<Daemon>[]>[] = [];
+
+  constructor(private readonly ahead: number) {}
+
+  private startPair(): Promise<PromiseSettledResult<Daemon>[]> {
+    return Promise.allSettled([startRef(), startOther()]);
+  }
+
+  /** A fresh pair [ref, other]; throws (after stopping what did start) if one failed. */
+  async take(): Promise<[Daemon, Daemon]> {
+    const pair = this.spares.shift() ?? this.startPair();
+    while (this.spares.length < this.ahead) this.spares.push(this.startPair());
+    const settled = await pair;
+    const up = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      for (const d of up) stopping.push(d.stop());
+      throw failed.reason;
+    }
+    return up as [Daemon, Daemon];
+  }
+
+  /** Stops the spare pairs. */
+  async close(): Promise<void> {
+    const spares = this.spares.splice(0, this.spares.length);
+    for (const spare of spares) for (const r of await spare) if (r.status === 'fulfilled') stopping.push(r.value.stop());
+  }
+}
+const pool = new PairPool(envInt('DIFF_AHEAD', 2));
+
 interface Outcome {
   mismatch: Mismatch | undefined;
   ref: Transcript;
@@ -78,11 +131,8 @@ interface Outcome {
 
 /** Runs one sequence on a fresh pair of daemons and compares. */
 async function compareOnce(seq: OpSequence): Promise<Outcome> {
-  const started = await Promise.allSettled([startRef(), startOther()]);
-  const daemons = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const [refD, otherD] = await pool.take();
   try {
-    for (const s of started) if (s.status === 'rejected') throw s.reason;
-    const [refD, otherD] = daemons as [Daemon, Daemon];
     const [ref, other] = await Promise.all([
       runSequence(refD.name, refD.socketPath, seq),
       runSequence(otherD.name, otherD.socketPath, seq),
@@ -98,15 +148,47 @@ async function compareOnce(seq: OpSequence): Promise<Outcome> {
     }
     if (mismatch) stats.mismatches++;
     if (ref.allGoneAt !== undefined) {
-      const op = seq.ops[ref.allGoneAt]!;
-      const key = describeOp(op);
+      const key = describeOp(seq.ops[ref.allGoneAt]!);
       refDeaths.set(key, (refDeaths.get(key) ?? 0) + 1);
     }
     return { mismatch, ref, other };
   } finally {
-    // Stopping is not awaited here: C xenstored is slow to exit on SIGTERM.
-    for (const d of daemons) stopping.push(d.stop());
+    // Not awaited here: C xenstored is slow to exit on SIGTERM.
+    stopping.push(refD.stop(), otherD.stop());
   }
+}
+
+/**
+ * After fast-check's shrinking: cut the sequence after the first differing
+ * op (later ops cannot influence it), then greedily drop single ops while a
+ * difference remains, until `deadline`. Returns the smallest failing run.
+ */
+async function minimise(
+  seq: OpSequence,
+  outcome: Outcome,
+  deadline: number,
+): Promise<{ seq: OpSequence; outcome: Outcome; removed: number }> {
+  const cut = (s: OpSequence, o: Outcome): OpSequence =>
+    o.mismatch!.opIndex >= 0 ? { ...s, ops: s.ops.slice(0, o.mismatch!.opIndex + 1) } : s;
+  let best = { seq: cut(seq, outcome), outcome };
+  let removed = seq.ops.length - best.seq.ops.length;
+  for (let i = best.seq.ops.length - 2; i >= 0 && Date.now() < deadline; i--) {
+    if (i >= best.seq.ops.length - 1) continue;
+    const candidate: OpSequence = { ...best.seq, ops: best.seq.ops.filter((_, j) => j !== i) };
+    let o: Outcome;
+    try {
+      o = await compareOnce(candidate);
+    } catch {
+      break; // a daemon failed to start: keep what we have
+    }
+    if (o.mismatch) {
+      const shorter = cut(candidate, o);
+      removed += best.seq.ops.length - shorter.ops.length;
+      best = { seq: shorter, outcome: o };
+      i = Math.min(i, best.seq.ops.length - 1);
+    }
+  }
+  return { ...best, removed };
 }
 
 /**
@@ -140,6 +222,7 @@ async function probeDaemons(): Promise<string | undefined> {
 }
 
 afterAll(async () => {
+  await pool.close();
   await Promise.all(stopping);
   if (refDeaths.size > 0) {
     // Not a failure by itself (the other daemon is compared as usual), but
@@ -171,7 +254,7 @@ describe(`differential: ${REF_NAME} vs ${OTHER_NAME}`, () => {
         // daemon did not start…), report every further candidate as passing:
         // fast-check then stops and keeps the smallest failure so far.
         if (harnessError) return true;
-        if (firstFailureAt !== undefined && Date.now() - firstFailureAt > SHRINK_MS) return true;
+        if (firstFailureAt !== undefined && Date.now() - firstFailureAt > SHRINK_MS * 0.6) return true;
         let outcome: Outcome;
         try {
           outcome = await compareOnce(seq);
@@ -207,10 +290,11 @@ describe(`differential: ${REF_NAME} vs ${OTHER_NAME}`, () => {
       }
       if (details.failed) {
         if (!last) throw details.errorInstance ?? new Error('fast-check failed without a recorded run');
-        const { seq, outcome } = last;
+        const shrunkOps = last.seq.ops.length;
+        const { seq, outcome, removed } = await minimise(last.seq, last.outcome, Date.now() + SHRINK_MS * 0.4);
         const file = join(REPORT_DIR, `xsdiff-failure-${SEED}.txt`);
         const text = [
-          `seed=${SEED} path=${details.counterexamplePath}`,
+          `seed=${SEED} path=${details.counterexamplePath} (the sequence below is further minimised)`,
           describeSequence(seq),
           outcome.mismatch!.report,
           formatTranscript(outcome.ref),
@@ -219,9 +303,11 @@ describe(`differential: ${REF_NAME} vs ${OTHER_NAME}`, () => {
         writeFileSync(file, text);
         expect.fail(
           [
-            `${REF_NAME} and ${OTHER_NAME} differ (shrunk ${details.numShrinks} times).`,
+            `${REF_NAME} and ${OTHER_NAME} differ (fast-check shrank ${details.numShrinks} times to ` +
+              `${shrunkOps} ops; then ${removed} more ops dropped).`,
             `Reproduce: DIFF_SEED=${SEED} DIFF_PATH=${details.counterexamplePath}` +
-              `${TARGET === 'c' ? ' DIFF_TARGET=c' : ''} npx vitest run test/differential`,
+              `${TARGET === 'c' ? ' DIFF_TARGET=c' : ''} npx vitest run test/differential` +
+              ` (replays fast-check's counterexample; the sequence below is minimised further)`,
             `Both transcripts: ${file}`,
             '',
             outcome.mismatch!.report,

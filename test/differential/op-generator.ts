@@ -17,6 +17,18 @@
  * Sequences never introduce or release domains, so the daemon-side domain
  * table stays the same (only dom0 is introduced; the kit's shim says every
  * domid 0..32751 exists).
+ *
+ * Besides single random ops, a sequence contains occasional blocks: a
+ * transaction conflict between two connections (or two transactions of one
+ * connection), a directory too big for one reply (DIRECTORY E2BIG,
+ * DIRECTORY_PART chunks), many transactions at once.
+ *
+ * Left out on purpose, because C xenstored 4.17 answers them with undefined
+ * behaviour (stale errno, or an assertion failure that kills the daemon),
+ * found by running the harness C against C:
+ * - malformed payloads of READ, MKDIR, RM, DIRECTORY, GET_PERMS (onePathArb);
+ * - RESET_WATCHES with the tx_id of an open transaction (resetWatchesArb);
+ * - SET_PERMS on `@…` paths other than the two special names (pathArb).
  */
 import fc from 'fast-check';
 import { MessageType, PAYLOAD_MAX, messageTypeName } from '../../src/protocol/wire.js';
@@ -370,7 +382,14 @@ const setPermsArb: fc.Arbitrary<OpBody> = fc
     return { tx, type: MessageType.SET_PERMS, payload, label };
   });
 
-const TOKENS = [['t1', 8], ['t2', 3], ['tok', 1], ['', 1], ['a b', 1], ['@x', 1]] as const;
+/**
+ * Watch tokens. The two long ones probe the 4096-byte limit on events: with a
+ * short watch path the WATCH request and its initial event fit, but the event
+ * for a deeper node (path + NUL + token + NUL > 4096) is dropped silently.
+ */
+const TOKENS = [
+  ['t1', 16], ['t2', 6], ['tok', 2], ['', 2], ['a b', 2], ['@x', 2], ['K'.repeat(4000), 1], ['K'.repeat(4088), 1],
+] as const;
 
 function watchArb(type: number): fc.Arbitrary<OpBody> {
   return fc
@@ -398,7 +417,8 @@ function watchArb(type: number): fc.Arbitrary<OpBody> {
         default:
           payload = strings(path, token);
       }
-      return { tx, type, payload, label: shape === 'ok' ? `token "${token}"` : `malformed: ${shape}` };
+      const shown = token.length > 16 ? `${token.slice(0, 4)}…" (${token.length} chars)` : `${token}"`;
+      return { tx, type, payload, label: shape === 'ok' ? `token "${shown}` : `malformed: ${shape}` };
     });
 }
 
@@ -636,8 +656,55 @@ const conflictBlockArb: fc.Arbitrary<RawOp[]> = fc
   });
 
 /**
+ * A directory too big for one reply: WRITE n children with long names under
+ * a parent, then DIRECTORY (E2BIG once the list exceeds 4096 bytes) and
+ * DIRECTORY_PART at offset 0, at a name boundary past the first chunk, in
+ * the middle of a name and past the end; optionally inside a transaction.
+ */
+const bigDirBlockArb: fc.Arbitrary<RawOp[]> = fc
+  .record({
+    conn: fc.integer({ min: 0, max: 3 }),
+    parent: fc.constantFrom('/a', '/b/c', 'x'),
+    n: fc.integer({ min: 8, max: 22 }),
+    nameLen: fc.constantFrom(150, 200, 255),
+    inTx: weighted([[false, 3], [true, 1]]),
+  })
+  .map(({ conn, parent, n, nameLen, inTx }): RawOp[] => {
+    const tx: TxRef = inTx ? TX_OPEN0 : { kind: 'none' };
+    const names = Array.from({ length: n }, (_, i) => `${String(i).padStart(3, '0')}${'n'.repeat(nameLen - 3)}`);
+    const listLen = names.length * (nameLen + 1);
+    const ops: RawOp[] = [];
+    if (inTx) ops.push({ conn, body: startBody });
+    for (const name of names) {
+      ops.push({
+        conn,
+        body: { tx, type: MessageType.WRITE, payload: strings(`${parent}/${name}`), label: 'big directory: child' },
+      });
+    }
+    ops.push({ conn, body: { tx, type: MessageType.DIRECTORY, payload: strings(parent), label: 'big directory' } });
+    for (const offset of [0, (nameLen + 1) * 15, (nameLen + 1) * 15 + 7, listLen, listLen + 10]) {
+      ops.push({
+        conn,
+        body: {
+          tx,
+          type: MessageType.DIRECTORY_PART,
+          payload: strings(parent, String(offset)),
+          label: `big directory: offset ${offset} of ${listLen}`,
+        },
+      });
+    }
+    if (inTx) ops.push({ conn, body: commitBody });
+    return ops;
+  });
+
+/** Many transactions open at once on one connection (quota edge for 4.17's count > N rule). */
+const txFloodBlockArb: fc.Arbitrary<RawOp[]> = fc
+  .record({ conn: fc.integer({ min: 0, max: 3 }), n: fc.integer({ min: 9, max: 13 }) })
+  .map(({ conn, n }): RawOp[] => Array.from({ length: n }, () => ({ conn, body: startBody })));
+
+/**
  * Operation sequences over 2–4 connections: mostly single random ops, with
- * occasional conflict blocks. The connection index of each op is drawn from
+ * occasional blocks (conflicts, a big directory, many transactions). The connection index of each op is drawn from
  * 0..3 and reduced modulo the sequence's connection count, so shrinking the
  * count keeps the sequence valid. At most maxOps ops (a sequence that would
  * be longer is cut).
@@ -649,7 +716,12 @@ export function opSequenceArb(options: SequenceOptions = {}): fc.Arbitrary<OpSeq
   // on a connection are often used and ended on it too.
   const connArb = weighted([[0, 5], [1, 3], [2, 2], [3, 1]]);
   const singleArb = fc.record({ conn: connArb, body: bodyArb }).map((op): RawOp[] => [op]);
-  const chunkArb = fc.oneof({ weight: 30, arbitrary: singleArb }, { weight: 1, arbitrary: conflictBlockArb });
+  const chunkArb = fc.oneof(
+    { weight: 120, arbitrary: singleArb },
+    { weight: 4, arbitrary: conflictBlockArb },
+    { weight: 1, arbitrary: bigDirBlockArb },
+    { weight: 1, arbitrary: txFloodBlockArb },
+  );
   return fc
     .record({
       connections: fc.integer({ min: 2, max: 4 }),

@@ -44,9 +44,12 @@
  * absolute values are not. (Ranks are per transcript, so they stay
  * comparable even if the two daemons' counters start at different values.)
  *
- * Not normalised but avoided by the generator: malformed payloads of the
- * one-argument node requests, which get a stale errno or an abort from C
- * 4.17 (see onePathArb in op-generator.ts).
+ * Not normalised but avoided by the generator, because C 4.17's answer is
+ * undefined behaviour (a stale errno that differs even between two C
+ * daemons fed the same sequence, or an assertion failure that kills the
+ * daemon): malformed payloads of READ/MKDIR/RM/DIRECTORY/GET_PERMS,
+ * RESET_WATCHES inside an open transaction, SET_PERMS on `@` paths other
+ * than @introduceDomain/@releaseDomain. See op-generator.ts.
  */
 import net from 'node:net';
 import { encodeFrame, type Frame } from '../../src/protocol/frame.js';
@@ -92,8 +95,8 @@ export interface Transcript {
   /** Ops actually sent (not skipped). */
   readonly opsSent: number;
   /**
-   * Index of the op after which every connection was gone (normally: the
-   * daemon died), if that happened.
+   * Index of the op after which every connection was gone, more than one of
+   * them closed by the daemon in that step (the daemon died), if that happened.
    */
   readonly allGoneAt: number | undefined;
 }
@@ -102,7 +105,7 @@ export interface Transcript {
 export const SYNC_REQ_BASE = 0x40000000;
 
 export interface RunOptions {
-  /** How long to wait for one reply before giving up on the connection (ms). */
+  /** How long to wait for one reply before giving up on the connection (ms, default 4000). */
   replyTimeoutMs?: number;
 }
 
@@ -262,7 +265,7 @@ export async function runSequence(
   seq: OpSequence,
   options: RunOptions = {},
 ): Promise<Transcript> {
-  const timeoutMs = options.replyTimeoutMs ?? 2000;
+  const timeoutMs = options.replyTimeoutMs ?? 4000;
   const conns: RawConn[] = [];
   const steps: Step[] = [];
   let syncCounter = 0;
@@ -308,7 +311,9 @@ export async function runSequence(
       // as "closed" on all of them within this same step.
       await Promise.all(conns.filter((c) => c.hasWatches || reply === undefined).map(syncOne));
       steps.push({ index, op, sentTxId: txId, skipped: false, perConn: takeAll() });
-      if (allGoneAt === undefined && conns.every((c) => c.dead)) allGoneAt = index;
+      // All connections gone, several of them in this very step: the daemon died.
+      const closedNow = steps[steps.length - 1]!.perConn.filter((m) => m.some((r) => r.kind === 'closed')).length;
+      if (allGoneAt === undefined && conns.every((c) => c.dead) && closedNow > 1) allGoneAt = index;
     }
 
     await Promise.all(conns.map(syncOne));
