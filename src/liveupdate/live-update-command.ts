@@ -78,15 +78,17 @@ export class LiveUpdateCommand {
     if (version !== 1 && version !== 2) return text('Migration stream version not supported.');
     const conn = this.daemon.connections.get(r.client.serial)!;
     const ok = { type: r.frame.type, reqId: r.frame.reqId, txId: r.frame.txId, payload: cString('OK') };
-    // Answer later: after this request's turn, from the new image.
-    setImmediate(() => {
-      this.session = undefined;
-      const failure = reexecUpdate(this.daemon, {
-        binary: session.binary,
-        daemonArgs: withUpdateFlag(session.cmdline ?? this.daemonArgs()),
-        version,
-        reply: { conn, frame: ok },
-      });
+    // Answer later, from the new image. Meanwhile the requester's next
+    // requests wait, so its replies keep their order.
+    conn.transport?.pause();
+    this.session = undefined;
+    void reexecUpdate(this.daemon, {
+      binary: session.binary,
+      daemonArgs: withUpdateFlag(session.cmdline ?? this.daemonArgs()),
+      version,
+      reply: { conn, frame: ok },
+    }).then((failure) => {
+      conn.transport?.resume();
       this.daemon.reply(conn, { ...ok, payload: cString(failure) });
       this.daemon.flush();
     });

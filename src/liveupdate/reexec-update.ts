@@ -5,7 +5,7 @@
  * descriptor. If re-exec is impossible the descriptors go to a spawned
  * successor instead (new PID). On any failure the old image keeps serving.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Daemon } from '../daemon/daemon.js';
@@ -25,14 +25,6 @@ export function stateFile(rundir: string): string {
 export const KEPT_FDS_ENV = 'XENSTORED_SIM_LU_KEPT';
 /** Environment: how to start the previous image again if the new one cannot restore. */
 export const PREVIOUS_IMAGE_ENV = 'XENSTORED_SIM_LU_PREVIOUS';
-/** Environment: the state file the new image already restored in the dry run, as streamIdentity gives it. */
-export const CHECKED_STREAM_ENV = 'XENSTORED_SIM_LU_CHECKED';
-
-/** Size and modification time of a state file: tells whether it is still the file a dry run read. */
-export function streamIdentity(file: string): string {
-  const stat = fs.statSync(file);
-  return `${stat.size}:${stat.mtimeMs}`;
-}
 
 export interface Image {
   execPath: string;
@@ -91,11 +83,43 @@ export interface UpdateRequest {
   reply: { conn: Connection; frame: Frame };
 }
 
+/** Runs the new image on a dump of the current state with --check-stream; resolves to its complaint, or undefined. */
+function dryRun(daemon: Daemon, image: Image, version: StreamVersion): Promise<string | undefined> {
+  const file = `${stateFile(daemon.options.rundir)}.check`;
+  fs.writeFileSync(file, dumpDaemon(daemon, { version }));
+  return new Promise((resolve) => {
+    const child = spawn(image.execPath, [...image.args.filter((a) => a !== '-U'), '--check-stream', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.once('error', (e) => {
+      fs.rmSync(file, { force: true });
+      resolve(e.message);
+    });
+    child.once('close', (status) => {
+      fs.rmSync(file, { force: true });
+      resolve(status === 0 ? undefined : stderr.trim() || `exit status ${status}`);
+    });
+  });
+}
+
 /**
- * Dumps and execs. Returns an error text (the reply to `-s`) when the
- * update could not happen; does not return when it did.
+ * Checks the new image (while this one keeps serving), then dumps and
+ * execs. Resolves to an error text (the reply to `-s`) when the update
+ * could not happen; does not return when it did.
  */
-export function reexecUpdate(daemon: Daemon, request: UpdateRequest): string {
+export async function reexecUpdate(daemon: Daemon, request: UpdateRequest): Promise<string> {
+  const image = imageFor(request.binary, request.daemonArgs);
+  let refused: string | undefined;
+  try {
+    refused = await dryRun(daemon, image, request.version);
+  } catch {
+    return 'Dump state open error';
+  }
+  if (refused !== undefined) {
+    daemon.log(`live update: new image refused the state: ${refused}`);
+    return 'Error activating new binary.';
+  }
+  // From here to exec everything happens in one turn: nothing can arrive in between.
   const { map, keep } = descriptors(daemon);
   const extraOutput = new Map([[request.reply.conn, encodeFrame(request.reply.frame)]]);
   const stream = dumpDaemon(daemon, { version: request.version, descriptors: map, includeInFlight: true, extraOutput });
@@ -105,13 +129,6 @@ export function reexecUpdate(daemon: Daemon, request: UpdateRequest): string {
   } catch {
     return 'Dump state open error';
   }
-  const image = imageFor(request.binary, request.daemonArgs);
-  const check = spawnSync(image.execPath, [...image.args.filter((a) => a !== '-U'), '--check-stream', file], { encoding: 'utf8', timeout: 120_000 });
-  if (check.status !== 0) {
-    fs.rmSync(file, { force: true });
-    daemon.log(`live update: new image refused the state: ${(check.stderr || check.error?.message || '').trim()}`);
-    return 'Error activating new binary.';
-  }
   const successor: SuccessorOptions = {
     execPath: image.execPath,
     argv: image.args,
@@ -120,7 +137,6 @@ export function reexecUpdate(daemon: Daemon, request: UpdateRequest): string {
       ...process.env,
       [KEPT_FDS_ENV]: keep.join(','),
       [PREVIOUS_IMAGE_ENV]: JSON.stringify(currentImage(request.daemonArgs)),
-      [CHECKED_STREAM_ENV]: streamIdentity(file),
     },
   };
   if (reexecAvailable()) {

@@ -11,8 +11,8 @@ import type { Daemon } from '../daemon/daemon.js';
 import type { DaemonOptions } from '../daemon/options.js';
 import { adoptConnectedSocket } from './adopt-fds.js';
 import { INHERITED_FDS_ENV, reexecAvailable, reexecSelf, spawnSuccessor, takeInheritedFds } from './exec-image.js';
-import { CHECKED_STREAM_ENV, KEPT_FDS_ENV, PREVIOUS_IMAGE_ENV, stateFile, streamIdentity, type Image } from './reexec-update.js';
-import { NO_SOCKETS, restoreDaemon, type SocketSource } from './state-restore.js';
+import { KEPT_FDS_ENV, PREVIOUS_IMAGE_ENV, stateFile, type Image } from './reexec-update.js';
+import { restoreDaemon, type SocketSource } from './state-restore.js';
 
 /** Set in the environment of a previous image started again after a failed restore. */
 const FALLBACK_ENV = 'XENSTORED_SIM_LU_FALLBACK';
@@ -32,15 +32,6 @@ export function resumeAfterUpdate(options: DaemonOptions, log: (line: string) =>
     const i = old === null || old === undefined ? -1 : kept.indexOf(old);
     return i < 0 ? undefined : inherited[i];
   };
-  let stream: Buffer;
-  try {
-    stream = fs.readFileSync(file);
-    // Validate completely before touching any descriptor, so a fallback finds them untouched;
-    // unless the old image's dry run (this image, --check-stream) already restored this very file.
-    if (process.env[CHECKED_STREAM_ENV] !== streamIdentity(file)) restoreDaemon(options, stream, NO_SOCKETS, () => {});
-  } catch (e) {
-    return fallBack(`cannot restore ${file}: ${(e as Error).message}`, kept, inherited, log);
-  }
   const sockets: SocketSource = {
     listening: (r) => {
       const fd = fdFor(r.socketFd);
@@ -59,12 +50,18 @@ export function resumeAfterUpdate(options: DaemonOptions, log: (line: string) =>
       return fd === undefined ? undefined : listenOnFd(fd);
     },
   };
-  const { daemon, replay } = restoreDaemon(options, stream, sockets, log);
+  let restored;
+  try {
+    // Descriptors are adopted only at the very end, so a fallback finds them untouched.
+    restored = restoreDaemon(options, fs.readFileSync(file), sockets, log);
+  } catch (e) {
+    return fallBack(`cannot restore ${file}: ${(e as Error).message}`, kept, inherited, log);
+  }
+  const { daemon, replay } = restored;
   fs.rmSync(file, { force: true });
   if (options.pidFile) fs.writeFileSync(options.pidFile, `${process.pid}\n`);
   delete process.env[KEPT_FDS_ENV];
   delete process.env[PREVIOUS_IMAGE_ENV];
-  delete process.env[CHECKED_STREAM_ENV];
   delete process.env[FALLBACK_ENV];
   log(`live update: restored ${daemon.connections.size} connections`);
   replay();
@@ -84,7 +81,6 @@ function fallBack(why: string, kept: number[], inherited: number[], log: (line: 
   const env: NodeJS.ProcessEnv = { ...process.env, [FALLBACK_ENV]: '1', [KEPT_FDS_ENV]: kept.join(',') };
   delete env[INHERITED_FDS_ENV];
   // The previous image has not restored the stream yet: it must validate before taking the descriptors.
-  delete env[CHECKED_STREAM_ENV];
   const successor = { execPath: image.execPath, argv: image.args, keepFds: inherited, env };
   if (reexecAvailable()) reexecSelf(successor);
   spawnSuccessor(successor);

@@ -64,6 +64,11 @@ function splitMessages(bytes: Buffer): Buffer[] {
   return out;
 }
 
+/**
+ * Rebuilds a daemon from `stream`. Sockets are taken from `sockets` only
+ * once everything else has been restored, so a failure never leaves a
+ * descriptor half adopted (a live update can then fall back cleanly).
+ */
 export function restoreDaemon(options: DaemonOptions, stream: Buffer, sockets: SocketSource, log?: (line: string) => void): Restored {
   const decoded = decodeStream(stream);
   const problem = checkStream(decoded.records);
@@ -75,27 +80,24 @@ export function restoreDaemon(options: DaemonOptions, stream: Buffer, sockets: S
   const pendingInput: [Connection, Buffer][] = [];
   let sim: SimState | undefined;
   let generations: DecodedRecord | undefined;
-  let connIndex = 0;
+  let global: GlobalRecord | undefined;
+  const socketConns: [Connection, ConnectionRecord, number][] = [];
 
   for (const at of decoded.records) {
     const r = at.record;
     switch (r.kind) {
-      case 'global': {
-        const server = sockets.listening(r);
-        if (server) daemon.adoptServer(server);
+      case 'global':
+        global = r;
         break;
-      }
       case 'globalQuota':
         applyQuotas(store.quotas, [...r.domainQuotas, ...r.globalQuotas], (v) => (store.softMemory = v));
         break;
       case 'connection': {
         const conn = restoreConnection(daemon, r);
-        const socket = r.connType === 'socket' ? sockets.socket(r, connIndex) : undefined;
-        connIndex++;
+        socketConns.push([conn, r, conns.size]);
         conns.set(r.connId, conn);
         conn.restoreOutput(r.outData.subarray(0, r.outRespLen), splitMessages(r.outData.subarray(r.outRespLen)));
         if (r.inData.length > 0) pendingInput.push([conn, r.inData]);
-        if (socket) daemon.attachSocket(conn, socket);
         break;
       }
       case 'watch': {
@@ -139,14 +141,33 @@ export function restoreDaemon(options: DaemonOptions, stream: Buffer, sockets: S
     const gens = decodeGenerations((generations.record as { body: Buffer }).body, committed.length);
     committed.forEach((node, i) => (node.gen = gens[i]!));
   }
-  if (sim) applySimState(daemon, sim, [...conns.entries()], sockets);
+  if (sim) applySimState(daemon, sim, conns);
   else for (const [, conn] of conns) doomTransactions(conn);
-  for (const conn of conns.values()) {
-    if (conn.client.domain) daemon.openDomainSocket(conn.client, sockets.domainListener(conn.client.domid, undefined));
-    // A socket client whose socket did not come along has nobody to answer.
-    else if (!daemon.socketOf(conn)) daemon.dropConnection(conn);
-  }
+  attachSockets(daemon, sockets, global, socketConns, sim);
   return { daemon, replay: () => pendingInput.forEach(([conn, bytes]) => daemon.receive(conn, bytes)) };
+}
+
+/** The last step: the listening socket, every client's socket, the guest sockets and domain listeners. */
+function attachSockets(
+  daemon: Daemon, sockets: SocketSource, global: GlobalRecord | undefined,
+  conns: [Connection, ConnectionRecord, number][], sim: SimState | undefined,
+): void {
+  const server = global && sockets.listening(global);
+  if (server) daemon.adoptServer(server);
+  const simById = new Map(sim?.connections.map((s) => [s.connId, s]));
+  for (const [conn, record, index] of conns) {
+    const saved = simById.get(record.connId);
+    if (conn.client.domain) {
+      daemon.openDomainSocket(conn.client, sockets.domainListener(conn.client.domid, saved));
+      const guest = saved && sockets.guest(saved, index);
+      if (guest) daemon.attachGuest(conn, guest);
+      continue;
+    }
+    const socket = sockets.socket(record, index);
+    // A socket client whose socket did not come along has nobody to answer.
+    if (socket) daemon.attachSocket(conn, socket);
+    else daemon.dropConnection(conn);
+  }
 }
 
 function applyQuotas(target: Record<string, number>, entries: QuotaEntry[], softMemory: (v: number) => void): void {
@@ -218,7 +239,7 @@ function doomTransactions(conn: Connection): void {
   for (const tx of conn.client.transactions.values()) tx.historyUnknown = true;
 }
 
-function applySimState(daemon: Daemon, sim: SimState, conns: [number, Connection][], sockets: SocketSource): void {
+function applySimState(daemon: Daemon, sim: SimState, byId: Map<number, Connection>): void {
   const { store } = daemon;
   store.generation = sim.generation;
   store.softMemory = sim.softMemory;
@@ -233,20 +254,13 @@ function applySimState(daemon: Daemon, sim: SimState, conns: [number, Connection
     domain.generation = d.generation;
   }
   for (const [name, perms] of sim.specialPerms) store.specialPerms.set(name, makePerms(perms));
-  const byId = new Map(conns);
-  sim.connections.forEach((s, index) => {
-    const conn = byId.get(s.connId);
-    if (!conn) return;
-    const client = conn.client;
+  for (const s of sim.connections) {
+    const client = byId.get(s.connId)?.client;
+    if (!client) continue;
     client.nextTransactionId = s.nextTransactionId;
     client.transactionsSince = s.transactionsSince;
     client.ignored = s.ignored;
-    if (client.domain) {
-      daemon.openDomainSocket(client, sockets.domainListener(client.domid, s));
-      const guest = sockets.guest(s, index);
-      if (guest) daemon.attachGuest(conn, guest);
-    }
-  });
+  }
   for (const t of sim.transactions) {
     const client = byId.get(t.connId)!.client;
     const old = client.transactions.get(t.txId)!;
