@@ -5,30 +5,16 @@
  * not exist follow C's rules.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { Daemon } from '../../src/daemon/daemon.js';
-import { parseOptions } from '../../src/daemon/options.js';
+import { describe, expect, it } from 'vitest';
+import { connect, startDaemon, tearDownAfterEach } from '../helpers/in-process-daemon.js';
 import { MessageType as T } from '../../src/protocol/wire.js';
-import { RawClient } from '../helpers/raw-client.js';
 
-const cleanup: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+tearDownAfterEach();
 
 async function setUp(args: string[] = []) {
-  const rundir = fs.mkdtempSync(path.join(os.tmpdir(), 'xs-dom-'));
-  const d = new Daemon(parseOptions(args, { XENSTORED_RUNDIR: rundir }), () => {});
-  await d.listen();
-  cleanup.push(() => d.close());
-  const connect = async (p: string) => {
-    const c = await RawClient.connect(p);
-    cleanup.push(() => c.close());
-    return c;
-  };
-  return { d, dom0: await connect(d.options.socketPath), connect, rundir };
+  const d = await startDaemon(args);
+  return { d, dom0: await connect(d.options.socketPath), connect, rundir: d.options.rundir };
 }
 
 const text = async (p: Promise<{ text: string }>) => (await p).text;

@@ -3,34 +3,16 @@
  * frames, garbage, clients that vanish mid-frame, and clients that never
  * read their replies.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { Daemon } from '../../src/daemon/daemon.js';
-import { parseOptions } from '../../src/daemon/options.js';
 import { encodeFrame } from '../../src/protocol/frame.js';
 import { MessageType as T } from '../../src/protocol/wire.js';
-import { RawClient } from '../helpers/raw-client.js';
+import { describe, expect, it } from 'vitest';
+import type { Daemon } from '../../src/daemon/daemon.js';
+import { connect, startDaemon, tearDownAfterEach } from '../helpers/in-process-daemon.js';
 
-const cleanup: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+tearDownAfterEach();
 
-async function daemon(): Promise<Daemon> {
-  const rundir = fs.mkdtempSync(path.join(os.tmpdir(), 'xs-rob-'));
-  const d = new Daemon(parseOptions([], { XENSTORED_RUNDIR: rundir }), () => {});
-  await d.listen();
-  cleanup.push(() => d.close());
-  return d;
-}
-
-async function client(d: Daemon): Promise<RawClient> {
-  const c = await RawClient.connect(d.options.socketPath);
-  cleanup.push(() => c.close());
-  return c;
-}
+const daemon = () => startDaemon();
+const client = (d: Daemon) => connect(d.options.socketPath);
 
 function header(type: number, len: number): Buffer {
   const h = Buffer.alloc(16);

@@ -27,23 +27,16 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, startSim } from '../helpers/sim-daemon.js';
+import { startSim } from '../helpers/sim-daemon.js';
+import { CI, XS_REF_HOME, PYTHON, KIT_CANDIDATES, findKit } from '../helpers/requirements.js';
 
 // --- configuration -----------------------------------------------------------
 
 const DAEMON = (process.env.XS_E2E_DAEMON ?? 'sim').toLowerCase();
 if (DAEMON !== 'sim' && DAEMON !== 'c') throw new Error(`XS_E2E_DAEMON must be "sim" or "c", got "${DAEMON}"`);
-const CI = ((v) => v !== undefined && v !== '' && v !== '0' && v.toLowerCase() !== 'false')(process.env.CI);
-const XS_REF_HOME = process.env.XS_REF_HOME || '/var/cache/xenstored-ref';
 const XEN_BIN = path.join(XS_REF_HOME, 'usr', 'lib', 'xen-4.17', 'bin');
 const TEST_XENSTORE = path.join(XEN_BIN, 'test-xenstore');
-const PYTHON = '/usr/bin/python3';
-const KIT_CANDIDATES = [
-  process.env.XS_REF_KIT,
-  path.resolve(REPO_ROOT, '..', 'shared', 'peers', 'xenstored-ref'),
-  '/work/shared/peers/xenstored-ref',
-].filter((d): d is string => !!d);
-const KIT = KIT_CANDIDATES.find((d) => fs.existsSync(path.join(d, 'start-cxenstored.sh')));
+const KIT = findKit('start-cxenstored.sh');
 const XS_UTILS = ['xenstore-read', 'xenstore-write', 'xenstore-ls', 'xenstore-rm', 'xenstore-chmod', 'xenstore-watch', 'xenstore-exists', 'xenstore-list'];
 const SETUP_HINT = `run the xenstored-ref kit's setup.sh as root (${KIT ?? KIT_CANDIDATES.join(' or ')}/setup.sh; .ci/run does it)`;
 

@@ -47,7 +47,7 @@ async function socketPairs(count: number): Promise<{ server: net.Socket; client:
   const accepted: net.Socket[] = [];
   const listener = net.createServer((s) => accepted.push(s));
   await new Promise<void>((r) => listener.listen(path.join(dir, 's'), r));
-  const pairs = [];
+  const pairs: { server: net.Socket; client: RawClient }[] = [];
   for (let i = 0; i < count; i++) {
     const client = await RawClient.connect(path.join(dir, 's'));
     while (accepted.length <= i) await new Promise((r) => setTimeout(r, 5));

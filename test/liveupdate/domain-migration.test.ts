@@ -6,35 +6,16 @@
  * daemon's domain socket.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { Daemon } from '../../src/daemon/daemon.js';
-import { parseOptions } from '../../src/daemon/options.js';
-import { installStateCommands } from '../../src/liveupdate/state-commands.js';
 import { decodeStream } from '../../src/liveupdate/stream-reader.js';
 import { MessageType as T } from '../../src/protocol/wire.js';
-import { RawClient } from '../helpers/raw-client.js';
+import { describe, expect, it } from 'vitest';
+import { connect, startDaemon, tearDownAfterEach } from '../helpers/in-process-daemon.js';
 
-const cleanup: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+tearDownAfterEach();
 
-async function daemon(): Promise<Daemon> {
-  const rundir = fs.mkdtempSync(path.join(os.tmpdir(), 'xs-mig-'));
-  const d = new Daemon(parseOptions([], { XENSTORED_RUNDIR: rundir }), () => {});
-  await d.listen();
-  installStateCommands(d, () => []);
-  cleanup.push(() => d.close());
-  return d;
-}
-
-async function client(p: string): Promise<RawClient> {
-  const c = await RawClient.connect(p);
-  cleanup.push(() => c.close());
-  return c;
-}
+const daemon = () => startDaemon();
+const client = connect;
 
 const text = async (p: Promise<{ text: string }>) => (await p).text;
 

@@ -3,31 +3,22 @@
  * full format or in the version-1 subset C xenstored 4.17 reads.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { Daemon } from '../../src/daemon/daemon.js';
+import { describe, expect, it } from 'vitest';
+import type { Daemon } from '../../src/daemon/daemon.js';
+import { connect, startDaemon, tearDownAfterEach } from '../helpers/in-process-daemon.js';
 import { parseOptions } from '../../src/daemon/options.js';
-import { installStateCommands } from '../../src/liveupdate/state-commands.js';
 import { NO_SOCKETS, restoreDaemon } from '../../src/liveupdate/state-restore.js';
 import { decodeStream } from '../../src/liveupdate/stream-reader.js';
 import { MessageType as T } from '../../src/protocol/wire.js';
-import { RawClient } from '../helpers/raw-client.js';
 
-const cleanup: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+tearDownAfterEach();
 
 async function setUp(compat: string) {
-  const rundir = fs.mkdtempSync(path.join(os.tmpdir(), 'xs-dump-'));
-  const options = parseOptions(['--compat', compat], { XENSTORED_RUNDIR: rundir });
-  const d = new Daemon(options, () => {});
-  await d.listen();
-  installStateCommands(d, () => []);
-  cleanup.push(() => d.close());
-  const c = await RawClient.connect(d.options.socketPath);
-  cleanup.push(() => c.close());
+  const d = await startDaemon(['--compat', compat]);
+  const { rundir } = d.options;
+  const options = d.options;
+  const c = await connect(d.options.socketPath);
   await c.call(T.WRITE, '/x/y\0bin\0ary');
   await c.call(T.SET_PERMS, '/x/y\0n0\0r5\0');
   await c.call(T.WATCH, 'rel\0tok\0');

@@ -33,19 +33,12 @@ import { reexecAvailable, reexecUnavailableReason } from '../../src/liveupdate/e
 import { encodeFrame } from '../../src/protocol/frame.js';
 import { MessageType as T } from '../../src/protocol/wire.js';
 import { RawClient } from '../helpers/raw-client.js';
-import { REPO_ROOT, SIM_CLI, startSim, type SimDaemon } from '../helpers/sim-daemon.js';
+import { SIM_CLI, startSim, type SimDaemon } from '../helpers/sim-daemon.js';
+import { CI, XS_REF_HOME, PYTHON, KIT_CANDIDATES, findKit } from '../helpers/requirements.js';
 
 // --- requirements: fail under CI, skip loudly otherwise -------------------------------
 
-const CI = ((v) => v !== undefined && v !== '' && v !== '0' && v.toLowerCase() !== 'false')(process.env.CI);
-const XS_REF_HOME = process.env.XS_REF_HOME || '/var/cache/xenstored-ref';
-const PYTHON = '/usr/bin/python3';
-const KIT_CANDIDATES = [
-  process.env.XS_REF_KIT,
-  path.resolve(REPO_ROOT, '..', 'shared', 'peers', 'xenstored-ref'),
-  '/work/shared/peers/xenstored-ref',
-].filter((d): d is string => !!d);
-const KIT = KIT_CANDIDATES.find((d) => fs.existsSync(path.join(d, 'xenstore-control.sh')));
+const KIT = findKit('xenstore-control.sh');
 const CONTROL = KIT ? path.join(KIT, 'xenstore-control.sh') : undefined;
 const SETUP_HINT = `run the xenstored-ref kit's setup.sh as root (.ci/run does it), and npm install for the execve addon`;
 

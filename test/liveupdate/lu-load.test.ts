@@ -33,6 +33,7 @@ import { encodeFrame } from '../../src/protocol/frame.js';
 import { FrameReader } from '../../src/protocol/frame-reader.js';
 import { MessageType as T, messageTypeName } from '../../src/protocol/wire.js';
 import { SIM_CLI, startSim, type SimDaemon } from '../helpers/sim-daemon.js';
+import { CI } from '../helpers/requirements.js';
 
 const envInt = (name: string, dflt: number) => {
   const v = process.env[name];
@@ -46,7 +47,6 @@ const UPDATES = envInt('LU_LOAD_UPDATES', 100);
 const EXEC_CLIENTS = envInt('LU_LOAD_EXEC_CLIENTS', 100);
 const EXEC_UPDATES = envInt('LU_LOAD_EXEC_UPDATES', 5);
 const INTERVAL_MS = envInt('LU_LOAD_INTERVAL_MS', 100);
-const CI = ((v) => v !== undefined && v !== '' && v !== '0' && v.toLowerCase() !== 'false')(process.env.CI);
 
 /** How many paths the ticker cycles through under /load/shared. */
 const SHARED_SLOTS = 64;

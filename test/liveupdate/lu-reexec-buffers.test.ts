@@ -28,8 +28,8 @@ import { FrameReader } from '../../src/protocol/frame-reader.js';
 import { MessageType as T, messageTypeName } from '../../src/protocol/wire.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { SIM_CLI, startSim, type SimDaemon } from '../helpers/sim-daemon.js';
+import { CI } from '../helpers/requirements.js';
 
-const CI = ((v) => v !== undefined && v !== '' && v !== '0' && v.toLowerCase() !== 'false')(process.env.CI);
 const VALUE = 'v'.repeat(4000);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

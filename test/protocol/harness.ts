@@ -128,6 +128,8 @@ function recordingTransport(recorder: Recorder, onClose: () => void): Transport 
       return true;
     },
     writableLength: 0,
+    unsentBytes: () => 0,
+    undeliveredInput: () => Buffer.alloc(0),
     pause: () => {},
     resume: () => {},
     close: onClose,
@@ -355,6 +357,8 @@ function socketLike(conn: Conn): Transport {
   return {
     write: (bytes) => sock.write(bytes),
     writableLength: 0,
+    unsentBytes: () => 0,
+    undeliveredInput: () => Buffer.alloc(0),
     pause: () => {},
     resume: () => {},
     close: () => sock.destroy(),
