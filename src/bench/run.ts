@@ -117,7 +117,10 @@ async function bigStoreMeasures(ctx: Context, name: Daemon): Promise<void> {
     const held = await client.hold(d!.socket, 100);
     for (const r of client.run(d!.socket, ['lu', d!.liveUpdateBinary, luRuns], 900_000)) results.add('lu', name, r.next! * 1000);
     const alive = await held.release();
-    if (alive !== 100) throw new Error(`${name}: only ${alive} of 100 connections survived the live updates`);
+    if (alive !== 100) {
+      if (name === 'sim') throw new Error(`${name}: only ${alive} of 100 connections survived the live updates`);
+      log(`  ${name}: only ${alive} of 100 connections survived the live updates`);
+    }
     log(`  ${name}: ${k(bigStore)}-node store measured`);
   });
 }
@@ -147,7 +150,12 @@ async function liveUpdateScaling(ctx: Context, name: Daemon, sizes: number[], co
         const held = await client.hold(d!.socket, n);
         const pauses = client.run(d!.socket, ['lu', d!.liveUpdateBinary, runsEach], 900_000).map((r) => r.next! * 1000);
         const alive = await held.release();
-        if (alive !== n) throw new Error(`${name}: only ${alive} of ${n} connections survived the live updates`);
+        if (alive !== n) {
+          // Losing a client is a bug in the simulator; C 4.17 is measured as it is.
+          if (name === 'sim') throw new Error(`${name}: only ${alive} of ${n} connections survived the live updates`);
+          log(`  ${name}: only ${alive} of ${n} connections survived the live updates; row left out`);
+          continue;
+        }
         rows.push({ daemon: name, nodes: size, conns: n, pauseMs: pauses, rss: rssBytes(d!.pid), emptyRss });
         log(`  ${name}: live update with ${k(size)} nodes, ${n} connections: ${median(pauses).toFixed(0)} ms`);
       }
