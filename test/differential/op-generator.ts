@@ -400,26 +400,20 @@ function watchArb(type: number): fc.Arbitrary<OpBody> {
       shape: weighted([['ok', 20], ['oneArg', 1], ['extraArg', 1], ['noTrailingNul', 1], ['empty', 1]] as const),
     })
     .map(({ tx, path, token, shape }): OpBody => {
-      let payload: Buffer;
-      switch (shape) {
-        case 'oneArg':
-          payload = strings(path);
-          break;
-        case 'extraArg':
-          payload = strings(path, token, '1');
-          break;
-        case 'noTrailingNul':
-          payload = Buffer.concat([strings(path), b(token)]);
-          break;
-        case 'empty':
-          payload = Buffer.alloc(0);
-          break;
-        default:
-          payload = strings(path, token);
-      }
+      const payload = shape === 'empty' ? Buffer.alloc(0) : twoArgs(path, token, '1', shape);
       const shown = token.length > 16 ? `${token.slice(0, 4)}…" (${token.length} chars)` : `${token}"`;
       return { tx, type, payload, label: shape === 'ok' ? `token "${shown}` : `malformed: ${shape}` };
     });
+}
+
+/** A two-string payload, well formed or malformed in one of the ways C parses differently. */
+function twoArgs(first: string, second: string, extra: string, shape: 'ok' | 'oneArg' | 'extraArg' | 'noTrailingNul'): Buffer {
+  switch (shape) {
+    case 'oneArg': return strings(first);
+    case 'extraArg': return strings(first, second, extra);
+    case 'noTrailingNul': return Buffer.concat([strings(first), b(second)]);
+    default: return strings(first, second);
+  }
 }
 
 const directoryPartArb: fc.Arbitrary<OpBody> = fc
@@ -430,20 +424,7 @@ const directoryPartArb: fc.Arbitrary<OpBody> = fc
     shape: weighted([['ok', 12], ['oneArg', 1], ['extraArg', 1], ['noTrailingNul', 1]] as const),
   })
   .map(({ tx, path, offset, shape }): OpBody => {
-    let payload: Buffer;
-    switch (shape) {
-      case 'oneArg':
-        payload = strings(path);
-        break;
-      case 'extraArg':
-        payload = strings(path, offset, '0');
-        break;
-      case 'noTrailingNul':
-        payload = Buffer.concat([strings(path), b(offset)]);
-        break;
-      default:
-        payload = strings(path, offset);
-    }
+    const payload = twoArgs(path, offset, '0', shape);
     return {
       tx,
       type: MessageType.DIRECTORY_PART,

@@ -28,7 +28,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSim } from '../helpers/sim-daemon.js';
-import { CI, XS_REF_HOME, PYTHON, KIT_CANDIDATES, findKit } from '../helpers/requirements.js';
+import { CI, XS_REF_HOME, PYTHON, KIT_CANDIDATES, findKit, onPath } from '../helpers/requirements.js';
 
 // --- configuration -----------------------------------------------------------
 
@@ -47,16 +47,6 @@ interface Requirement {
   missing: string | undefined; // why it is missing, or undefined when present
 }
 
-function onPath(cmd: string): boolean {
-  return (process.env.PATH ?? '').split(':').some((dir) => {
-    try {
-      fs.accessSync(path.join(dir || '.', cmd), fs.constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
 
 const reqUtils: Requirement = (() => {
   const absent = XS_UTILS.filter((c) => !onPath(c));

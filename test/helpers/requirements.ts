@@ -23,3 +23,15 @@ export const KIT_CANDIDATES = [
 export function findKit(file: string): string | undefined {
   return KIT_CANDIDATES.find((d) => fs.existsSync(path.join(d, file)));
 }
+
+/** Is `cmd` an executable somewhere on PATH? */
+export function onPath(cmd: string): boolean {
+  return (process.env.PATH ?? '').split(':').some((dir) => {
+    try {
+      fs.accessSync(path.join(dir || '.', cmd), fs.constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}

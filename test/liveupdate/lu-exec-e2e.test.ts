@@ -34,7 +34,7 @@ import { encodeFrame } from '../../src/protocol/frame.js';
 import { MessageType as T } from '../../src/protocol/wire.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { SIM_CLI, startSim, type SimDaemon } from '../helpers/sim-daemon.js';
-import { CI, XS_REF_HOME, PYTHON, KIT_CANDIDATES, findKit } from '../helpers/requirements.js';
+import { CI, XS_REF_HOME, PYTHON, KIT_CANDIDATES, findKit, onPath } from '../helpers/requirements.js';
 
 // --- requirements: fail under CI, skip loudly otherwise -------------------------------
 
@@ -42,16 +42,6 @@ const KIT = findKit('xenstore-control.sh');
 const CONTROL = KIT ? path.join(KIT, 'xenstore-control.sh') : undefined;
 const SETUP_HINT = `run the xenstored-ref kit's setup.sh as root (.ci/run does it), and npm install for the execve addon`;
 
-function onPath(cmd: string): boolean {
-  return (process.env.PATH ?? '').split(':').some((dir) => {
-    try {
-      fs.accessSync(path.join(dir || '.', cmd), fs.constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
 
 function missingRequirements(): string[] {
   const missing: string[] = [];
