@@ -4,6 +4,8 @@
  * (the hypervisor's part, so tests can drive a guest's whole life cycle)
  * and the state-stream commands other parts provide.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { checkDomains, clientOf, type DomainHooks } from '../store/domain-ops.js';
 import type { Domain } from '../store/domains.js';
 import { fail } from '../store/errors.js';
@@ -21,6 +23,8 @@ export const TRACE_SWITCHES = ['obj', 'io', 'wrl', 'acc', 'tdb'] as const;
 /** What control commands may ask of the rest of the daemon. */
 export interface ControlHost extends DomainHooks {
   readonly store: Store;
+  /** Relative file names given to commands are under it. */
+  readonly rundir: string;
   /** Switches turned on (`log +io`); master starts with obj and io. */
   readonly traceSwitches: Set<string>;
   /** Highest usage seen per quota, for `quota max` (reset by `quota max -r`). */
@@ -195,8 +199,14 @@ const COMMANDS: CommandSpec[] = [
     name: 'memreport',
     run: (h, a) => {
       if (a.length > 1) fail('EINVAL');
-      if (a.length === 0 && h.traceFile() === undefined) fail('EINVAL', 'no log file');
-      h.log(h.memoryReport());
+      if (a.length === 1) {
+        try {
+          fs.appendFileSync(path.resolve(h.rundir, a[0]!), `${h.memoryReport()}\n`);
+        } catch {
+          fail('EINVAL', `cannot write ${a[0]}`); // C: EBADF, reported as EINVAL
+        }
+      } else if (h.traceFile() === undefined) fail('EINVAL', 'no log file');
+      else h.log(h.memoryReport());
       return OK;
     },
     pars: '[<file>]',

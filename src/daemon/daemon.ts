@@ -194,6 +194,10 @@ export class Daemon implements Services, ControlHost {
 
   // --- guest domains ---------------------------------------------------------
 
+  get rundir(): string {
+    return this.options.rundir;
+  }
+
   get domainDir(): string {
     return path.join(this.options.rundir, 'domain');
   }
@@ -303,11 +307,7 @@ export class Daemon implements Services, ControlHost {
   memoryReport(): string {
     const m = process.memoryUsage();
     let nodes = 0;
-    const count = (n: { children: { nodes(): IterableIterator<unknown> } | null }): void => {
-      nodes++;
-      for (const c of n.children?.nodes() ?? []) count(c as typeof n);
-    };
-    count(this.store.root);
+    for (const domain of this.store.domains.all()) nodes += domain.nodeCount;
     return `memory report: ${nodes} nodes, ${this.connections.size} connections, rss ${m.rss} heap ${m.heapUsed}`;
   }
 
