@@ -27,8 +27,10 @@
  *                             prints "ready", waits for EOF on stdin, then
  *                             checks each still answers      -> alive=
  *   lu BINARY RUNS            live-update -f BINARY, then -s -t 60, timed
- *                             until OK and until the next READ is answered
- *                                                              -> ok= next= per run
+ *                             until OK and until the next READ is answered;
+ *                             meanwhile another connection keeps READing, and
+ *                             its longest wait for a reply is the pause the
+ *                             other clients saw    -> ok= next= gap= per run
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -248,10 +250,37 @@ static int cmd_mixed(int clients, int ops, const char *prefix)
     return 0;
 }
 
+struct probe {
+    struct xs_handle *h;
+    volatile int stop;
+    double longest;
+};
+
+/* READs in a loop until told to stop; keeps the longest wait for a reply. */
+static void *probe_thread(void *p)
+{
+    struct probe *pr = p;
+
+    while (!pr->stop) {
+        unsigned int len;
+        double t0 = now();
+        char *v = xs_read(pr->h, XBT_NULL, "/tool/xenstored", &len);
+
+        if (!v)
+            die("probe read during live update", "/tool/xenstored");
+        free(v);
+        if (now() - t0 > pr->longest)
+            pr->longest = now() - t0;
+    }
+    return NULL;
+}
+
 static int cmd_lu(const char *binary, int runs)
 {
     struct xs_handle *h = xopen();
     char arg[4096];
+    struct probe pr = { .h = xopen() };
+    pthread_t probe;
 
     for (int run = 0; run < runs; run++) {
         unsigned int vlen;
@@ -267,6 +296,10 @@ static int cmd_lu(const char *binary, int runs)
         len += sprintf(arg + len, "-s") + 1;
         len += sprintf(arg + len, "-t") + 1;
         len += sprintf(arg + len, "60") + 1;
+        pr.stop = 0;
+        pr.longest = 0;
+        if (pthread_create(&probe, NULL, probe_thread, &pr))
+            die("pthread_create", NULL);
         double t0 = now();
         ret = xs_control_command(h, "live-update", arg, len);
         while (ret && !strcmp(ret, "BUSY")) { /* oxenstored-style asynchronous update */
@@ -274,6 +307,8 @@ static int cmd_lu(const char *binary, int runs)
             ret = xs_control_command(h, "live-update", arg, len);
         }
         double ok = now() - t0;
+        pr.stop = 1;
+        pthread_join(probe, NULL);
         if (!ret || strcmp(ret, "OK")) {
             fprintf(stderr, "xsclient: live-update -s: %s\n", ret ? ret : strerror(errno));
             return 1;
@@ -284,9 +319,10 @@ static int cmd_lu(const char *binary, int runs)
         if (!v)
             die("read after live update", "/tool/xenstored");
         free(v);
-        printf("ok=%.6f next=%.6f\n", ok, next);
+        printf("ok=%.6f next=%.6f gap=%.6f\n", ok, next, pr.longest);
         fflush(stdout);
     }
+    xs_close(pr.h);
     xs_close(h);
     return 0;
 }

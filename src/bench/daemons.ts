@@ -28,7 +28,8 @@ export async function startSim(repo: string, rundir: string): Promise<BenchDaemo
   fs.rmSync(rundir, { recursive: true, force: true });
   fs.mkdirSync(rundir, { recursive: true });
   const entry = path.join(repo, 'dist', 'cli', 'xenstored-sim.js');
-  const child = spawn(process.execPath, [entry, '--compat', '4.17'], {
+  // Run as its executable, so with the node flags on its #! line, as a user runs it.
+  const child = spawn(entry, ['--compat', '4.17'], {
     env: { ...process.env, XENSTORED_RUNDIR: rundir },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -22,7 +22,7 @@ export interface DaemonOptions {
   restoreFile: string | undefined;
   /** Internal: this process is the new image of a live update. */
   liveUpdate: boolean;
-  /** Only check that this stream could be restored, then exit (live update's dry run). */
+  /** Only check that this stream (a file, or - for stdin) could be restored, then exit (live update's dry run). */
   checkStream: string | undefined;
 }
 

@@ -14,7 +14,8 @@ export type Startup = { kind: 'checked' } | { kind: 'running'; daemon: Daemon; r
 
 export async function startDaemon(options: DaemonOptions, argv: string[], log: (line: string) => void): Promise<Startup> {
   if (options.checkStream) {
-    restoreDaemon(options, fs.readFileSync(options.checkStream), NO_SOCKETS, () => {});
+    const stream = fs.readFileSync(options.checkStream === '-' ? 0 : options.checkStream);
+    restoreDaemon(options, stream, NO_SOCKETS, () => {});
     return { kind: 'checked' };
   }
   let daemon: Daemon;

@@ -83,22 +83,21 @@ export interface UpdateRequest {
   reply: { conn: Connection; frame: Frame };
 }
 
-/** Runs the new image on a dump of the current state with --check-stream; resolves to its complaint, or undefined. */
+/**
+ * Runs the new image with --check-stream on a dump of the current state,
+ * given on its stdin; resolves to its complaint, or undefined. The image is
+ * started first, so that it boots on another core while this one dumps.
+ */
 function dryRun(daemon: Daemon, image: Image, version: StreamVersion): Promise<string | undefined> {
-  const file = `${stateFile(daemon.options.rundir)}.check`;
-  fs.writeFileSync(file, dumpDaemon(daemon, { version }));
   return new Promise((resolve) => {
-    const child = spawn(image.execPath, [...image.args.filter((a) => a !== '-U'), '--check-stream', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(image.execPath, [...image.args.filter((a) => a !== '-U'), '--check-stream', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.once('error', (e) => {
-      fs.rmSync(file, { force: true });
-      resolve(e.message);
-    });
-    child.once('close', (status) => {
-      fs.rmSync(file, { force: true });
-      resolve(status === 0 ? undefined : stderr.trim() || `exit status ${status}`);
-    });
+    child.once('error', (e) => resolve(e.message));
+    child.once('close', (status) => resolve(status === 0 ? undefined : stderr.trim() || `exit status ${status}`));
+    // An image that exits without reading makes this EPIPE; its exit status says why.
+    child.stdin.on('error', () => {});
+    child.stdin.end(dumpDaemon(daemon, { version }));
   });
 }
 
@@ -109,12 +108,7 @@ function dryRun(daemon: Daemon, image: Image, version: StreamVersion): Promise<s
  */
 export async function reexecUpdate(daemon: Daemon, request: UpdateRequest): Promise<string> {
   const image = imageFor(request.binary, request.daemonArgs);
-  let refused: string | undefined;
-  try {
-    refused = await dryRun(daemon, image, request.version);
-  } catch {
-    return 'Dump state open error';
-  }
+  const refused = await dryRun(daemon, image, request.version);
   if (refused !== undefined) {
     daemon.log(`live update: new image refused the state: ${refused}`);
     return 'Error activating new binary.';

@@ -1,8 +1,10 @@
 /**
- * Rebuilds a daemon from a migration stream. The stream is decoded and
- * checked as a whole first, and applied to a fresh daemon, so a bad stream
- * can never leave a half-restored daemon behind: the caller either gets a
- * complete daemon or a StreamError.
+ * Rebuilds a daemon from a migration stream. Each record is decoded,
+ * checked against those before it and applied to a fresh daemon in one
+ * pass (records die young, so a big stream costs little garbage
+ * collection). Sockets are adopted only at the end, so a bad stream never
+ * leaves a half-restored daemon behind: the caller either gets a complete
+ * daemon or a StreamError.
  */
 import type net from 'node:net';
 import { Daemon } from '../daemon/daemon.js';
@@ -20,9 +22,9 @@ import {
   NodeAccess, type ConnectionRecord, type DecodedRecord, type GlobalRecord, type NodePerm, type NodeRecord as StreamNode, type QuotaEntry,
 } from './records.js';
 import { decodeGenerations, decodeSimState, SimRecordType, type SimConnection, type SimState } from './sim-extension.js';
-import { checkStream } from './stream-check.js';
+import { StreamChecker } from './stream-check.js';
 import { StreamError } from './stream-error.js';
-import { decodeStream } from './stream-reader.js';
+import { iterateStream, readHeader } from './stream-reader.js';
 
 /** Where the restored daemon finds the sockets the stream refers to. */
 export interface SocketSource {
@@ -70,9 +72,8 @@ function splitMessages(bytes: Buffer): Buffer[] {
  * descriptor half adopted (a live update can then fall back cleanly).
  */
 export function restoreDaemon(options: DaemonOptions, stream: Buffer, sockets: SocketSource, log?: (line: string) => void): Restored {
-  const decoded = decodeStream(stream);
-  const problem = checkStream(decoded.records);
-  if (problem) throw problem;
+  const { version } = readHeader(stream);
+  const checker = new StreamChecker();
   const daemon = new Daemon(options, log, false);
   const { store } = daemon;
   const conns = new Map<number, Connection>();
@@ -82,8 +83,11 @@ export function restoreDaemon(options: DaemonOptions, stream: Buffer, sockets: S
   let generations: DecodedRecord | undefined;
   let global: GlobalRecord | undefined;
   const socketConns: [Connection, ConnectionRecord, number][] = [];
+  const parents = new ParentFinder(store);
 
-  for (const at of decoded.records) {
+  for (const at of iterateStream(stream)) {
+    const problem = checker.check(at);
+    if (problem) throw problem;
     const r = at.record;
     switch (r.kind) {
       case 'global':
@@ -118,12 +122,12 @@ export function restoreDaemon(options: DaemonOptions, stream: Buffer, sockets: S
         break;
       }
       case 'node':
-        if (r.connId === 0) restoreNode(daemon, at, r, committed);
+        if (r.connId === 0) restoreNode(daemon, parents, at, r, committed);
         else restorePendingNode(conns.get(r.connId)!.client.transactions.get(r.txId)!, r);
         break;
       case 'domain': {
         const domain = store.domainObject(r.domid);
-        if (decoded.version >= 2) domain.features = r.features;
+        if (version >= 2) domain.features = r.features;
         applyQuotas(domain.quotas, r.quotas, () => {});
         break;
       }
@@ -190,7 +194,29 @@ function restoreConnection(daemon: Daemon, r: ConnectionRecord): Connection {
   return daemon.connectionFor(client);
 }
 
-function restoreNode(daemon: Daemon, at: DecodedRecord, r: StreamNode, committed: Node[]): void {
+/**
+ * Finds a restored node's parent. Streams list nodes parent first, depth
+ * first, so the parent is almost always on the branch just restored: a
+ * stack of that branch answers without walking the path from the root.
+ */
+class ParentFinder {
+  private readonly branch: { path: string; node: Node }[] = [];
+
+  constructor(private readonly store: Daemon['store']) {}
+
+  find(path: string): Node | undefined {
+    const parent = parentPath(path);
+    const { branch } = this;
+    while (branch.length > 0 && branch[branch.length - 1]!.path !== parent) branch.pop();
+    return branch.length > 0 ? branch[branch.length - 1]!.node : this.store.lookup(parent);
+  }
+
+  restored(path: string, node: Node): void {
+    this.branch.push({ path, node });
+  }
+}
+
+function restoreNode(daemon: Daemon, parents: ParentFinder, at: DecodedRecord, r: StreamNode, committed: Node[]): void {
   const { store } = daemon;
   const perms = fromStreamPerms(r.perms);
   const value = r.value.toString('latin1');
@@ -206,13 +232,14 @@ function restoreNode(daemon: Daemon, at: DecodedRecord, r: StreamNode, committed
     node.perms = perms;
     node.gen = store.nextGeneration();
   } else {
-    const parent = store.lookup(parentPath(r.path));
+    const parent = parents.find(r.path);
     if (!parent) throw inconsistent(at, `parent of ${r.path} is not known`);
     node = new Node(value, perms, store.nextGeneration());
     parent.children = (parent.children ?? new ChildList()).writable();
     parent.children.add(baseName(r.path), node);
   }
   store.countNode(perms, +1, undefined);
+  parents.restored(r.path, node);
   committed.push(node);
 }
 

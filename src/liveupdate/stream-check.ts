@@ -61,64 +61,70 @@ function label(d: DecodedRecord): string {
 }
 
 /**
- * Checks order and consistency of `records` (as decoded, in stream order).
- * Returns the first problem as a StreamError located at the offending record,
- * or undefined if the list could be applied.
+ * Checks records one at a time, in stream order, so that a restore can
+ * check and apply each record as it decodes it. `check` returns the first
+ * problem as a StreamError located at the offending record, or undefined if
+ * the record can be applied after those before it.
  */
-export function checkStream(records: readonly DecodedRecord[], options: CheckOptions = {}): StreamError | undefined {
-  const known = new Set(options.preExisting ?? ['/']);
-  const restored = new Map<string, DecodedRecord>();
-  const pending = new Set<string>();
-  const conns = new Map<number, DecodedRecord>();
-  const txs = new Map<string, DecodedRecord>();
-  const domains = new Map<number, DecodedRecord>();
-  const globals = new Map<string, DecodedRecord>();
-  let firstOther: DecodedRecord | undefined;
+export class StreamChecker {
+  private readonly known: Set<string>;
+  /** Committed node paths restored so far, with their record index. */
+  private readonly restored = new Map<string, number>();
+  private readonly pending = new Set<string>();
+  private readonly conns = new Map<number, DecodedRecord>();
+  private readonly txs = new Map<string, DecodedRecord>();
+  private readonly domains = new Map<number, DecodedRecord>();
+  private readonly globals = new Map<string, DecodedRecord>();
+  private firstOther: DecodedRecord | undefined;
 
-  for (const d of records) {
+  constructor(options: CheckOptions = {}) {
+    this.known = new Set(options.preExisting ?? ['/']);
+  }
+
+  check(d: DecodedRecord): StreamError | undefined {
     const { record } = d;
     const fail = (reason: string): StreamError => inconsistent(d, reason);
 
     switch (record.kind) {
       case 'global':
       case 'globalQuota': {
-        if (firstOther) return fail(`must come before all other records, but ${label(firstOther)} precedes it`);
-        const earlier = globals.get(record.kind);
+        if (this.firstOther) return fail(`must come before all other records, but ${label(this.firstOther)} precedes it`);
+        const earlier = this.globals.get(record.kind);
         if (earlier) return fail(`appears twice (first as ${label(earlier)})`);
-        globals.set(record.kind, d);
+        this.globals.set(record.kind, d);
         if (record.kind === 'globalQuota') {
           const empty = emptyQuotaName([...record.domainQuotas, ...record.globalQuotas]);
           if (empty >= 0) return fail(`quota #${empty} has an empty name`);
         }
-        continue;
+        return undefined;
       }
       case 'unknown':
-        continue; // skipped by appliers, wherever it is
+        return undefined; // skipped by appliers, wherever it is
       default:
-        firstOther ??= d;
+        this.firstOther ??= d;
     }
 
     switch (record.kind) {
       case 'connection': {
         if (record.connId === 0) return fail('conn-id 0 is reserved for committed nodes');
-        const earlier = conns.get(record.connId);
+        const earlier = this.conns.get(record.connId);
         if (earlier) return fail(`conn-id ${record.connId} already used by ${label(earlier)}`);
-        conns.set(record.connId, d);
+        this.conns.set(record.connId, d);
         break;
       }
       case 'watch': {
-        if (!conns.has(record.connId)) return fail(`conn-id ${record.connId} has no earlier CONNECTION_DATA`);
+        if (!this.conns.has(record.connId)) return fail(`conn-id ${record.connId} has no earlier CONNECTION_DATA`);
         const problem = pathProblem(record.path, true);
         if (problem) return fail(`watch path ${JSON.stringify(record.path)} ${problem}`);
         break;
       }
       case 'transaction': {
-        if (!conns.has(record.connId)) return fail(`conn-id ${record.connId} has no earlier CONNECTION_DATA`);
+        if (!this.conns.has(record.connId)) return fail(`conn-id ${record.connId} has no earlier CONNECTION_DATA`);
         if (record.txId === 0) return fail('tx-id 0 means "no transaction"');
         const key = `${record.connId}:${record.txId}`;
-        const earlier = txs.get(key);
+        const earlier = this.txs.get(key);
         if (earlier) return fail(`tx-id ${record.txId} of conn-id ${record.connId} already declared by ${label(earlier)}`);
-        txs.set(key, d);
+        this.txs.set(key, d);
         break;
       }
       case 'node': {
@@ -127,16 +133,16 @@ export function checkStream(records: readonly DecodedRecord[], options: CheckOpt
         if (problem) return fail(`path ${JSON.stringify(path)} ${problem}`);
         if (record.connId === 0) {
           if (record.perms.length === 0) return fail(`committed node ${path} has no permissions (the first is the owner)`);
-          const earlier = restored.get(path);
-          if (earlier) return fail(`committed node ${path} already restored by ${label(earlier)}`);
+          const earlier = this.restored.get(path);
+          if (earlier !== undefined) return fail(`committed node ${path} already restored by NODE_DATA #${earlier}`);
           const parent = parentOf(path);
-          if (parent !== undefined && !known.has(parent) && !restored.has(parent)) {
+          if (parent !== undefined && !this.known.has(parent) && !this.restored.has(parent)) {
             return fail(`parent ${parent} of ${path} is neither pre-existing nor restored by an earlier NODE_DATA`);
           }
-          restored.set(path, d);
+          this.restored.set(path, d.index);
           break;
         }
-        if (!txs.has(`${record.connId}:${record.txId}`)) {
+        if (!this.txs.has(`${record.connId}:${record.txId}`)) {
           return fail(`transaction ${record.txId} of conn-id ${record.connId} has no earlier TRANSACTION_DATA`);
         }
         if (record.access === 0) {
@@ -147,19 +153,33 @@ export function checkStream(records: readonly DecodedRecord[], options: CheckOpt
           return fail(`pending node ${path} has no permissions; only a deleted node (access 0) may have none`);
         }
         const key = `${record.connId}:${record.txId}:${path}`;
-        if (pending.has(key)) return fail(`pending node ${path} appears twice in transaction ${record.txId} of conn-id ${record.connId}`);
-        pending.add(key);
+        if (this.pending.has(key)) return fail(`pending node ${path} appears twice in transaction ${record.txId} of conn-id ${record.connId}`);
+        this.pending.add(key);
         break;
       }
       case 'domain': {
-        const earlier = domains.get(record.domid);
+        const earlier = this.domains.get(record.domid);
         if (earlier) return fail(`domain ${record.domid} already described by ${label(earlier)}`);
-        domains.set(record.domid, d);
+        this.domains.set(record.domid, d);
         const empty = emptyQuotaName(record.quotas);
         if (empty >= 0) return fail(`quota #${empty} has an empty name`);
         break;
       }
     }
+    return undefined;
+  }
+}
+
+/**
+ * Checks order and consistency of `records` (as decoded, in stream order).
+ * Returns the first problem as a StreamError located at the offending record,
+ * or undefined if the list could be applied.
+ */
+export function checkStream(records: readonly DecodedRecord[], options: CheckOptions = {}): StreamError | undefined {
+  const checker = new StreamChecker(options);
+  for (const d of records) {
+    const problem = checker.check(d);
+    if (problem) return problem;
   }
   return undefined;
 }
