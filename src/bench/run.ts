@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { cVersion, findKit, rssBytes, startC, startSim, type BenchDaemon } from './daemons.js';
 import type { InProcResults } from './inproc.js';
 import { machine, median, Results, revision, writeReport, type Daemon } from './report.js';
+import { FLOOR_SIZES, roundTripFloor } from './floor.js';
 import { XsClient } from './xsclient.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -58,6 +59,9 @@ function defineMeasures(r: Results): void {
     r.define(`write${n}`, { label: `WRITE, one client, ${k(n)} nodes`, unit: 'ops/s', better: 'higher', target: 1 });
     r.define(`read${n}`, { label: `READ, one client, ${k(n)} nodes`, unit: 'ops/s', better: 'higher', target: 1 });
   }
+  for (const size of FLOOR_SIZES) {
+    r.define(`floor${size}`, { label: `round-trip floor: bare echo server, Node (this socket path) vs C, ${size}-byte replies`, unit: 'rt/s', better: 'higher' });
+  }
   r.define('dir1000', { label: 'DIRECTORY of a node with 1k children', unit: 'ops/s', better: 'higher', target: 1 });
   r.define('dir10000', { label: 'DIRECTORY(_PART) listing, 10k children', unit: 'lists/s', better: 'higher', target: 10 });
   r.define('rm1000', { label: 'RM of a node with 1k children', unit: 'ms', better: 'lower' });
@@ -75,11 +79,14 @@ function defineMeasures(r: Results): void {
 async function throughput(ctx: Context): Promise<void> {
   const { client, results } = ctx;
   await withDaemons(ctx, ['sim', 'C'], async (daemons) => {
-    // One untimed round first, so the simulator's JIT has compiled the request path.
+    // One untimed round of every kind first, so the simulator's JIT has compiled each request path.
     for (const d of daemons) {
       client.one(d.socket, ['write', 10_000, '/warm']);
       client.one(d.socket, ['read', 10_000, '/warm']);
-      client.one(d.socket, ['rm', '/warm']);
+      client.one(d.socket, ['dir', '/warm', 20]);
+      client.one(d.socket, ['tx', 1000, '/warmtx']);
+      client.one(d.socket, ['mixed', 16, 500, '/warmmixed']);
+      for (const p of ['/warm', '/warmtx', '/warmmixed']) client.one(d.socket, ['rm', p]);
     }
     for (let run = 0; run < runs; run++) {
       const order = run % 2 === 0 ? daemons : [...daemons].reverse();
@@ -259,6 +266,8 @@ async function main(): Promise<void> {
 
   log('throughput (alternating daemons)');
   await throughput(ctx);
+  await roundTripFloor(repo, ctx.client, ctx.results, runs);
+  log('  round-trip floor measured');
   log(`${k(bigStore)}-node store: population, memory, live update with 100 connections`);
   for (const name of (['sim', 'C'] as const).filter((n) => starters[n])) await bigStoreMeasures(ctx, name);
 
@@ -294,9 +303,11 @@ async function main(): Promise<void> {
     `- client: bench/xsclient.c over libxenstore, one request at a time per connection, the same binary for both daemons`,
     '',
     'Ratio: sim ÷ C for throughput, C ÷ sim for times and memory, so at least 1 means xenstored-sim does better.',
-    'Each measure ran on both daemons in alternating order; the simulator got one untimed warm-up round first.',
+    'Each measure ran on both daemons in alternating order; both got one untimed round of every kind first (JIT warm-up).',
     `The ${k(bigStore)}-node population, memory and live-update rows come from one fresh daemon each (${luRuns} live updates).`,
     'Memory per node is (RSS with the nodes − RSS of the fresh daemon) ÷ nodes; its target 0.33 means at most 3× C\'s.',
+    'The round-trip floor rows put a bare echo server in each column (src/bench/echo-server.ts on the daemon\'s own',
+    'socket path, bench/echo.c doing C xenstored\'s poll/read/write): no daemon answers one client faster than its floor.',
   ];
   const file = path.join(repo, 'BENCHMARKS.md');
   writeReport(file, header, results);

@@ -19,22 +19,27 @@ function parseLine(line: string): Result {
   return out;
 }
 
+/** Compiles bench/<name>.c unless an up-to-date build exists; returns the binary. */
+export function buildBenchProgram(repo: string, name: string, libs: string[] = []): string {
+  const source = path.join(repo, 'bench', `${name}.c`);
+  const binary = path.join(os.tmpdir(), 'xenstored-sim-bench', name);
+  const stale = !fs.existsSync(binary) || fs.statSync(binary).mtimeMs < fs.statSync(source).mtimeMs;
+  if (stale) {
+    fs.mkdirSync(path.dirname(binary), { recursive: true });
+    const gcc = spawnSync('gcc', ['-O2', '-Wall', '-o', binary, source, ...libs], { encoding: 'utf8' });
+    if (gcc.status !== 0) {
+      throw new Error(`cannot build ${source} (needs gcc${libs.includes('-lxenstore') ? ' and libxen-dev' : ''}): ${gcc.stderr || gcc.error?.message}`);
+    }
+  }
+  return binary;
+}
+
 export class XsClient {
   private constructor(readonly binary: string) {}
 
   /** Builds the client unless an up-to-date build exists; throws with gcc's output on failure. */
   static build(repo: string): XsClient {
-    const source = path.join(repo, 'bench', 'xsclient.c');
-    const binary = path.join(os.tmpdir(), 'xenstored-sim-bench', 'xsclient');
-    const stale = !fs.existsSync(binary) || fs.statSync(binary).mtimeMs < fs.statSync(source).mtimeMs;
-    if (stale) {
-      fs.mkdirSync(path.dirname(binary), { recursive: true });
-      const gcc = spawnSync('gcc', ['-O2', '-Wall', '-o', binary, source, '-lxenstore', '-lpthread'], { encoding: 'utf8' });
-      if (gcc.status !== 0) {
-        throw new Error(`cannot build ${source} (needs gcc and libxen-dev): ${gcc.stderr || gcc.error?.message}`);
-      }
-    }
-    return new XsClient(binary);
+    return new XsClient(buildBenchProgram(repo, 'xsclient', ['-lxenstore', '-lpthread']));
   }
 
   /** Runs one mode to completion against `socket`; every result line, in order. */
