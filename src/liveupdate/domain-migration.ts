@@ -51,8 +51,7 @@ export function exportDomain(daemon: Daemon, domid: number): Buffer {
       records.push({ kind: 'node', connId: 0, txId: 0, path, value: Buffer.from(r.value, 'latin1'), access: 0, perms: toStreamPerms(r.perms) });
     }
     if (!node.children) return;
-    const nodes = node.children.nodes();
-    for (const name of node.children.names()) walk(childPath(path, name), nodes.next().value as Node, mine && (inHome || path === home));
+    for (const [name, child] of node.children.children()) walk(childPath(path, name), child!, mine && (inHome || path === home));
   };
   walk('/', store.root, false);
   records.push({ kind: 'domain', domid, features: domain.features, quotas: Object.entries(domain.quotas).map(([name, value]) => ({ name, value })) });

@@ -99,8 +99,7 @@ export function dumpDaemon(daemon: Daemon, options: DumpOptions): Buffer {
   const walk = (path: string, node: Node): void => {
     writeNode(path, store.withCurrentPerms(node));
     if (!node.children) return;
-    const nodes = node.children.nodes();
-    for (const name of node.children.names()) walk(childPath(path, name), nodes.next().value as Node);
+    for (const [name, child] of node.children.children()) walk(childPath(path, name), child!);
   };
   walk('/', store.root);
   for (const [name, node] of store.specialNodes) writeNode(name, store.withCurrentPerms(node));

@@ -35,8 +35,9 @@ export class ChildList {
     return this.entries.keys();
   }
 
-  nodes(): IterableIterator<Node | undefined> {
-    return this.entries.values();
+  /** [name, node] pairs in order. */
+  children(): IterableIterator<[string, Node | undefined]> {
+    return this.entries.entries();
   }
 
   /** Marks the list shared and returns it. */

@@ -78,7 +78,8 @@ export class LiveView implements NodeView {
 
   private removeBelow(path: string, node: Node, removed: (path: string, record: NodeRecord) => void): void {
     if (node.children) {
-      for (const [name, child] of [...namesAndNodes(node.children)]) {
+      // The detached subtree is never changed while it is walked: no copy of the list needed.
+      for (const [name, child] of node.children.children()) {
         this.removeBelow(childPath(path, name), child!, removed);
         // C rewrites the parent after every child it drops.
         this.store.nextGeneration();
@@ -88,11 +89,6 @@ export class LiveView implements NodeView {
     removed(path, this.store.withCurrentPerms(node));
     this.store.countNode(node.perms, -1, this.client);
   }
-}
-
-function* namesAndNodes(list: ChildList): Generator<[string, Node | undefined]> {
-  const nodes = list.nodes();
-  for (const name of list.names()) yield [name, nodes.next().value as Node | undefined];
 }
 
 /** Access through a transaction's private copies. */
