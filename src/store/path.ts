@@ -58,7 +58,10 @@ export function childPath(parent: string, name: string): string {
   return parent === '/' ? `/${name}` : `${parent}/${name}`;
 }
 
-/** The path components of an absolute path ("/" has none). */
-export function components(path: string): string[] {
-  return path === '/' ? [] : path.slice(1).split('/');
+/** How many components an absolute path has ("/" has none), without splitting it. */
+export function depth(path: string): number {
+  if (path === '/') return 0;
+  let n = 0;
+  for (let i = path.indexOf('/'); i >= 0; i = path.indexOf('/', i + 1)) n++;
+  return n;
 }

@@ -94,7 +94,7 @@ export class Store {
   lookup(path: string): Node | undefined {
     if (isSpecialPath(path)) return this.specialNodes.get(path);
     if (path === '/') return this.root;
-    // The components of `path` one by one (as components() would split them),
+    // The components of `path` one by one (as split('/') would give them),
     // without building an array: every request looks paths up.
     let node: Node | undefined = this.root;
     for (let start = 1; ; ) {

@@ -8,7 +8,7 @@ import type { Client } from './client.js';
 import { fail } from './errors.js';
 import { deliverNodeEvent, type ChangeContext } from './events.js';
 import { Node, type NodeRecord } from './node.js';
-import { baseName, childPath, components, parentPath } from './path.js';
+import { baseName, childPath, depth, parentPath } from './path.js';
 import type { Store } from './store.js';
 import { NO_GENERATION, Transaction, type TouchedNode } from './transaction.js';
 import type { MatchMode } from './watches.js';
@@ -67,8 +67,8 @@ function applyCommit(store: Store, tx: Transaction): void {
     if (!touched.record && touched.gen !== NO_GENERATION) detach(store, path);
   }
   // Parents before children, so every new node has somewhere to hang.
-  const byDepth = [...written].sort((a, b) => components(a[0]).length - components(b[0]).length);
-  for (const [path, fresh] of byDepth) {
+  const byDepth = written.map(([path, fresh]) => ({ path, fresh, depth: depth(path) })).sort((a, b) => a.depth - b.depth);
+  for (const { path, fresh } of byDepth) {
     const live = store.lookup(path);
     if (live) {
       live.value = fresh.value;
