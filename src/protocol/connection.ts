@@ -30,6 +30,21 @@ interface Queued {
   eventKey?: string;
 }
 
+/**
+ * The last watch event encoded. One change fires the same path and token
+ * at many connections (watchers that share a token), and queued bytes are
+ * never modified, so they can all send the same Buffer.
+ */
+let lastEvent: { path: string; token: string; bytes: Buffer } | undefined;
+
+function encodedEvent(path: string, token: string): Buffer {
+  if (lastEvent?.path !== path || lastEvent.token !== token) {
+    const payload = Buffer.from(`${path}\0${token}\0`, 'latin1');
+    lastEvent = { path, token, bytes: encodeFrame({ type: MessageType.WATCH_EVENT, reqId: 0, txId: 0, payload }) };
+  }
+  return lastEvent.bytes;
+}
+
 /** Stop reading requests while this much output waits for a slow reader. */
 const OUTPUT_HIGH_WATER = 1 << 20;
 
@@ -62,11 +77,10 @@ export class Connection {
    * or the client's backlog is already at its limit.
    */
   queueEvent(path: string, token: string): void {
-    const payload = Buffer.from(`${path}\0${token}\0`, 'latin1');
-    if (payload.length > PAYLOAD_MAX) return; // C silently drops what no client could take
+    const bytes = encodedEvent(path, token);
+    if (bytes.length > HEADER_SIZE + PAYLOAD_MAX) return; // C silently drops what no client could take
     const eventKey = path.charCodeAt(0) === 0x40 ? undefined : `${path}\0${token}`;
     if (eventKey !== undefined && this.queue.some((q) => q.eventKey === eventKey)) return;
-    const bytes = encodeFrame({ type: MessageType.WATCH_EVENT, reqId: 0, txId: 0, payload });
     if (this.queuedBytes + bytes.length > this.eventQueueLimit) return;
     this.push({ bytes, eventKey });
   }
