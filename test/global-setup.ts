@@ -1,5 +1,5 @@
 /**
- * vitest globalSetup: builds dist/ once per run (`npx tsc -p tsconfig.json`)
+ * vitest globalSetup: builds dist/ once per run (`npm run build`)
  * when it is missing or older than src/, so that tests spawning the compiled
  * CLI (test/helpers/sim-daemon.ts) never run a stale daemon. A failed build
  * fails the run with the compiler's output.

@@ -13,7 +13,7 @@
  * `XENSTORED_PATH=<socket>` line, and rejects with the daemon's stderr when it
  * exits first or does not get there within `timeoutMs`.
  *
- * dist/ is (re)built with `npx tsc -p tsconfig.json` when it is missing or
+ * dist/ is (re)built with `npm run build` when it is missing or
  * older than src/ (ensureBuilt). test/global-setup.ts does that once per
  * vitest run; outside such a run startSim checks by itself, so the helper
  * also works alone.
@@ -91,7 +91,7 @@ function sleepSync(ms: number): void {
 }
 
 /**
- * Builds dist/ with `npx tsc -p tsconfig.json` if it is missing or stale.
+ * Builds dist/ with `npm run build` if it is missing or stale.
  * Serialised across processes (vitest workers) by a lock directory. Throws
  * with the compiler's output when the build fails.
  */
@@ -115,7 +115,7 @@ export function ensureBuilt(): void {
     if (!distIsStale()) return; // somebody else built it while we waited
     const started = Date.now();
     try {
-      execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], {
+      execFileSync('npm', ['run', 'build'], {
         cwd: REPO_ROOT,
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -123,9 +123,9 @@ export function ensureBuilt(): void {
       });
     } catch (e) {
       const err = e as { stdout?: string; stderr?: string; message: string };
-      throw new Error(`building dist/ failed: npx tsc -p tsconfig.json\n${err.stdout ?? ''}${err.stderr ?? ''}${err.stdout || err.stderr ? '' : err.message}`);
+      throw new Error(`building dist/ failed: npm run build\n${err.stdout ?? ''}${err.stderr ?? ''}${err.stdout || err.stderr ? '' : err.message}`);
     }
-    if (!fs.existsSync(SIM_CLI)) throw new Error(`npx tsc -p tsconfig.json succeeded but ${SIM_CLI} is missing`);
+    if (!fs.existsSync(SIM_CLI)) throw new Error(`npm run build succeeded but ${SIM_CLI} is missing`);
     // The stamp's mtime must be >= every source seen by this build.
     fs.writeFileSync(BUILD_STAMP, `built ${new Date(started).toISOString()}\n`);
   } finally {
