@@ -97,7 +97,12 @@ function dryRun(daemon: Daemon, image: Image, version: StreamVersion): Promise<s
     child.once('close', (status) => resolve(status === 0 ? undefined : stderr.trim() || `exit status ${status}`));
     // An image that exits without reading makes this EPIPE; its exit status says why.
     child.stdin.on('error', () => {});
-    child.stdin.end(dumpDaemon(daemon, { version }));
+    try {
+      child.stdin.end(dumpDaemon(daemon, { version }));
+    } catch (e) {
+      child.kill();
+      resolve(`cannot dump the state: ${(e as Error).message}`);
+    }
   });
 }
 
