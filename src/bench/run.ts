@@ -86,7 +86,8 @@ async function throughput(ctx: Context): Promise<void> {
       client.one(d.socket, ['dir', '/warm', 20]);
       client.one(d.socket, ['tx', 1000, '/warmtx']);
       client.one(d.socket, ['mixed', 16, 500, '/warmmixed']);
-      for (const p of ['/warm', '/warmtx', '/warmmixed']) client.one(d.socket, ['rm', p]);
+      client.run(d.socket, ['watchfan', 1000, '/warmfan', 10]);
+      for (const p of ['/warm', '/warmtx', '/warmmixed', '/warmfan']) client.one(d.socket, ['rm', p]);
     }
     for (let run = 0; run < runs; run++) {
       const order = run % 2 === 0 ? daemons : [...daemons].reverse();
