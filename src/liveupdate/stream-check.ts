@@ -1,4 +1,5 @@
 import { recordTypeName, recordTypeOf, type DecodedRecord, type QuotaEntry } from './records.js';
+import { isSpecialPath, parentPath } from '../store/path.js';
 import { StreamError } from './stream-error.js';
 
 /*
@@ -40,9 +41,7 @@ export function pathProblem(path: string, allowRelative: boolean): string | unde
 
 /** Parent of an absolute non-root path; undefined for `/` and special `@` paths, which have none. */
 function parentOf(path: string): string | undefined {
-  if (path === '/' || path.startsWith('@')) return undefined;
-  const slash = path.lastIndexOf('/');
-  return slash === 0 ? '/' : path.slice(0, slash);
+  return path === '/' || isSpecialPath(path) ? undefined : parentPath(path);
 }
 
 function inconsistent(d: DecodedRecord, reason: string): StreamError {
