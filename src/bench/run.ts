@@ -83,7 +83,7 @@ async function throughput(ctx: Context): Promise<void> {
     for (const d of daemons) {
       client.one(d.socket, ['write', 10_000, '/warm']);
       client.one(d.socket, ['read', 10_000, '/warm']);
-      client.one(d.socket, ['dir', '/warm', 20]);
+      client.one(d.socket, ['dir', '/warm', 200]);
       client.one(d.socket, ['tx', 1000, '/warmtx']);
       client.one(d.socket, ['mixed', 16, 500, '/warmmixed']);
       client.run(d.socket, ['watchfan', 1000, '/warmfan', 10]);
@@ -97,14 +97,15 @@ async function throughput(ctx: Context): Promise<void> {
           const prefix = `/bench${n}`;
           results.add(`write${n}`, name, n / client.one(d.socket, ['write', n, prefix]).secs!);
           results.add(`read${n}`, name, n / client.one(d.socket, ['read', n, prefix]).secs!);
-          const lists = n === 1000 ? 100 : 20;
+          // Enough lists to last 50-100 ms: shorter runs time the scheduler more than the daemon.
+          const lists = n === 1000 ? 2000 : 200;
           const dir = client.one(d.socket, ['dir', prefix, lists]);
           if (dir.entries !== n) throw new Error(`${d.name}: DIRECTORY ${prefix} gave ${dir.entries} entries`);
           results.add(`dir${n}`, name, lists / dir.secs!);
           results.add(`rm${n}`, name, client.one(d.socket, ['rm', prefix]).secs! * 1000);
         }
         results.add('tx', name, 1000 / client.one(d.socket, ['tx', 1000, '/txbench']).secs!);
-        const mixed = client.one(d.socket, ['mixed', 16, 500, `/mixed${run}`]);
+        const mixed = client.one(d.socket, ['mixed', 16, 2000, `/mixed${run}`]);
         results.add('mixed', name, mixed.ops! / mixed.secs!);
         client.one(d.socket, ['rm', `/mixed${run}`]);
       }

@@ -22,6 +22,7 @@ import { Store } from '../store/store.js';
 import type { QuotaName } from '../store/quotas.js';
 import { runControl, type ControlExtension, type ControlHost } from './control.js';
 import type { DaemonOptions } from './options.js';
+import { PollWindow } from './poll-window.js';
 import { TraceLog } from './trace.js';
 
 /** Output kept for a privileged client that does not read its events. */
@@ -36,6 +37,7 @@ export class Daemon implements Services, ControlHost {
   private readonly sockets = new Map<Connection, net.Socket>();
   private mainServer: net.Server | undefined;
   private trace: TraceLog | undefined;
+  private readonly pollWindow: PollWindow;
   readonly controlExtensions = new Map<string, ControlExtension>();
   readonly traceSwitches = new Set<string>(['obj', 'io']);
   readonly quotaMaxSeen = new Map<QuotaName, number>();
@@ -60,6 +62,7 @@ export class Daemon implements Services, ControlHost {
       conn.queueEvent(eventPath, token);
       this.dirty.add(conn);
     };
+    this.pollWindow = new PollWindow(options.pollWindowUs / 1000);
     if (options.traceFile) this.setTraceFile(options.traceFile);
     for (const client of this.store.clients.values()) if (client.domain) this.connectionFor(client);
   }
@@ -155,6 +158,7 @@ export class Daemon implements Services, ControlHost {
     }
     for (const frame of frames) this.process(conn, frame);
     this.flush();
+    this.pollWindow.activity(conn);
   }
 
   process(conn: Connection, frame: Frame): void {

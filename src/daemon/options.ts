@@ -24,7 +24,12 @@ export interface DaemonOptions {
   liveUpdate: boolean;
   /** Only check that this stream (a file, or - for stdin) could be restored, then exit (live update's dry run). */
   checkStream: string | undefined;
+  /** How long to keep polling for a lone client's next request before sleeping (0: never). */
+  pollWindowUs: number;
 }
+
+/** 50 µs covers a client's turnaround between replies and requests with room to spare. */
+export const DEFAULT_POLL_WINDOW_US = 50;
 
 export class UsageError extends Error {}
 
@@ -41,6 +46,8 @@ export const USAGE = `usage: xenstored-sim [options]
   -w, --timeout watch-event=S (accepted, not enforced)
   -K, --keep-orphans       give a dead domain's nodes to dom0 instead of deleting them
   -F, --pid-file FILE      write the pid here        -T, --trace-file FILE  log every request and reply
+  --poll-window-us N       after answering a lone client, poll this long for its next
+                           request before sleeping (default ${DEFAULT_POLL_WINDOW_US}; 0 turns it off)
   -V, --verbose            log more                  -N, -D, -I, -R       accepted for compatibility
   -H, --help               this text
 
@@ -52,7 +59,7 @@ const SHORT: Record<string, string> = {
   Q: 'quota', q: 'quota-soft', w: 'timeout', F: 'pid-file', T: 'trace-file', V: 'verbose', K: 'keep-orphans',
   H: 'help', h: 'help', N: 'no-fork', D: 'no-domain-init', P: 'output-pid', R: 'no-recovery', I: 'internal-db', U: 'live-update',
 };
-const TAKES_VALUE = new Set(['socket', 'compat', 'restore', 'check-stream', 'entry-nb', 'entry-size', 'watch-nb', 'transaction', 'perm-nb', 'path-max', 'quota', 'quota-soft', 'timeout', 'pid-file', 'trace-file']);
+const TAKES_VALUE = new Set(['socket', 'compat', 'restore', 'check-stream', 'entry-nb', 'entry-size', 'watch-nb', 'transaction', 'perm-nb', 'path-max', 'quota', 'quota-soft', 'timeout', 'pid-file', 'trace-file', 'poll-window-us']);
 const QUOTA_FLAGS: Record<string, keyof Quotas> = {
   'entry-nb': 'nodes', 'entry-size': 'node-size', 'watch-nb': 'watches', transaction: 'transactions', 'perm-nb': 'node-permissions', 'path-max': 'path-max',
 };
@@ -74,7 +81,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
   const options: DaemonOptions = {
     compat: 'master', rundir, socketPath: path.join(rundir, 'socket'), quotas: {}, softMemory: undefined,
     implicitDomains: true, keepOrphans: false, pidFile: undefined, traceFile: undefined, verbose: false,
-    restoreFile: undefined, liveUpdate: false, checkStream: undefined,
+    restoreFile: undefined, liveUpdate: false, checkStream: undefined, pollWindowUs: DEFAULT_POLL_WINDOW_US,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -124,6 +131,12 @@ function apply(options: DaemonOptions, name: string, value: string | undefined):
       return;
     case 'pid-file': options.pidFile = path.resolve(value!); return;
     case 'trace-file': options.traceFile = path.resolve(value!); return;
+    case 'poll-window-us': {
+      const us = number(name, value!);
+      if (us < 0) throw new UsageError(`--poll-window-us must not be negative, got ${us}`);
+      options.pollWindowUs = us;
+      return;
+    }
     case 'verbose': options.verbose = true; return;
     case 'keep-orphans': options.keepOrphans = true; return;
     case 'explicit-domains': options.implicitDomains = false; return;

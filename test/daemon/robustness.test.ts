@@ -81,6 +81,30 @@ describe('misbehaving clients', () => {
     expect(reply.payload.toString()).toBe('OK\0');
   });
 
+  it('a client that reads in slow bursts gets every reply whole and in order', async () => {
+    // Replies outgrow the socket buffer, so the daemon's writes are cut short
+    // and the rest waits in Node: nothing may be lost, doubled or reordered.
+    const d = await daemon();
+    const slow = await client(d);
+    const value = 'v'.repeat(3000);
+    await slow.call(T.WRITE, `/big\0${value}`);
+    slow.socket.pause();
+    const count = 2000;
+    const reqIds = Array.from({ length: count }, () => slow.send(T.READ, '/big\0'));
+    await new Promise((r) => setTimeout(r, 100));
+    const bursts = setInterval(() => {
+      slow.socket.resume();
+      setTimeout(() => slow.socket.pause(), 1);
+    }, 10);
+    try {
+      expect(await until(() => slow.received.length >= count, 30_000)).toBe(true);
+    } finally {
+      clearInterval(bursts);
+    }
+    expect(slow.received.map((f) => f.reqId)).toEqual(reqIds);
+    expect(slow.received.every((f) => f.type === T.READ && f.payload.toString('latin1') === value)).toBe(true);
+  }, 40_000);
+
   it('stops reading from a client that never reads its replies, so memory stays bounded', async () => {
     const d = await daemon();
     const flood = await client(d);
