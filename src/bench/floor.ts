@@ -1,8 +1,9 @@
 /**
  * The round-trip floor: one client's sequential requests against two bare
  * echo servers, bench/echo.c and src/bench/echo-server.ts (the daemon's own
- * Node socket path). No daemon can answer faster than its echo server, so
- * these rows bound the one-client ratios from above.
+ * Node socket path), with one client and with the 16 of the mixed measure.
+ * No daemon can answer faster than its echo server, so these rows bound the
+ * ratios from above.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
@@ -39,7 +40,12 @@ export async function roundTripFloor(repo: string, client: XsClient, results: Re
       client.one(sockets.sim, ['read', requests, '/warm']);
       for (let run = 0; run < runs; run++) {
         const order: Daemon[] = run % 2 === 0 ? ['sim', 'C'] : ['C', 'sim'];
-        for (const name of order) results.add(`floor${size}`, name, requests / client.one(sockets[name], ['read', requests, '/x']).secs!);
+        for (const name of order) {
+          results.add(`floor${size}`, name, requests / client.one(sockets[name], ['read', requests, '/x']).secs!);
+          if (size !== FLOOR_SIZES[0]) continue;
+          const mixed = client.one(sockets[name], ['mixed', 16, 2000, '/x']);
+          results.add('floorMixed', name, mixed.ops! / mixed.secs!);
+        }
       }
     } finally {
       for (const s of servers) s.kill();

@@ -65,6 +65,20 @@ class Harness {
     this.request(MessageType.WRITE, Buffer.from(`${path}\0${value}`, 'latin1'), txId);
   }
 
+  directoryPart(path: string, offset: number): Buffer {
+    return this.request(MessageType.DIRECTORY_PART, Buffer.from(`${path}\0${offset}\0`, 'latin1'));
+  }
+
+  /** Lists `path` with DIRECTORY_PART as libxenstore does; returns how many requests it took. */
+  listParts(path: string): number {
+    let requests = 1;
+    for (let offset = 0; ; requests++) {
+      const reply = this.directoryPart(path, offset);
+      if (reply[reply.length - 2] === 0) return requests;
+      offset += reply.length - reply.indexOf(0) - 1;
+    }
+  }
+
   /** Grows the store to `total` nodes of 16-byte values, 100 per directory. */
   populateTo(total: number): void {
     for (let i = this.populated; i < total; i++) this.write(`/p/d${Math.floor(i / 100)}/n${i % 100}`, String(i).padStart(16, '0'));
@@ -133,15 +147,7 @@ function scaling(h: Harness, nodes: number): ScalingRow {
 
   // DIRECTORY_PART on a node with 10k children, as libxenstore lists it.
   if (!h.daemon.store.lookup('/big')) for (let i = 0; i < 10_000; i++) h.write(`/big/child-${i}`, '');
-  const part = (offset: number) => h.request(MessageType.DIRECTORY_PART, Buffer.from(`/big\0${offset}\0`, 'latin1'));
-  const listing = () => {
-    let offset = 0;
-    for (;;) {
-      const reply = part(offset);
-      if (reply[reply.length - 2] === 0) return;
-      offset += reply.length - reply.indexOf(0) - 1;
-    }
-  };
+  const part = (offset: number) => h.directoryPart('/big', offset);
   return {
     nodes,
     txStart,
@@ -152,7 +158,7 @@ function scaling(h: Harness, nodes: number): ScalingRow {
     writeDepth3: write(DEEP3),
     writeDepth12: write(DEEP12),
     directoryPartCall: timePerOp(5, 500, (i) => part((i * 997) % 40_000)),
-    directoryPartListing: timePerOp(5, 20, listing),
+    directoryPartListing: timePerOp(5, 20, () => h.listParts('/big')),
   };
 }
 
@@ -170,6 +176,17 @@ function stream(h: Harness, nodes: number): StreamRow {
     restores.push(cpuMs() - t0);
   }
   return { nodes, bytes, dumpMs: medianOf(dumps), restoreMs: medianOf(restores) };
+}
+
+/**
+ * Requests libxenstore sends, one after another, to list a node with
+ * `children` children named as xsclient names them: a DIRECTORY refused
+ * with E2BIG, then the parts.
+ */
+export function listingRequests(children: number): number {
+  const h = new Harness();
+  for (let i = 0; i < children; i++) h.write(`/list/${i}`, '');
+  return 1 + h.listParts('/list');
 }
 
 export function runInProcess(quick: boolean): InProcResults {

@@ -49,6 +49,16 @@ export class Results {
     this.measures.get(key)!.note = note;
   }
 
+  /** One daemon's median for a measure, if it was measured. */
+  median(key: string, daemon: Daemon): number | undefined {
+    const samples = this.measures.get(key)!.samples[daemon];
+    return samples.length ? median(samples) : undefined;
+  }
+
+  target(key: string): number | undefined {
+    return this.measures.get(key)!.target;
+  }
+
   ratio(key: string): number | undefined {
     const m = this.measures.get(key)!;
     if (m.samples.sim.length === 0 || m.samples.C.length === 0) return undefined;

@@ -16,8 +16,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cVersion, findKit, rssBytes, startC, startSim, type BenchDaemon } from './daemons.js';
-import type { InProcResults } from './inproc.js';
-import { machine, median, Results, revision, writeReport, type Daemon } from './report.js';
+import { listingRequests, type InProcResults } from './inproc.js';
+import { format, machine, median, Results, revision, writeReport, type Daemon } from './report.js';
 import { FLOOR_SIZES, roundTripFloor } from './floor.js';
 import { XsClient } from './xsclient.js';
 
@@ -62,6 +62,7 @@ function defineMeasures(r: Results): void {
   for (const size of FLOOR_SIZES) {
     r.define(`floor${size}`, { label: `round-trip floor: bare echo server, Node (this socket path) vs C, ${size}-byte replies`, unit: 'rt/s', better: 'higher' });
   }
+  r.define('floorMixed', { label: 'round-trip floor: bare echo server, Node vs C, 16 clients as in the mixed measure', unit: 'ops/s', better: 'higher' });
   r.define('dir1000', { label: 'DIRECTORY of a node with 1k children', unit: 'ops/s', better: 'higher', target: 1 });
   r.define('dir10000', { label: 'DIRECTORY(_PART) listing, 10k children', unit: 'lists/s', better: 'higher', target: 10 });
   r.define('rm1000', { label: 'RM of a node with 1k children', unit: 'ms', better: 'lower' });
@@ -287,6 +288,7 @@ async function main(): Promise<void> {
   const inproc = inProcess();
 
   results.sections.push(
+    ...ceilings(results),
     liveUpdateSection(luRows),
     '',
     `RSS of xenstored-sim with ${k(largest.nodes)} nodes: ${((largest.filledRss - largest.emptyRss) / largest.nodes).toFixed(0)} bytes per node once written, `
@@ -320,6 +322,34 @@ async function main(): Promise<void> {
   log('');
   log(results.summary());
   log(`\nwritten to ${file} (${minutes} min)`);
+}
+
+/**
+ * What the two targets bound by round trips rather than by a daemon's work
+ * would take, set against the C echo server, which does nothing but I/O.
+ */
+function ceilings(results: Results): string[] {
+  const cListing = results.median('dir10000', 'C');
+  const cRoundTrip = results.median(`floor${FLOOR_SIZES[1]}`, 'C');
+  const cMixed = results.median('mixed', 'C');
+  const echoMixed = { C: results.median('floorMixed', 'C'), sim: results.median('floorMixed', 'sim') };
+  const listTarget = results.target('dir10000');
+  const mixedTarget = results.target('mixed');
+  if (!cListing || !cRoundTrip || !cMixed || !echoMixed.C || !echoMixed.sim || !listTarget || !mixedTarget) return [];
+  const requests = listingRequests(10_000);
+  const us = (seconds: number) => (seconds * 1e6).toFixed(1);
+  return [
+    '## What the round-trip-bound targets would take',
+    '',
+    `- DIRECTORY(_PART) listing of 10k children: libxenstore sends ${requests} requests, each after the reply to the one before. `
+      + `C xenstored lists in ${us(1 / cListing)} µs, so a ratio of ${listTarget} needs every round trip within ${us(1 / cListing / listTarget / requests)} µs; `
+      + `the C echo server, answering ${FLOOR_SIZES[1]}-byte replies with no work at all, takes ${us(1 / cRoundTrip)} µs `
+      + `(a daemon as fast as it would reach ${((1 / cListing) / (requests / cRoundTrip)).toFixed(1)}).`,
+    `- 16 clients, mixed: a ratio of ${mixedTarget} needs ${format(cMixed * mixedTarget)} ops/s. The C echo server reaches ${format(echoMixed.C)} `
+      + `(${(echoMixed.C / cMixed).toFixed(2)} × C xenstored), the Node echo server on the simulator's socket path ${format(echoMixed.sim)} `
+      + `(${(echoMixed.sim / cMixed).toFixed(2)} ×).`,
+    '',
+  ];
 }
 
 function readVersion(): string {
