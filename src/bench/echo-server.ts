@@ -2,8 +2,9 @@
  * The round-trip floor on the Node side: a server that answers every
  * request frame at once with a fixed payload, through the daemon's own
  * socket path (bindSocket, FrameReader, the socket transport's write per
- * batch, the poll window) but with no XenStore work. Compared with bench/echo.c it shows what the I/O
- * path costs in Node before any request is handled.
+ * batch, the poll window) but with no XenStore work. Compared with
+ * bench/echo.c it shows what the I/O path costs in Node before any request
+ * is handled.
  *
  * Run as `node dist/bench/echo-server.js SOCKET PAYLOAD_BYTES`; prints "ready".
  */
