@@ -322,7 +322,7 @@ async function main(): Promise<void> {
     `The ${k(bigStore)}-node population, memory and live-update rows come from one fresh daemon each (${luRuns} live updates).`,
     'Memory per node is (RSS with the nodes − RSS of the fresh daemon) ÷ nodes; its target 0.33 means at most 3× C\'s.',
     'The round-trip floor rows put a bare echo server in each column (src/bench/echo-server.ts on the daemon\'s own',
-    'socket path, bench/echo.c doing C xenstored\'s poll/read/write): no daemon answers one client faster than its floor.',
+    'socket path, bench/echo.c doing C xenstored\'s poll/read/write): no daemon answers faster than its floor.',
   ];
   const file = path.join(repo, 'BENCHMARKS.md');
   writeReport(file, header, results);
