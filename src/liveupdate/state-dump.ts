@@ -7,16 +7,14 @@
 import type { Connection } from '../protocol/connection.js';
 import type { Daemon } from '../daemon/daemon.js';
 import { DOMID_INVALID } from '../wire/vocabulary.js';
-import type { Client } from '../store/client.js';
-import type { Node, NodeRecord } from '../store/node.js';
-import { childPath } from '../store/path.js';
-import { permChar, type Perms } from '../store/permissions.js';
+import { saveClient, type SavedClient } from '../store/client.js';
+import { saveDomain } from '../store/domains.js';
 import { QUOTA_NAMES } from '../store/quotas.js';
-import { givenPath } from '../store/watches.js';
-import type { Transaction } from '../store/transaction.js';
-import { NodeAccess, type NodePerm, type QuotaEntry, type StreamRecord, type StreamVersion } from '../stream/records.js';
-import { encodeGenerations, encodeSimState, SimRecordType, type SimConnection, type SimTransaction } from '../stream/sim-extension.js';
+import { forEachSavedNode } from '../store/saved-store.js';
+import { type QuotaEntry, type StreamVersion } from '../stream/records.js';
+import { encodeGenerations, encodeSimState, SimRecordType, type SimConnection } from '../stream/sim-extension.js';
 import { StreamWriter } from '../stream/stream-writer.js';
+import { committedNodeRecord, permsToRecord, transactionRecords, watchRecord } from './record-values.js';
 
 /** Where each socket lives, for a live update that keeps them open. */
 export interface Descriptors {
@@ -42,10 +40,6 @@ export interface DumpOptions {
   extraOutput?: ReadonlyMap<Connection, Buffer>;
 }
 
-export function toStreamPerms(perms: Perms): NodePerm[] {
-  return perms.map((e) => ({ perm: permChar(e.bits), stale: e.stale, domid: e.domid & 0xffff }));
-}
-
 function quotaEntries(quotas: Record<string, number>, softMemory: number): QuotaEntry[] {
   return QUOTA_NAMES.flatMap((name) => {
     const entry = { name, value: quotas[name] ?? 0 };
@@ -62,50 +56,35 @@ export function dumpDaemon(daemon: Daemon, options: DumpOptions): Buffer {
   if (!c417) writer.write({ kind: 'globalQuota', domainQuotas: quotaEntries(store.quotas, store.softMemory), globalQuotas: [] });
 
   const simConnections: SimConnection[] = [];
-  const simTransactions: SimTransaction[] = [];
   let connId = 0;
   for (const client of store.clients.values()) {
     const conn = daemon.connections.get(client.serial);
     if (!conn) continue;
     connId++;
-    writeConnection(writer, conn, connId, options);
-    for (const watch of client.watches) {
-      writer.write({ kind: 'watch', connId, path: givenPath(watch), token: watch.token, ...(watch.depth === undefined || c417 ? {} : { depth: watch.depth }) });
-    }
+    const saved = saveClient(client);
+    writeConnection(writer, conn, saved, connId, options);
+    for (const watch of saved.watches) writer.write(watchRecord(connId, watch, !c417));
+    if (!c417) for (const tx of saved.transactions) for (const record of transactionRecords(connId, tx)) writer.write(record);
     simConnections.push({
       connId,
-      nextTransactionId: client.nextTransactionId,
-      transactionsSince: client.transactionsSince,
-      ignored: client.ignored,
+      client: saved,
       guestFd: client.domain && fds ? fds.guest(conn) : null,
       listenerFd: client.domain && fds ? fds.domainListener(client.domid) : null,
     });
-    if (!c417) {
-      for (const tx of client.transactions.values()) {
-        for (const record of transactionRecords(connId, tx)) writer.write(record);
-        simTransactions.push(simTransaction(connId, tx));
-      }
-    }
   }
 
   const gens: number[] = [];
-  const writeNode = (path: string, record: NodeRecord) => {
-    writer.write({ kind: 'node', connId: 0, txId: 0, path, value: Buffer.from(record.value, 'latin1'), access: 0, perms: toStreamPerms(record.perms) });
-    gens.push(record.gen);
-  };
   if (!store.compat.specialPathsAreNodes) {
-    for (const [name, perms] of store.specialPerms) writer.write({ kind: 'node', connId: 0, txId: 0, path: name, value: Buffer.alloc(0), access: 0, perms: toStreamPerms(perms) });
+    for (const [name, perms] of store.specialPerms) writer.write({ kind: 'node', connId: 0, txId: 0, path: name, value: Buffer.alloc(0), access: 0, perms: permsToRecord(perms) });
   }
-  const walk = (path: string, node: Node): void => {
-    writeNode(path, store.withCurrentPerms(node));
-    if (!node.children) return;
-    for (const [name, child] of node.children.children()) walk(childPath(path, name), child!);
-  };
-  walk('/', store.root);
-  for (const [name, node] of store.specialNodes) writeNode(name, store.withCurrentPerms(node));
+  forEachSavedNode(store, (node) => {
+    writer.write(committedNodeRecord(node));
+    gens.push(node.gen);
+  });
 
   if (!c417) {
-    for (const domain of store.domains.all()) {
+    const domains = [...store.domains.all()].map(saveDomain);
+    for (const domain of domains) {
       writer.write({ kind: 'domain', domid: domain.domid, features: options.version >= 2 ? domain.features : 0, quotas: quotaEntries(domain.quotas, store.softMemory) });
     }
     writer.write({ kind: 'unknown', type: SimRecordType.NODE_GENERATIONS, body: encodeGenerations(gens) });
@@ -113,25 +92,20 @@ export function dumpDaemon(daemon: Daemon, options: DumpOptions): Buffer {
       kind: 'unknown',
       type: SimRecordType.STATE,
       body: encodeSimState({
-        format: 1,
+        format: 2,
         generation: store.generation,
         softMemory: store.softMemory,
         hypervisor: store.hypervisor.describe(),
-        domains: [...store.domains.all()].map((d) => ({
-          domid: d.domid, generation: d.generation, introduced: d.introduced, shutdownReported: d.shutdownReported,
-          nodeCount: d.nodeCount, memory: d.memory, port: d.port, uniqueId: d.uniqueId.toString(), features: d.features, quotas: { ...d.quotas },
-        })),
-        specialPerms: [...store.specialPerms].map(([name, perms]) => [name, [...perms]]),
+        domains,
+        specialPerms: [...store.specialPerms],
         connections: simConnections,
-        transactions: simTransactions,
       }),
     });
   }
   return writer.finish();
 }
 
-function writeConnection(writer: StreamWriter, conn: Connection, connId: number, options: DumpOptions): void {
-  const client: Client = conn.client;
+function writeConnection(writer: StreamWriter, conn: Connection, client: SavedClient, connId: number, options: DumpOptions): void {
   const { partial, messages } = conn.unsentOutput(options.includeInFlight ?? true);
   const common = {
     kind: 'connection' as const,
@@ -140,44 +114,17 @@ function writeConnection(writer: StreamWriter, conn: Connection, connId: number,
     outRespLen: partial.length,
     outData: Buffer.concat([partial, ...messages, ...(options.extraOutput?.has(conn) ? [options.extraOutput.get(conn)!] : [])]),
   };
-  if (client.domain) {
+  const domain = conn.client.domain;
+  if (client.ring && domain) {
     writer.write({
       ...common,
       connType: 'ring',
       domid: client.domid,
       tdomid: client.target ?? DOMID_INVALID,
-      evtchn: client.domain.port,
-      ...(options.c417 ? {} : { uniqueId: client.domain.uniqueId }),
+      evtchn: domain.port,
+      ...(options.c417 ? {} : { uniqueId: domain.uniqueId }),
     });
   } else {
     writer.write({ ...common, connType: 'socket', socketFd: options.descriptors?.socket(conn) ?? -1 });
   }
-}
-
-/** TRANSACTION_DATA, then one NODE_DATA per node the transaction holds a copy of or deleted. */
-/** TRANSACTION_DATA, then one NODE_DATA per node the transaction holds a copy of or deleted. */
-export function transactionRecords(connId: number, tx: Transaction): StreamRecord[] {
-  const records: StreamRecord[] = [{ kind: 'transaction', connId, txId: tx.id }];
-  for (const [path, t] of tx.touched) {
-    if (!t.record && !t.modified) continue;
-    records.push({
-      kind: 'node', connId, txId: tx.id, path,
-      value: Buffer.from(t.record?.value ?? '', 'latin1'),
-      access: t.record ? (t.modified ? NodeAccess.WRITTEN : 0) | (t.checkGen ? NodeAccess.READ : 0) : NodeAccess.DELETED,
-      perms: t.record ? toStreamPerms(t.record.perms) : [],
-    });
-  }
-  return records;
-}
-
-/** What the format cannot say about a transaction, for xenstored-sim's own record. */
-function simTransaction(connId: number, tx: Transaction): SimTransaction {
-  const touched = [...tx.touched].map(([path, t]) => ({
-    path, checkGen: t.checkGen, gen: t.gen, oldPerms: t.oldPerms ? [...t.oldPerms] : null, modified: t.modified,
-    fire: t.fire ?? null, recordGen: t.record?.gen ?? null, children: t.record?.children ? [...t.record.children.names()] : null,
-  }));
-  return {
-    connId, txId: tx.id, startGen: tx.startGen, failed: tx.failed, createdNode: tx.createdNode,
-    nodeCountDelta: [...tx.nodeCountDelta], touched,
-  };
 }

@@ -11,20 +11,16 @@ import { Daemon } from '../daemon/daemon.js';
 import type { DaemonOptions } from '../daemon/options.js';
 import type { Connection } from '../protocol/connection.js';
 import { HEADER_SIZE, DOMID_INVALID } from '../wire/vocabulary.js';
-import { ChildList } from '../store/child-list.js';
-import { Node, type NodeRecord } from '../store/node.js';
-import { baseName, canonicalize, isSpecialPath, parentPath } from '../store/path.js';
-import { makePerms, permBits, type Perms } from '../store/permissions.js';
-import { isQuotaName } from '../store/quotas.js';
-import { NO_GENERATION, Transaction } from '../store/transaction.js';
-import type { Watch } from '../store/watches.js';
-import {
-  NodeAccess, type ConnectionRecord, type DecodedRecord, type GlobalRecord, type NodePerm, type NodeRecord as StreamNode, type QuotaEntry,
-} from '../stream/records.js';
+import type { SavedClient } from '../store/client.js';
+import type { DomainUpdate } from '../store/domains.js';
+import { StoreImport } from '../store/store-import.js';
+import { isQuotaName, type Quotas } from '../store/quotas.js';
+import type { ConnectionRecord, DecodedRecord, GlobalRecord, QuotaEntry } from '../stream/records.js';
 import { decodeGenerations, decodeSimState, SimRecordType, type SimConnection, type SimState } from '../stream/sim-extension.js';
 import { StreamChecker } from '../stream/stream-check.js';
 import { StreamError } from '../stream/stream-error.js';
 import { iterateStream, readHeader } from '../stream/stream-reader.js';
+import { committedNodeFrom, touchedFrom, transactionFrom, watchFrom } from './record-values.js';
 
 /** Where the restored daemon finds the sockets the stream refers to. */
 export interface SocketSource {
@@ -47,14 +43,6 @@ export interface Restored {
   replay(): void;
 }
 
-function fromStreamPerms(perms: NodePerm[]): Perms {
-  return makePerms(perms.map((p) => ({ bits: permBits(p.perm) ?? 0, domid: p.domid, stale: p.stale })));
-}
-
-function inconsistent(at: DecodedRecord, reason: string): StreamError {
-  return new StreamError('XS_STREAM_INCONSISTENT', { offset: at.offset, recordIndex: at.index, recordType: at.record.kind }, reason);
-}
-
 /** Splits bytes that hold whole messages back to back (a dump's queued output). */
 function splitMessages(bytes: Buffer): Buffer[] {
   const out: Buffer[] = [];
@@ -66,6 +54,12 @@ function splitMessages(bytes: Buffer): Buffer[] {
   return out;
 }
 
+/** A connection as the standard records describe it, until the stream's end says all. */
+interface StreamConnection {
+  record: ConnectionRecord;
+  client: SavedClient;
+}
+
 /**
  * Rebuilds a daemon from `stream`. Sockets are taken from `sockets` only
  * once everything else has been restored, so a failure never leaves a
@@ -73,17 +67,14 @@ function splitMessages(bytes: Buffer): Buffer[] {
  */
 export function restoreDaemon(options: DaemonOptions, stream: Buffer, sockets: SocketSource, log?: (line: string) => void): Restored {
   const { version } = readHeader(stream);
-  const checker = new StreamChecker();
+  const checker = new StreamChecker({ purpose: 'restore' });
   const daemon = new Daemon(options, log, false);
-  const { store } = daemon;
-  const conns = new Map<number, Connection>();
-  const committed: Node[] = [];
-  const pendingInput: [Connection, Buffer][] = [];
+  const importer = new StoreImport(daemon.store);
+  const conns = new Map<number, StreamConnection>();
+  const domains = new Map<number, DomainUpdate>();
   let sim: SimState | undefined;
-  let generations: DecodedRecord | undefined;
+  let generations: Buffer | undefined;
   let global: GlobalRecord | undefined;
-  const socketConns: [Connection, ConnectionRecord, number][] = [];
-  const parents = new ParentFinder(store);
 
   for (const at of iterateStream(stream)) {
     const problem = checker.check(at);
@@ -94,61 +85,97 @@ export function restoreDaemon(options: DaemonOptions, stream: Buffer, sockets: S
         global = r;
         break;
       case 'globalQuota':
-        applyQuotas(store.quotas, [...r.domainQuotas, ...r.globalQuotas], (v) => (store.softMemory = v));
+        for (const { name, value } of [...r.domainQuotas, ...r.globalQuotas]) importer.setQuota(name, value);
         break;
-      case 'connection': {
-        const conn = restoreConnection(daemon, r);
-        socketConns.push([conn, r, conns.size]);
-        conns.set(r.connId, conn);
-        conn.restoreOutput(r.outData.subarray(0, r.outRespLen), splitMessages(r.outData.subarray(r.outRespLen)));
-        if (r.inData.length > 0) pendingInput.push([conn, r.inData]);
+      case 'connection':
+        conns.set(r.connId, { record: r, client: clientFrom(r) });
+        if (r.connType === 'ring') {
+          // Known before every node: no permission naming it is stale.
+          domains.set(r.domid, { domid: r.domid, generation: 0, introduced: true, port: r.evtchn, ...(r.uniqueId === undefined ? {} : { uniqueId: r.uniqueId }) });
+        }
         break;
-      }
-      case 'watch': {
-        const conn = conns.get(r.connId)!;
-        const relative = r.path.charCodeAt(0) !== 0x2f && !isSpecialPath(r.path);
-        const watch: Watch = {
-          path: canonicalize(r.path, conn.client.home),
-          token: r.token,
-          relativeTo: relative ? conn.client.home : undefined,
-          depth: typeof r.depth === 'number' ? r.depth : undefined,
-        };
-        conn.client.watches.push(watch);
+      case 'watch':
+        conns.get(r.connId)!.client.watches.push(watchFrom(r));
         break;
-      }
-      case 'transaction': {
-        const client = conns.get(r.connId)!.client;
-        client.transactions.set(r.txId, new Transaction(r.txId, 0));
+      case 'transaction':
+        conns.get(r.connId)!.client.transactions.push(transactionFrom(r.txId, 0));
         break;
-      }
       case 'node':
-        if (r.connId === 0) restoreNode(daemon, parents, at, r, committed);
-        else restorePendingNode(conns.get(r.connId)!.client.transactions.get(r.txId)!, r);
+        if (r.connId === 0) importer.addNode(committedNodeFrom(r));
+        else conns.get(r.connId)!.client.transactions.find((tx) => tx.id === r.txId)!.touched.push(touchedFrom(r));
         break;
       case 'domain': {
-        const domain = store.domainObject(r.domid);
-        if (version >= 2) domain.features = r.features;
-        applyQuotas(domain.quotas, r.quotas, () => {});
+        const known: DomainUpdate = domains.get(r.domid) ?? { domid: r.domid };
+        if (version >= 2) known.features = r.features;
+        domains.set(r.domid, { ...known, quotas: { ...known.quotas, ...quotasFrom(r.quotas) } });
         break;
       }
       case 'unknown':
-        if (r.type === SimRecordType.STATE) sim = decodeSimState(r.body);
-        else if (r.type === SimRecordType.NODE_GENERATIONS) generations = at;
+        if (r.type === SimRecordType.STATE) sim = decodeSimStateAt(at, r.body);
+        else if (r.type === SimRecordType.NODE_GENERATIONS) generations = r.body;
         else log?.(`live update: skipping unknown record type 0x${r.type.toString(16)}`);
         break;
     }
   }
-  if (committed[0] !== store.root) {
-    throw new StreamError('XS_STREAM_INCONSISTENT', { offset: stream.length }, 'the stream holds no root node');
+  const end = checker.finish(stream.length);
+  if (end) throw end;
+
+  const restored = inconsistentAtEnd(stream.length, () => {
+    if (generations) importer.setGenerations(decodeGenerations(generations, importer.nodeCount));
+    if (sim) {
+      importer.setQuota('soft-memory', sim.softMemory);
+      importer.setHypervisor(sim.hypervisor);
+      for (const d of sim.domains) importer.setDomain(d);
+      for (const [path, perms] of sim.specialPerms) importer.setSpecialPerms(path, perms);
+      const saved = new Map(sim.connections.map((c) => [c.connId, c.client]));
+      for (const [connId, conn] of conns) conn.client = saved.get(connId) ?? conn.client;
+    } else {
+      for (const d of domains.values()) importer.setDomain(d);
+    }
+    const made: [Connection, ConnectionRecord, number][] = [];
+    for (const { record, client } of conns.values()) {
+      const conn = daemon.connectionFor(importer.addClient(client));
+      conn.restoreOutput(record.outData.subarray(0, record.outRespLen), splitMessages(record.outData.subarray(record.outRespLen)));
+      made.push([conn, record, made.length]);
+    }
+    importer.finish(sim?.generation);
+    return made;
+  });
+  attachSockets(daemon, sockets, global, restored, sim);
+  const pendingInput = restored.filter(([, record]) => record.inData.length > 0);
+  return { daemon, replay: () => pendingInput.forEach(([conn, record]) => daemon.receive(conn, record.inData)) };
+}
+
+/** A client as its CONNECTION_DATA says; watches and transactions follow in their own records. */
+function clientFrom(r: ConnectionRecord): SavedClient {
+  return {
+    ring: r.connType === 'ring', domid: r.connType === 'ring' ? r.domid : 0,
+    target: r.connType === 'ring' && r.tdomid !== DOMID_INVALID ? r.tdomid : undefined,
+    nextTransactionId: 1, transactionsSince: 0, ignored: false, watches: [], transactions: [],
+  };
+}
+
+/** The quotas this daemon knows, by name; others are ignored, as C does. */
+function quotasFrom(entries: readonly QuotaEntry[]): Partial<Quotas> {
+  return Object.fromEntries(entries.filter((q) => isQuotaName(q.name)).map((q) => [q.name, q.value]));
+}
+
+function decodeSimStateAt(at: DecodedRecord, body: Buffer): SimState {
+  try {
+    return decodeSimState(body);
+  } catch (e) {
+    throw new StreamError('XS_STREAM_INCONSISTENT', { offset: at.offset, recordIndex: at.index, recordType: at.record.kind }, `xenstored-sim state: ${(e as Error).message}`);
   }
-  if (generations) {
-    const gens = decodeGenerations((generations.record as { body: Buffer }).body, committed.length);
-    committed.forEach((node, i) => (node.gen = gens[i]!));
+}
+
+/** Runs the last steps of a restore; what the store refuses then is the stream's fault, located at its end. */
+function inconsistentAtEnd<T>(offset: number, steps: () => T): T {
+  try {
+    return steps();
+  } catch (e) {
+    if (e instanceof StreamError) throw e;
+    throw new StreamError('XS_STREAM_INCONSISTENT', { offset }, (e as Error).message);
   }
-  if (sim) applySimState(daemon, sim, conns);
-  else for (const [, conn] of conns) doomTransactions(conn);
-  attachSockets(daemon, sockets, global, socketConns, sim);
-  return { daemon, replay: () => pendingInput.forEach(([conn, bytes]) => daemon.receive(conn, bytes)) };
 }
 
 /** The last step: the listening socket, every client's socket, the guest sockets and domain listeners. */
@@ -171,141 +198,5 @@ function attachSockets(
     // A socket client whose socket did not come along has nobody to answer.
     if (socket) daemon.attachSocket(conn, socket);
     else daemon.dropConnection(conn);
-  }
-}
-
-function applyQuotas(target: Record<string, number>, entries: QuotaEntry[], softMemory: (v: number) => void): void {
-  for (const { name, value } of entries) {
-    if (name === 'soft-memory') softMemory(value);
-    else if (isQuotaName(name)) target[name] = value;
-  }
-}
-
-function restoreConnection(daemon: Daemon, r: ConnectionRecord): Connection {
-  const { store } = daemon;
-  if (r.connType === 'socket') return daemon.connectionFor(store.addSocketClient());
-  const domain = store.domainObject(r.domid);
-  domain.introduced = true;
-  domain.port = r.evtchn;
-  if (r.uniqueId !== undefined) domain.uniqueId = r.uniqueId;
-  else domain.uniqueId = store.hypervisor.info(r.domid)?.uniqueId ?? 0n;
-  const client = store.addDomainClient(domain);
-  if (r.tdomid !== DOMID_INVALID) client.target = r.tdomid;
-  return daemon.connectionFor(client);
-}
-
-/**
- * Finds a restored node's parent. Streams list nodes parent first, depth
- * first, so the parent is almost always on the branch just restored: a
- * stack of that branch answers without walking the path from the root.
- */
-class ParentFinder {
-  private readonly branch: { path: string; node: Node }[] = [];
-
-  constructor(private readonly store: Daemon['store']) {}
-
-  find(path: string): Node | undefined {
-    const parent = parentPath(path);
-    const { branch } = this;
-    while (branch.length > 0 && branch[branch.length - 1]!.path !== parent) branch.pop();
-    return branch.length > 0 ? branch[branch.length - 1]!.node : this.store.lookup(parent);
-  }
-
-  restored(path: string, node: Node): void {
-    this.branch.push({ path, node });
-  }
-}
-
-function restoreNode(daemon: Daemon, parents: ParentFinder, at: DecodedRecord, r: StreamNode, committed: Node[]): void {
-  const { store } = daemon;
-  const perms = fromStreamPerms(r.perms);
-  const value = r.value.toString('latin1');
-  if (isSpecialPath(r.path)) {
-    if (store.compat.specialPathsAreNodes) store.specialNodes.set(r.path, new Node(value, perms, store.nextGeneration()));
-    else store.specialPerms.set(r.path, perms);
-    return;
-  }
-  let node: Node;
-  if (r.path === '/') {
-    node = store.root;
-    node.value = value;
-    node.perms = perms;
-    node.gen = store.nextGeneration();
-  } else {
-    const parent = parents.find(r.path);
-    if (!parent) throw inconsistent(at, `parent of ${r.path} is not known`);
-    node = new Node(value, perms, store.nextGeneration());
-    parent.children = (parent.children ?? new ChildList()).writable();
-    parent.children.add(baseName(r.path), node);
-  }
-  store.countNode(perms, +1, undefined);
-  parents.restored(r.path, node);
-  committed.push(node);
-}
-
-export function restorePendingNode(tx: Transaction, r: StreamNode): void {
-  const record: NodeRecord | null = r.access === NodeAccess.DELETED && r.perms.length === 0
-    ? null
-    : { value: r.value.toString('latin1'), perms: fromStreamPerms(r.perms), gen: 0, children: null };
-  tx.touched.set(r.path, {
-    checkGen: (r.access & NodeAccess.READ) !== 0,
-    gen: NO_GENERATION,
-    oldPerms: record?.perms ?? null,
-    modified: (r.access & NodeAccess.WRITTEN) !== 0 || record === null,
-    record,
-    fire: undefined,
-  });
-}
-
-/**
- * Transactions from a stream without xenstored-sim's bookkeeping (another
- * implementation, or a per-domain migration) cannot be checked for
- * conflicts: as the stream's design says, they fail with EAGAIN at commit.
- */
-function doomTransactions(conn: Connection): void {
-  for (const tx of conn.client.transactions.values()) tx.historyUnknown = true;
-}
-
-function applySimState(daemon: Daemon, sim: SimState, byId: Map<number, Connection>): void {
-  const { store } = daemon;
-  store.generation = sim.generation;
-  store.softMemory = sim.softMemory;
-  store.hypervisor.load(sim.hypervisor);
-  for (const d of sim.domains) {
-    const domain = store.domainObject(d.domid);
-    Object.assign(domain, {
-      introduced: d.introduced, shutdownReported: d.shutdownReported, nodeCount: d.nodeCount, memory: d.memory,
-      port: d.port, uniqueId: BigInt(d.uniqueId), features: d.features,
-    });
-    Object.assign(domain.quotas, d.quotas);
-    domain.generation = d.generation;
-  }
-  for (const [name, perms] of sim.specialPerms) store.specialPerms.set(name, makePerms(perms));
-  for (const s of sim.connections) {
-    const client = byId.get(s.connId)?.client;
-    if (!client) continue;
-    client.nextTransactionId = s.nextTransactionId;
-    client.transactionsSince = s.transactionsSince;
-    client.ignored = s.ignored;
-  }
-  for (const t of sim.transactions) {
-    const client = byId.get(t.connId)!.client;
-    const old = client.transactions.get(t.txId)!;
-    const tx = new Transaction(t.txId, t.startGen);
-    tx.failed = t.failed;
-    tx.createdNode = t.createdNode;
-    for (const [domid, delta] of t.nodeCountDelta) tx.nodeCountDelta.set(domid, delta);
-    for (const n of t.touched) {
-      const saved = old.touched.get(n.path)?.record ?? null;
-      const record: NodeRecord | null = n.recordGen === null || !saved ? null : {
-        value: saved.value, perms: saved.perms, gen: n.recordGen,
-        children: n.children ? new ChildList(new Map(n.children.map((c) => [c, undefined]))) : null,
-      };
-      tx.touched.set(n.path, {
-        checkGen: n.checkGen, gen: n.gen, oldPerms: n.oldPerms ? makePerms(n.oldPerms) : null,
-        modified: n.modified, record, fire: n.fire ?? undefined,
-      });
-    }
-    client.transactions.set(t.txId, tx);
   }
 }

@@ -3,10 +3,11 @@
  * plus the watches and transactions it owns. The protocol layer's connection
  * holds one of these; nothing here knows about sockets or bytes.
  */
+import { SUPPORTED_FEATURES } from '../wire/vocabulary.js';
 import type { Domain } from './domains.js';
 import type { PermIdentity } from './permissions.js';
-import type { Transaction } from './transaction.js';
-import type { Watch } from './watches.js';
+import { loadTransaction, saveTransaction, type SavedTransaction, type Transaction } from './transaction.js';
+import { loadWatch, saveWatch, type SavedWatch, type Watch } from './watches.js';
 
 export class Client implements PermIdentity {
   readonly watches: Watch[] = [];
@@ -36,4 +37,39 @@ export class Client implements PermIdentity {
   get quotaBound(): boolean {
     return !this.privileged;
   }
+}
+
+/** The feature bits in force for a client: its domain's, or all a socket client could ask for. */
+export function clientFeatures(client: Client): number {
+  return client.domain ? client.domain.features : SUPPORTED_FEATURES;
+}
+
+/** A client as saved; a ring client is the connection of domain `domid`, a socket client acts as dom0. */
+export interface SavedClient {
+  ring: boolean;
+  domid: number;
+  target: number | undefined;
+  nextTransactionId: number;
+  transactionsSince: number;
+  ignored: boolean;
+  watches: SavedWatch[];
+  transactions: SavedTransaction[];
+}
+
+export function saveClient(client: Client): SavedClient {
+  return {
+    ring: client.domain !== undefined, domid: client.domid, target: client.target,
+    nextTransactionId: client.nextTransactionId, transactionsSince: client.transactionsSince, ignored: client.ignored,
+    watches: client.watches.map(saveWatch), transactions: [...client.transactions.values()].map(saveTransaction),
+  };
+}
+
+/** Gives a freshly registered client its saved state. */
+export function loadClient(client: Client, saved: SavedClient): void {
+  client.target = saved.target;
+  client.nextTransactionId = saved.nextTransactionId;
+  client.transactionsSince = saved.transactionsSince;
+  client.ignored = saved.ignored;
+  for (const w of saved.watches) client.watches.push(loadWatch(w, client.home));
+  for (const t of saved.transactions) client.transactions.set(t.id, loadTransaction(t));
 }

@@ -14,6 +14,13 @@ export interface DomainInfo {
   readonly uniqueId: bigint;
 }
 
+/** The table as saved (unique ids in decimal, so the value is plain JSON). */
+export interface SavedHypervisor {
+  implicit: boolean;
+  domains: [number, DomainState, string][];
+  destroyed: number[];
+}
+
 export class Hypervisor {
   private readonly domains = new Map<number, DomainInfo>();
   /** In implicit mode: ids destroyed and not created again. */
@@ -62,7 +69,7 @@ export class Hypervisor {
   }
 
   /** Everything needed to recreate this table (for a state dump). */
-  describe(): { implicit: boolean; domains: [number, DomainState, string][]; destroyed: number[] } {
+  describe(): SavedHypervisor {
     return {
       implicit: this.implicit,
       domains: [...this.domains].map(([domid, info]) => [domid, info.state, info.uniqueId.toString()]),
@@ -71,7 +78,7 @@ export class Hypervisor {
   }
 
   /** Recreates the table from `describe()`'s output. */
-  load(saved: { domains: [number, DomainState, string][]; destroyed: number[] }): void {
+  load(saved: SavedHypervisor): void {
     this.domains.clear();
     for (const [domid, state, uniqueId] of saved.domains) this.adopt(domid, { state, uniqueId: BigInt(uniqueId) });
     this.destroyed.clear();

@@ -3,7 +3,7 @@
  * character in V8, far smaller than a Buffer object per node.
  */
 import type { ChildList } from './child-list.js';
-import type { Perms } from './permissions.js';
+import type { PermEntry, Perms } from './permissions.js';
 
 /** What a node holds; the tree's nodes and a transaction's copies both have it. */
 export interface NodeRecord {
@@ -21,6 +21,18 @@ export class Node implements NodeRecord {
     public gen: number,
     public children: ChildList | null = null,
   ) {}
+}
+
+/** A committed node as saved: its path and what it holds (the tree's shape is in the paths). */
+export interface SavedNode {
+  path: string;
+  value: string;
+  perms: readonly PermEntry[];
+  gen: number;
+}
+
+export function saveNode(path: string, record: NodeRecord): SavedNode {
+  return { path, value: record.value, perms: record.perms, gen: record.gen };
 }
 
 export function valueBytes(value: string): Buffer {

@@ -5,7 +5,7 @@
  */
 import { INTRODUCE_DOMAIN, RELEASE_DOMAIN, DOMID_ANY, Feature, SUPPORTED_FEATURES } from '../wire/vocabulary.js';
 import { ChildList } from './child-list.js';
-import { Client } from './client.js';
+import { Client, clientFeatures } from './client.js';
 import type { Compat } from './compat.js';
 import { Domain, DomainTable } from './domains.js';
 import { Hypervisor } from './hypervisor.js';
@@ -203,8 +203,7 @@ export class Store {
   resolvePermDomains(perms: Perms, caller: Client): Perms {
     const entries = perms.map((e) => {
       if (e.domid === this.compat.anyDomid) {
-        const features = caller.domain ? caller.domain.features : SUPPORTED_FEATURES;
-        return features & Feature.DOMID_ANY ? e : { ...e, stale: true };
+        return clientFeatures(caller) & Feature.DOMID_ANY ? e : { ...e, stale: true };
       }
       if (this.domains.get(e.domid) || this.hypervisor.exists(e.domid)) {
         this.domainObject(e.domid);

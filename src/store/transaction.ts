@@ -3,8 +3,9 @@
  * with the generation seen then (for conflict checks), its private copy and
  * the watch events to fire at commit.
  */
+import { ChildList } from './child-list.js';
 import type { NodeRecord } from './node.js';
-import type { Perms } from './permissions.js';
+import { makePerms, type PermEntry, type Perms } from './permissions.js';
 import type { MatchMode } from './watches.js';
 
 /** Generation of a node that did not exist when first touched. */
@@ -53,4 +54,65 @@ export class Transaction {
   addNodeCount(domid: number, delta: number): void {
     this.nodeCountDelta.set(domid, (this.nodeCountDelta.get(domid) ?? 0) + delta);
   }
+}
+
+/** A transaction's private copy of a node as saved; children by name only. */
+export interface SavedNodeCopy {
+  value: string;
+  perms: readonly PermEntry[];
+  gen: number;
+  children: string[] | null;
+}
+
+export interface SavedTouchedNode {
+  path: string;
+  checkGen: boolean;
+  gen: number;
+  oldPerms: readonly PermEntry[] | null;
+  modified: boolean;
+  /** null: the node does not exist in the transaction's view. */
+  record: SavedNodeCopy | null;
+  fire: MatchMode | undefined;
+}
+
+export interface SavedTransaction {
+  id: number;
+  startGen: number;
+  failed: boolean;
+  createdNode: boolean;
+  historyUnknown: boolean;
+  nodeCountDelta: [number, number][];
+  /** In first-touch order. */
+  touched: SavedTouchedNode[];
+}
+
+export function saveTransaction(tx: Transaction): SavedTransaction {
+  return {
+    id: tx.id, startGen: tx.startGen, failed: tx.failed, createdNode: tx.createdNode, historyUnknown: tx.historyUnknown,
+    nodeCountDelta: [...tx.nodeCountDelta],
+    touched: [...tx.touched].map(([path, t]) => ({
+      path, checkGen: t.checkGen, gen: t.gen, oldPerms: t.oldPerms, modified: t.modified, fire: t.fire,
+      record: t.record && {
+        value: t.record.value, perms: t.record.perms, gen: t.record.gen,
+        children: t.record.children ? [...t.record.children.names()] : null,
+      },
+    })),
+  };
+}
+
+export function loadTransaction(saved: SavedTransaction): Transaction {
+  const tx = new Transaction(saved.id, saved.startGen);
+  tx.failed = saved.failed;
+  tx.createdNode = saved.createdNode;
+  tx.historyUnknown = saved.historyUnknown;
+  for (const [domid, delta] of saved.nodeCountDelta) tx.nodeCountDelta.set(domid, delta);
+  for (const t of saved.touched) {
+    const r = t.record;
+    tx.touched.set(t.path, {
+      checkGen: t.checkGen, gen: t.gen, oldPerms: t.oldPerms && makePerms(t.oldPerms), modified: t.modified, fire: t.fire,
+      // A copy's children are names only: the transaction reads each child through its own view.
+      record: r && { value: r.value, perms: makePerms(r.perms), gen: r.gen, children: r.children && new ChildList(new Map(r.children.map((c) => [c, undefined]))) },
+    });
+  }
+  return tx;
 }

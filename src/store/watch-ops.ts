@@ -1,20 +1,16 @@
 /** WATCH, UNWATCH and RESET_WATCHES on a client's watch list. */
-import { Feature, SUPPORTED_FEATURES } from '../wire/vocabulary.js';
+import { Feature } from '../wire/vocabulary.js';
 import { unwatchPath, watchPath } from './canonical-path.js';
-import type { Client } from './client.js';
+import { clientFeatures, type Client } from './client.js';
 import { fail } from './errors.js';
 import { atoi } from './numbers.js';
 import type { Store } from './store.js';
 import type { Watch } from './watches.js';
 
-function features(client: Client): number {
-  return client.domain ? client.domain.features : SUPPORTED_FEATURES;
-}
-
 /** Registers a watch; returns it so the caller can send the initial event. */
 export function addWatch(store: Store, client: Client, args: string[]): Watch {
   let depth: number | undefined;
-  if (args.length === 3 && store.compat.watchDepth && features(client) & Feature.WATCH_DEPTH) {
+  if (args.length === 3 && store.compat.watchDepth && clientFeatures(client) & Feature.WATCH_DEPTH) {
     depth = atoi(args[2]!);
     if (depth < 0) fail('EINVAL', 'negative watch depth');
   } else if (args.length !== 2) {

@@ -2,6 +2,7 @@
  * Watch registrations and the rules deciding which watch an event path
  * matches (subtree or exact, per-component prefixes, optional depth).
  */
+import { canonicalize, isSpecialPath } from './path.js';
 
 export interface Watch {
   /** Canonical (absolute or @special) path. */
@@ -47,4 +48,21 @@ export function eventPathFor(watch: Watch, eventPath: string): string {
 /** The watch path as the client gave it (what the migration stream stores). */
 export function givenPath(watch: Watch): string {
   return eventPathFor(watch, watch.path);
+}
+
+/** A watch as saved: the path as the client gave it (relative or not), as the migration stream keeps it. */
+export interface SavedWatch {
+  path: string;
+  token: string;
+  depth: number | undefined;
+}
+
+export function saveWatch(watch: Watch): SavedWatch {
+  return { path: givenPath(watch), token: watch.token, depth: watch.depth };
+}
+
+/** The watch of a client whose relative paths start at `home`. */
+export function loadWatch(saved: SavedWatch, home: string): Watch {
+  const relative = saved.path.charCodeAt(0) !== 0x2f && !isSpecialPath(saved.path);
+  return { path: canonicalize(saved.path, home), token: saved.token, relativeTo: relative ? home : undefined, depth: saved.depth };
 }

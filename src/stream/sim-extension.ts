@@ -1,15 +1,17 @@
 /**
  * What xenstored-sim adds to the migration stream, beyond what the format
- * can say: exact generation counts, transaction bookkeeping (so an open
- * transaction commits or conflicts after a live update exactly as it would
- * have without one), per-connection counters, the simulated hypervisor,
- * and where each socket descriptor went. Other readers skip these records
- * (unknown types are skipped by the format's rules); the standard records
- * before them still carry all nodes, watches and connections.
+ * can say: exact generation counts, the store's saved domains and clients
+ * whole (transaction bookkeeping included, so an open transaction commits
+ * or conflicts after a live update exactly as it would have without one),
+ * the simulated hypervisor, and where each socket descriptor went. Other
+ * readers skip these records (unknown types are skipped by the format's
+ * rules); the standard records before them still carry all nodes, watches
+ * and connections.
  */
+import type { SavedClient } from '../store/client.js';
+import type { SavedDomain } from '../store/domains.js';
+import type { SavedHypervisor } from '../store/hypervisor.js';
 import type { PermEntry } from '../store/permissions.js';
-import type { DomainState } from '../store/hypervisor.js';
-import type { MatchMode } from '../store/watches.js';
 
 /** Record types outside the format's numbering ("XSIM", "XSIN" in ASCII). */
 export const SimRecordType = {
@@ -17,72 +19,53 @@ export const SimRecordType = {
   NODE_GENERATIONS: 0x5853494e,
 } as const;
 
-export interface SimTouchedNode {
-  path: string;
-  checkGen: boolean;
-  gen: number;
-  oldPerms: PermEntry[] | null;
-  modified: boolean;
-  fire: MatchMode | null;
-  /** The private copy's generation and child names (value and perms are in NODE_DATA). */
-  recordGen: number | null;
-  children: string[] | null;
-}
-
-export interface SimTransaction {
-  connId: number;
-  txId: number;
-  startGen: number;
-  failed: boolean;
-  createdNode: boolean;
-  nodeCountDelta: [number, number][];
-  touched: SimTouchedNode[];
-}
-
+/** A connection: the store's saved client whole, and where its descriptors went. */
 export interface SimConnection {
+  /** The CONNECTION_DATA record this one completes. */
   connId: number;
-  nextTransactionId: number;
-  transactionsSince: number;
-  ignored: boolean;
+  client: SavedClient;
   /** Descriptor of the guest client attached to a ring connection. */
   guestFd: number | null;
   /** Descriptor of the domain's listening socket (<rundir>/domain/<id>). */
   listenerFd: number | null;
 }
 
-export interface SimDomain {
-  domid: number;
-  generation: number;
-  introduced: boolean;
-  shutdownReported: boolean;
-  nodeCount: number;
-  memory: number;
-  port: number;
-  uniqueId: string;
-  features: number;
-  quotas: Record<string, number>;
-}
-
+/**
+ * The store's saved values but the nodes (those are in NODE_DATA), whole:
+ * a field added to a saved value travels without a change here.
+ */
 export interface SimState {
-  format: 1;
+  format: 2;
   generation: number;
   softMemory: number;
-  hypervisor: { implicit: boolean; domains: [number, DomainState, string][]; destroyed: number[] };
-  domains: SimDomain[];
+  hypervisor: SavedHypervisor;
+  domains: SavedDomain[];
   /** 4.17 keeps the special paths' permissions beside the tree. */
-  specialPerms: [string, PermEntry[]][];
+  specialPerms: [string, readonly PermEntry[]][];
   connections: SimConnection[];
-  transactions: SimTransaction[];
 }
+
+/** JSON has no bigint: one is written as {"bigint": "<decimal>"}. */
+const BIGINT_KEY = 'bigint';
 
 export function encodeSimState(state: SimState): Buffer {
-  return Buffer.from(JSON.stringify(state), 'utf8');
+  return Buffer.from(JSON.stringify(state, (_key, value: unknown) => (typeof value === 'bigint' ? { [BIGINT_KEY]: value.toString() } : value)), 'utf8');
 }
 
+/**
+ * The state as written; its values are checked where they are loaded (the
+ * store's import refuses what it could not have produced itself).
+ */
 export function decodeSimState(body: Buffer): SimState {
   const end = body.indexOf(0);
-  const state = JSON.parse(body.toString('utf8', 0, end < 0 ? body.length : end)) as SimState;
-  if (state.format !== 1) throw new Error(`unknown xenstored-sim state format ${String(state.format)}`);
+  const text = body.toString('utf8', 0, end < 0 ? body.length : end);
+  const state = JSON.parse(text, (_key, value: unknown) => {
+    if (value !== null && typeof value === 'object' && Object.keys(value).length === 1 && typeof (value as Record<string, unknown>)[BIGINT_KEY] === 'string') {
+      return BigInt((value as Record<string, string>)[BIGINT_KEY]!);
+    }
+    return value;
+  }) as SimState;
+  if (state?.format !== 2) throw new Error(`unknown xenstored-sim state format ${String(state?.format)}`);
   return state;
 }
 

@@ -1,6 +1,7 @@
 import { recordTypeName, recordTypeOf, type DecodedRecord, type QuotaEntry } from './records.js';
 import { isSpecialPath, parentPath } from '../store/path.js';
 import { StreamError } from './stream-error.js';
+import { DOMID_FIRST_RESERVED } from '../wire/vocabulary.js';
 
 /*
  * Semantic checks on a decoded record list, independent of any daemon: the
@@ -9,6 +10,12 @@ import { StreamError } from './stream-error.js';
  */
 
 export interface CheckOptions {
+  /**
+   * What the stream is for: the whole state of a daemon (`restore`, the
+   * default), or one domain to add to a running daemon (`import`: its
+   * nodes hang below nodes the receiver has, which it checks itself).
+   */
+  purpose?: 'restore' | 'import';
   /**
    * Paths that exist in the receiving store before the stream is applied,
    * so committed nodes may hang below them. Default: just the root `/`,
@@ -74,10 +81,24 @@ export class StreamChecker {
   private readonly txs = new Map<string, DecodedRecord>();
   private readonly domains = new Map<number, DecodedRecord>();
   private readonly globals = new Map<string, DecodedRecord>();
+  private readonly rings = new Map<number, DecodedRecord>();
+  private readonly purpose: 'restore' | 'import';
   private firstOther: DecodedRecord | undefined;
 
   constructor(options: CheckOptions = {}) {
     this.known = new Set(options.preExisting ?? ['/']);
+    this.purpose = options.purpose ?? 'restore';
+  }
+
+  /** What only the whole stream can show; `end` is the stream's length, where the problem is reported. */
+  finish(end: number): StreamError | undefined {
+    const fail = (reason: string): StreamError => new StreamError('XS_STREAM_INCONSISTENT', { offset: end }, reason);
+    if (this.purpose === 'restore') return this.restored.has('/') ? undefined : fail('the stream holds no root node');
+    const conns = [...this.conns.values()];
+    if (conns.length !== 1 || conns[0]!.record.kind !== 'connection' || conns[0]!.record.connType !== 'ring') {
+      return fail('a domain stream holds exactly one ring connection');
+    }
+    return undefined;
   }
 
   check(d: DecodedRecord): StreamError | undefined {
@@ -109,6 +130,12 @@ export class StreamChecker {
         const earlier = this.conns.get(record.connId);
         if (earlier) return fail(`conn-id ${record.connId} already used by ${label(earlier)}`);
         this.conns.set(record.connId, d);
+        if (record.connType === 'ring') {
+          if (record.domid >= DOMID_FIRST_RESERVED) return fail(`ring connection of domid ${record.domid}, a reserved domid`);
+          const twin = this.rings.get(record.domid);
+          if (twin) return fail(`domain ${record.domid} already has a ring connection (${label(twin)})`);
+          this.rings.set(record.domid, d);
+        }
         break;
       }
       case 'watch': {
@@ -134,8 +161,9 @@ export class StreamChecker {
           if (record.perms.length === 0) return fail(`committed node ${path} has no permissions (the first is the owner)`);
           const earlier = this.restored.get(path);
           if (earlier !== undefined) return fail(`committed node ${path} already restored by NODE_DATA #${earlier}`);
+          if (this.purpose === 'import' && (path === '/' || isSpecialPath(path))) return fail(`${path} cannot be imported with a domain`);
           const parent = parentOf(path);
-          if (parent !== undefined && !this.known.has(parent) && !this.restored.has(parent)) {
+          if (this.purpose === 'restore' && parent !== undefined && !this.known.has(parent) && !this.restored.has(parent)) {
             return fail(`parent ${parent} of ${path} is neither pre-existing nor restored by an earlier NODE_DATA`);
           }
           this.restored.set(path, d.index);

@@ -1,0 +1,100 @@
+/**
+ * checkStore: recounts what the store keeps counts of and checks what its
+ * operations rely on, as C xenstored's check_store does. Tests call it after
+ * every step; a restore or import calls it before the result is used. It
+ * changes nothing and throws a StoreCheckError naming every problem found.
+ */
+import { DOMID_FIRST_RESERVED } from '../wire/vocabulary.js';
+import type { Client } from './client.js';
+import type { Node } from './node.js';
+import type { Perms } from './permissions.js';
+import type { Store } from './store.js';
+import { walkTree } from './tree-walk.js';
+
+export class StoreCheckError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`store check failed: ${problems.join('; ')}`);
+  }
+}
+
+/** More problems than this are summed up: one broken invariant tends to break it everywhere. */
+const MAX_REPORTED = 10;
+
+export function checkStore(store: Store): void {
+  const problems: string[] = [];
+  const report = (problem: string): void => {
+    problems.push(problem);
+  };
+  const owned = checkTree(store, report);
+  checkDomains(store, owned, report);
+  for (const [serial, client] of store.clients) checkClient(store, serial, client, report);
+  // Memory accounting (per-domain `memory`) adds its recount here once it exists.
+  if (problems.length > 0) {
+    const shown = problems.slice(0, MAX_REPORTED);
+    if (problems.length > MAX_REPORTED) shown.push(`and ${problems.length - MAX_REPORTED} more`);
+    throw new StoreCheckError(shown);
+  }
+}
+
+/** Checks every node; returns the number of nodes each domid owns. */
+function checkTree(store: Store, report: (problem: string) => void): Map<number, number> {
+  const owned = new Map<number, number>();
+  const checkNode = (path: string, node: Node): void => {
+    if (node.perms.length === 0) report(`${path} has no permissions`);
+    else owned.set(ownerOf(node.perms), (owned.get(ownerOf(node.perms)) ?? 0) + 1);
+    if (!Number.isInteger(node.gen) || node.gen < 0 || node.gen > store.generation) {
+      report(`${path} has generation ${node.gen}, outside 0..${store.generation}`);
+    }
+  };
+  walkTree('/', store.root, (path, node) => {
+    checkNode(path, node);
+    for (const [name, child] of node.children?.children() ?? []) {
+      if (!child) report(`${path} lists a child ${JSON.stringify(name)} with no node`);
+    }
+  });
+  for (const [name, node] of store.specialNodes) checkNode(name, node);
+  return owned;
+}
+
+function ownerOf(perms: Perms): number {
+  return perms[0]!.domid;
+}
+
+function checkDomains(store: Store, owned: Map<number, number>, report: (problem: string) => void): void {
+  const rings = new Map<number, number>();
+  for (const client of store.clients.values()) {
+    if (client.domain) rings.set(client.domid, (rings.get(client.domid) ?? 0) + 1);
+  }
+  for (const domain of store.domains.all()) {
+    const { domid } = domain;
+    if (!Number.isInteger(domid) || domid < 0 || domid >= DOMID_FIRST_RESERVED) report(`domain ${domid} is not an ordinary domid`);
+    const nodes = owned.get(domid) ?? 0;
+    if (domain.nodeCount !== nodes) report(`domain ${domid} counts ${domain.nodeCount} nodes but owns ${nodes}`);
+    if (domain.generation > store.generation) report(`domain ${domid} was created at generation ${domain.generation}, after ${store.generation}`);
+    if ((rings.get(domid) ?? 0) > 1) report(`domain ${domid} has ${rings.get(domid)} ring connections`);
+  }
+  for (const client of store.clients.values()) {
+    if (client.domain && store.domains.get(client.domid) !== client.domain) {
+      report(`the ring connection of domain ${client.domid} is not attached to its domain object`);
+    }
+  }
+}
+
+function checkClient(store: Store, serial: number, client: Client, report: (problem: string) => void): void {
+  const who = `client #${serial} (domain ${client.domid})`;
+  if (client.serial !== serial) report(`${who} is filed under serial ${client.serial}`);
+  const watches = new Set<string>();
+  for (const w of client.watches) {
+    const key = `${w.path}\0${w.token}`;
+    if (watches.has(key)) report(`${who} has the watch ${w.path} ${JSON.stringify(w.token)} twice`);
+    watches.add(key);
+  }
+  for (const [id, tx] of client.transactions) {
+    if (tx.id !== id) report(`${who} files transaction ${tx.id} under ${id}`);
+    if (!Number.isInteger(id) || id < 1 || id > 0xffffffff) report(`${who} has transaction id ${id}, not a u32 other than 0`);
+    if (tx.startGen > store.generation) report(`${who}: transaction ${id} starts at generation ${tx.startGen}, after ${store.generation}`);
+    for (const [path, t] of tx.touched) {
+      if (t.gen > store.generation) report(`${who}: transaction ${id} saw ${path} at generation ${t.gen}, after ${store.generation}`);
+    }
+  }
+}
