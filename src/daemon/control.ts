@@ -9,13 +9,14 @@ import path from 'node:path';
 import { checkDomains, clientOf, type DomainHooks } from '../store/domain-ops.js';
 import type { Domain } from '../store/domains.js';
 import { fail } from '../store/errors.js';
-import type { DomainState } from '../store/hypervisor.js';
+import { isOrdinaryDomid, type DomainState } from '../store/hypervisor.js';
 import { atoi } from '../store/numbers.js';
 import { QUOTA_DESCRIPTIONS, QUOTA_NAMES, type QuotaName } from '../store/quotas.js';
 import type { Store } from '../store/store.js';
 import type { HandlerRequest } from '../protocol/handler.js';
 import { cString } from '../protocol/payload.js';
 import { data, OK, type Reply } from '../protocol/reply.js';
+import { DOMID_FIRST_RESERVED } from '../wire/vocabulary.js';
 
 /** Master's trace switches, in the order `log` lists them. */
 export const TRACE_SWITCHES = ['obj', 'io', 'wrl', 'acc', 'tdb'] as const;
@@ -157,6 +158,7 @@ const domain: Command = (host, args) => {
   const action = verb === undefined ? undefined : DOMAIN_VERBS[verb];
   if (args.length !== 2 || !action || !/^\d+$/.test(id!)) fail('EINVAL', 'usage: domain create|shutdown|crash|dying|destroy <domid>');
   const domid = Number(id);
+  if (action === 'create' && !isOrdinaryDomid(domid)) fail('EINVAL', `domid ${domid} is not one a hypervisor hands out (0..${DOMID_FIRST_RESERVED - 1})`);
   try {
     if (action === 'create') store.hypervisor.create(domid);
     else if (action === 'destroy') store.hypervisor.destroy(domid);

@@ -4,8 +4,9 @@
  * every step; a restore or import calls it before the result is used. It
  * changes nothing and throws a StoreCheckError naming every problem found.
  */
-import { DOMID_FIRST_RESERVED } from '../wire/vocabulary.js';
+import { DOMID_MAX } from '../wire/vocabulary.js';
 import type { Client } from './client.js';
+import { isOrdinaryDomid } from './hypervisor.js';
 import type { Node } from './node.js';
 import type { Perms } from './permissions.js';
 import type { Store } from './store.js';
@@ -28,6 +29,7 @@ export function checkStore(store: Store): void {
   const owned = checkTree(store, report);
   checkDomains(store, owned, report);
   for (const [serial, client] of store.clients) checkClient(store, serial, client, report);
+  checkValues(store, report);
   // Memory accounting (per-domain `memory`) adds its recount here once it exists.
   if (problems.length > 0) {
     const shown = problems.slice(0, MAX_REPORTED);
@@ -67,7 +69,7 @@ function checkDomains(store: Store, owned: Map<number, number>, report: (problem
   }
   for (const domain of store.domains.all()) {
     const { domid } = domain;
-    if (!Number.isInteger(domid) || domid < 0 || domid >= DOMID_FIRST_RESERVED) report(`domain ${domid} is not an ordinary domid`);
+    if (!Number.isInteger(domid) || domid < 0 || domid > DOMID_MAX) report(`domain ${domid} is not a domid (0..${DOMID_MAX})`);
     const nodes = owned.get(domid) ?? 0;
     if (domain.nodeCount !== nodes) report(`domain ${domid} counts ${domain.nodeCount} nodes but owns ${nodes}`);
     if (domain.generation > store.generation) report(`domain ${domid} was created at generation ${domain.generation}, after ${store.generation}`);
@@ -96,5 +98,27 @@ function checkClient(store: Store, serial: number, client: Client, report: (prob
     for (const [path, t] of tx.touched) {
       if (t.gen > store.generation) report(`${who}: transaction ${id} saw ${path} at generation ${t.gen}, after ${store.generation}`);
     }
+  }
+}
+
+const U32_MAX = 0xffffffff;
+
+function isU32(value: unknown): boolean {
+  return Number.isInteger(value) && (value as number) >= 0 && (value as number) <= U32_MAX;
+}
+
+/** Numbers the migration stream stores as u32 must fit, or the store could not be dumped. */
+function checkValues(store: Store, report: (problem: string) => void): void {
+  if (!isU32(store.softMemory)) report(`soft memory quota ${store.softMemory} is not a u32`);
+  for (const [name, value] of Object.entries(store.quotas)) if (!isU32(value)) report(`quota ${name} ${value} is not a u32`);
+  for (const domain of store.domains.all()) {
+    for (const [name, value] of Object.entries(domain.quotas)) if (!isU32(value)) report(`domain ${domain.domid}: quota ${name} ${value} is not a u32`);
+    for (const [name, value] of [['port', domain.port], ['features', domain.features], ['memory', domain.memory]] as const) {
+      if (!isU32(value)) report(`domain ${domain.domid}: ${name} ${value} is not a u32`);
+    }
+  }
+  const { domains, destroyed } = store.hypervisor.describe();
+  for (const domid of [...domains.map(([id]) => id), ...destroyed]) {
+    if (!isOrdinaryDomid(domid)) report(`the hypervisor has domain ${domid}, not a domid it could hand out`);
   }
 }

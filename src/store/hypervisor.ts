@@ -21,6 +21,11 @@ export interface SavedHypervisor {
   destroyed: number[];
 }
 
+/** A domid a hypervisor gives to a real domain (the rest are reserved, or wider than 16 bits). */
+export function isOrdinaryDomid(domid: number): boolean {
+  return Number.isInteger(domid) && domid >= 0 && domid < DOMID_FIRST_RESERVED;
+}
+
 export class Hypervisor {
   private readonly domains = new Map<number, DomainInfo>();
   /** In implicit mode: ids destroyed and not created again. */
@@ -44,6 +49,7 @@ export class Hypervisor {
 
   /** Creates a new incarnation (a fresh unique id); fails if it already exists. */
   create(domid: number): DomainInfo {
+    if (!isOrdinaryDomid(domid)) throw new RangeError(`domid ${domid} is reserved or out of range`);
     if (this.domains.has(domid)) throw new Error(`domain ${domid} already exists`);
     this.destroyed.delete(domid);
     return this.materialize(domid);

@@ -66,8 +66,10 @@ export const REL_PATH_MAX = 2048;
 export const DOMID_SELF = 0x7ff0;
 export const DOMID_INVALID = 0x7ff4;
 export const DOMID_ANY = 0x7ff5;
-/** Highest domid a hypervisor hands to a real domain. */
+/** Domids from here on are reserved: a hypervisor never hands them to a real domain. */
 export const DOMID_FIRST_RESERVED = 0x7ff0;
+/** Domids are 16 bits wide (domid_t), on the ring and in the migration stream. */
+export const DOMID_MAX = 0xffff;
 
 /** Feature bits of the ring page's server_features word. */
 export const Feature = {

@@ -32,6 +32,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { parseOptions } from '../../src/daemon/options.js';
 import { liveUpdateInProcess } from '../../src/liveupdate/in-process.js';
+import { checkStore } from '../../src/store/check-store.js';
 import { encodeFrame, type Frame } from '../../src/protocol/frame.js';
 import { FrameReader } from '../../src/protocol/frame-reader.js';
 import { MessageType as T, messageTypeName } from '../../src/wire/vocabulary.js';
@@ -326,6 +327,7 @@ class World {
     if (this.tx.some((open) => open.length > 0)) this.updatesInTransaction++;
     if (this.peers.some((p) => p.pending)) this.updatesOnHalfFrames++;
     this.daemon = liveUpdateInProcess(this.daemon, () => {});
+    checkStore(this.daemon.store);
     this.updates++;
   }
 
@@ -471,6 +473,8 @@ async function check(s: Scenario): Promise<Figures> {
     for (const c of s.commands) {
       await plain.run(c);
       await updated.run(c);
+      checkStore(plain.daemon.store);
+      checkStore(updated.daemon.store);
     }
     // One more update with every half-sent request still pending, before the drain.
     updated.liveUpdate();

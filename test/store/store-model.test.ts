@@ -21,6 +21,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Harness, MessageType as T, type Conn } from '../protocol/harness.js';
 import { Model, type Version } from './model.js';
+import { checkStore } from '../../src/store/check-store.js';
 
 const RUNS = Number(process.env.MODEL_RUNS ?? 600);
 const MAX_OPS = Number(process.env.MODEL_MAX_OPS ?? 50);
@@ -170,6 +171,7 @@ function runSequence(version: Version, ops: readonly Op[]): void {
       if (type === T.TRANSACTION_END && r.text === 'OK' && r.events.size > 0) count('commit-events');
     }
     log.push(simLine);
+    checkStore(h.store);
     if (simLine !== modelLine) {
       throw new Error(`simulator and model differ (${version}) at step ${log.length}:\n  sim:   ${simLine}\n  model: ${modelLine}\n\nsession:\n${log.map((l) => `  ${l}`).join('\n')}`);
     }
