@@ -1,17 +1,19 @@
 #!/usr/bin/env node
 /**
  * xenstore-stream: look at, check and convert XenStore migration / live-update
- * stream files. Plain Node, no dependencies; the codec does all the work.
+ * stream files. Plain Node, no dependencies. The codec reads and writes;
+ * `verify` judges a stream exactly as `--restore` or `import-domain` would.
  *
  * Exit status: 0 success, 1 the stream is invalid or cannot be converted
  * without loss, 2 bad usage or an unreadable/unwritable file.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { recordTypeName, recordTypeOf, type DecodedRecord, type QuotaEntry, type StreamRecord } from '../stream/records.js';
-import { checkStream } from '../stream/stream-check.js';
 import { StreamEncodeError, StreamError } from '../stream/stream-error.js';
 import { decodeStream, iterateStream, readHeader } from '../stream/stream-reader.js';
 import { downgradeToV1, encodeStream } from '../stream/stream-writer.js';
+import { MigrationError } from '../liveupdate/domain-migration.js';
+import { verifyStream } from '../liveupdate/verify-stream.js';
 
 const USAGE = `usage: xenstore-stream inspect FILE [--json]
        xenstore-stream verify FILE
@@ -150,11 +152,13 @@ function inspect(file: string, json: boolean): void {
   flush();
 }
 
+/** Accepts exactly what `--restore` (a whole state) or `import-domain` (one domain) would. */
 function verify(file: string): void {
-  const stream = decodeStream(readFileSync(file));
-  const problem = checkStream(stream.records);
-  if (problem) throw problem;
-  process.stdout.write(`OK: ${stream.records.length} records, version ${stream.version}, ${endianName(stream.bigEndian)}\n`);
+  const bytes = readFileSync(file);
+  const stream = decodeStream(bytes);
+  const use = verifyStream(bytes);
+  const what = use.kind === 'domain' ? `, one domain (${use.domid})` : '';
+  process.stdout.write(`OK: ${stream.records.length} records, version ${stream.version}, ${endianName(stream.bigEndian)}${what}\n`);
 }
 
 function convert(input: string, output: string, flags: Map<string, string>): void {
@@ -192,7 +196,7 @@ function main(argv: string[]): number {
       process.stderr.write(`xenstore-stream: ${err.message}\n${USAGE}\n`);
       return 2;
     }
-    if (err instanceof StreamError) {
+    if (err instanceof StreamError || err instanceof MigrationError) {
       process.stderr.write(`xenstore-stream: ${err.message}\n`);
       return 1;
     }

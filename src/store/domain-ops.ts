@@ -11,9 +11,9 @@ import { fail } from './errors.js';
 import { fireSpecialEvent } from './events.js';
 import { atoi, strictDomid } from './numbers.js';
 import { removeNode } from './operations.js';
-import { childPath } from './path.js';
 import { makePerms, type Perms } from './permissions.js';
 import type { Store } from './store.js';
+import { walkTree } from './tree-walk.js';
 
 /** Parses a domid argument the way the configured Xen version does. */
 export function parseDomid(store: Store, text: string | undefined): number {
@@ -114,21 +114,18 @@ function removeOwnedNodes(store: Store, domain: Domain): void {
   const dom0 = store.addSocketClient();
   try {
     const ctx = opContext(store, dom0, undefined);
-    const visit = (path: string): void => {
-      const node = store.lookup(path);
-      if (!node || domain.nodeCount <= 0) return;
-      if (node.perms[0]!.domid === domain.domid) {
-        if (store.keepOrphans) {
-          store.changeOwner(node.perms, ownedBy(node.perms, 0), undefined);
-          node.perms = ownedBy(node.perms, 0);
-        } else {
-          removeNode(ctx, path);
-          return;
-        }
+    walkTree('/', store.root, (path, node) => {
+      // Every owned node found: the rest of the tree can be skipped.
+      if (domain.nodeCount <= 0) return false;
+      if (node.perms[0]!.domid !== domain.domid) return true;
+      if (!store.keepOrphans) {
+        removeNode(ctx, path);
+        return false;
       }
-      for (const name of [...(node.children?.names() ?? [])]) visit(childPath(path, name));
-    };
-    visit('/');
+      store.changeOwner(node.perms, ownedBy(node.perms, 0), undefined);
+      node.perms = ownedBy(node.perms, 0);
+      return true;
+    });
   } finally {
     store.clients.delete(dom0.serial);
   }
@@ -147,14 +144,11 @@ function cleanSpecialPerms(store: Store, domid: number): void {
   for (const [name, perms] of store.specialPerms) store.specialPerms.set(name, withoutDomain(perms, domid));
   if (!store.compat.removeDeadDomainPerms) return;
   for (const node of store.specialNodes.values()) node.perms = withoutDomain(node.perms, domid);
-  const visit = (path: string): void => {
-    const node = store.lookup(path)!;
+  walkTree('/', store.root, (_path, node) => {
     if (node.perms.length > 1 && node.perms.some((e, i) => i > 0 && e.domid === domid)) {
       node.perms = makePerms([node.perms[0]!, ...node.perms.slice(1).filter((e) => e.domid !== domid)]);
     }
-    for (const name of node.children?.names() ?? []) visit(childPath(path, name));
-  };
-  visit('/');
+  });
 }
 
 /**

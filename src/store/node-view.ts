@@ -13,6 +13,7 @@ import type { Perms } from './permissions.js';
 import type { Store } from './store.js';
 import { NO_GENERATION, Transaction, type TouchedNode } from './transaction.js';
 import type { Client } from './client.js';
+import { walkNodes, walkTree } from './tree-walk.js';
 
 export interface NodeView {
   /** The node as this view sees it, or null. Touches it in a transaction. */
@@ -70,25 +71,18 @@ export class LiveView implements NodeView {
   removeSubtree(path: string, _parentRecord: NodeRecord, removed: (path: string, record: NodeRecord) => void): void {
     const parentPathName = parentPath(path);
     const parent = this.store.lookup(parentPathName)!;
-    this.removeBelow(path, this.store.lookup(path)!, removed);
+    // After each child C rewrites its parent: one generation after every node but the first removed.
+    walkTree(path, this.store.lookup(path)!, () => {}, (at, node, depth) => {
+      this.store.nextGeneration();
+      removed(at, this.store.withCurrentPerms(node));
+      this.store.countNode(node.perms, -1, this.client);
+      if (depth > 0) this.store.nextGeneration();
+    });
     parent.children = parent.children!.writable();
     parent.children.delete(baseName(path));
     parent.gen = this.store.nextGeneration();
   }
 
-  private removeBelow(path: string, node: Node, removed: (path: string, record: NodeRecord) => void): void {
-    if (node.children) {
-      // The detached subtree is never changed while it is walked: no copy of the list needed.
-      for (const [name, child] of node.children.children()) {
-        this.removeBelow(childPath(path, name), child!, removed);
-        // C rewrites the parent after every child it drops.
-        this.store.nextGeneration();
-      }
-    }
-    this.store.nextGeneration();
-    removed(path, this.store.withCurrentPerms(node));
-    this.store.countNode(node.perms, -1, this.client);
-  }
 }
 
 /** Access through a transaction's private copies. */
@@ -155,7 +149,20 @@ export class TransactionView implements NodeView {
   }
 
   removeSubtree(path: string, parentRecord: NodeRecord, removed: (path: string, record: NodeRecord) => void): void {
-    this.removeBelow(path, this.read(path)!, removed);
+    walkNodes(path, this.read(path)!, (at, record) => this.childCopies(at, record), () => {}, (at, record, _depth, parent) => {
+      this.store.nextGeneration();
+      const touched = this.touch(at);
+      touched.record = null;
+      touched.modified = true;
+      removed(at, record);
+      this.tx.addNodeCount(record.perms[0]!.domid, -1);
+      if (parent) {
+        // C rewrites the parent after every child it drops.
+        parent.children = parent.children!.writable();
+        parent.children.delete(baseName(at));
+        parent.gen = this.store.nextGeneration();
+      }
+    });
     // The parent's copy predates the node (created since the transaction saw
     // the parent): C xenstored finds no child entry to remove and fails.
     if (!parentRecord.children?.has(baseName(path))) fail('EIO', `${path} missing from its parent's child list`);
@@ -165,24 +172,15 @@ export class TransactionView implements NodeView {
     this.touch(parentPath(path)).modified = true;
   }
 
-  private removeBelow(path: string, record: NodeRecord, removed: (path: string, record: NodeRecord) => void): void {
-    if (record.children) {
-      for (const name of [...record.children.names()]) {
-        const child = this.read(childPath(path, name));
-        // A stale copy names a child that is gone: C's tree walk stops here.
-        if (!child) fail('EIO', `child ${name} of ${path} is gone`);
-        this.removeBelow(childPath(path, name), child, removed);
-        record.children = record.children.writable();
-        record.children.delete(name);
-        record.gen = this.store.nextGeneration();
-      }
+  /** The copies of a copy's children, read through this view as the walk reaches each. */
+  private *childCopies(path: string, record: NodeRecord): Generator<[string, NodeRecord]> {
+    // The names as they were: the list loses each child as it is removed.
+    for (const name of [...(record.children?.names() ?? [])]) {
+      const child = this.read(childPath(path, name));
+      // A stale copy names a child that is gone: C's tree walk stops here.
+      if (!child) fail('EIO', `child ${name} of ${path} is gone`);
+      yield [name, child];
     }
-    this.store.nextGeneration();
-    const touched = this.touch(path);
-    touched.record = null;
-    touched.modified = true;
-    removed(path, record);
-    this.tx.addNodeCount(record.perms[0]!.domid, -1);
   }
 
   private touch(path: string): TouchedNode {
