@@ -54,8 +54,14 @@ export class StoreImport {
     if (perms.length === 0) throw new StoreImportError(`${saved.path} has no owner`);
     const gen = saved.gen ?? store.nextGeneration();
     if (isSpecialPath(saved.path)) {
-      if (store.compat.specialPathsAreNodes) store.specialNodes.set(saved.path, new Node(saved.value, perms, gen));
-      else store.specialPerms.set(saved.path, perms);
+      if (!store.compat.specialPathsAreNodes) {
+        store.specialPerms.set(saved.path, perms);
+        return;
+      }
+      if (store.specialNodes.has(saved.path)) throw new StoreImportError(`${saved.path} comes twice`);
+      const node = new Node(saved.value, perms, gen);
+      store.specialNodes.set(saved.path, node);
+      this.added.push({ path: saved.path, node });
       return;
     }
     if (this.byPath.has(saved.path) || (saved.path === '/' && this.rootAdded)) {
@@ -77,7 +83,7 @@ export class StoreImport {
     this.added.push({ path: saved.path, node });
   }
 
-  /** Committed nodes added so far (special nodes not included). */
+  /** Nodes added so far: committed ones and (master) special ones, whose generations a stream may carry. */
   get nodeCount(): number {
     return this.added.length;
   }
@@ -127,7 +133,7 @@ export class StoreImport {
     const { store } = this;
     if (!this.rootAdded) throw new StoreImportError('there is no root node');
     for (const { path, node } of this.added) {
-      if (path === '/') continue;
+      if (path === '/' || isSpecialPath(path)) continue;
       const parentName = parentPath(path);
       const parent = parentName === '/' ? store.root : this.byPath.get(parentName);
       if (!parent) throw new StoreImportError(`the parent of ${path} is not there`);
