@@ -7,7 +7,7 @@
  * they conflicted with. The guest client then reconnects to the new
  * daemon's domain socket.
  */
-import type { Daemon } from '../daemon/daemon.js';
+import type { LiveUpdateHost } from './host.js';
 import { DOMID_INVALID, INTRODUCE_DOMAIN } from '../wire/vocabulary.js';
 import { saveClient, type SavedClient } from '../store/client.js';
 import { clientOf } from '../store/domain-ops.js';
@@ -25,7 +25,7 @@ import { committedNodeFrom, committedNodeRecord, touchedFrom, transactionFrom, t
 export class MigrationError extends Error {}
 
 /** The stream for one introduced domain (version 2, little-endian). */
-export function exportDomain(daemon: Daemon, domid: number): Buffer {
+export function exportDomain(daemon: LiveUpdateHost, domid: number): Buffer {
   const { store } = daemon;
   const domain = store.domains.introduced(domid);
   const client = domain && clientOf(store, domain);
@@ -52,7 +52,7 @@ export function exportDomain(daemon: Daemon, domid: number): Buffer {
  * checker a restore uses, then the store checks it against what it holds;
  * nothing changes unless both accept it.
  */
-export function importDomain(daemon: Daemon, stream: Buffer): number {
+export function importDomain(daemon: LiveUpdateHost, stream: Buffer): number {
   const imported = domainFrom(stream);
   let client;
   try {

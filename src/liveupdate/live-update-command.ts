@@ -4,7 +4,7 @@
  * transactions: they travel in the stream and survive the update.
  */
 import fs from 'node:fs';
-import type { Daemon } from '../daemon/daemon.js';
+import type { LiveUpdateHost } from './host.js';
 import type { HandlerRequest } from '../protocol/handler.js';
 import { cString } from '../protocol/payload.js';
 import { data, type Reply } from '../protocol/reply.js';
@@ -24,7 +24,7 @@ const text = (s: string): Reply => data(cString(s));
 export class LiveUpdateCommand {
   private session: Session | undefined;
 
-  constructor(private readonly daemon: Daemon, private readonly daemonArgs: () => string[]) {}
+  constructor(private readonly daemon: LiveUpdateHost, private readonly daemonArgs: () => string[]) {}
 
   run(r: HandlerRequest, args: string[]): Reply {
     // C looks at the command and at most six arguments.

@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Daemon } from '../daemon/daemon.js';
+import type { LiveUpdateHost } from './host.js';
 import type { Connection } from '../protocol/connection.js';
 import { encodeFrame, type Frame } from '../protocol/frame.js';
 import { fdOf } from './adopt-fds.js';
@@ -46,7 +46,7 @@ export function currentImage(daemonArgs: string[]): Image {
   return { execPath: process.execPath, args: [...process.execArgv, process.argv[1]!, ...daemonArgs] };
 }
 
-function descriptors(daemon: Daemon): { map: Descriptors; keep: number[] } {
+function descriptors(daemon: LiveUpdateHost): { map: Descriptors; keep: number[] } {
   const keep: number[] = [];
   const track = (fd: number | undefined): number => {
     if (fd === undefined) return -1;
@@ -88,7 +88,7 @@ export interface UpdateRequest {
  * given on its stdin; resolves to its complaint, or undefined. The image is
  * started first, so that it boots on another core while this one dumps.
  */
-function dryRun(daemon: Daemon, image: Image, version: StreamVersion): Promise<string | undefined> {
+function dryRun(daemon: LiveUpdateHost, image: Image, version: StreamVersion): Promise<string | undefined> {
   return new Promise((resolve) => {
     const child = spawn(image.execPath, [...image.args.filter((a) => a !== '-U'), '--check-stream', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
     let stderr = '';
@@ -111,7 +111,7 @@ function dryRun(daemon: Daemon, image: Image, version: StreamVersion): Promise<s
  * execs. Resolves to an error text (the reply to `-s`) when the update
  * could not happen; does not return when it did.
  */
-export async function reexecUpdate(daemon: Daemon, request: UpdateRequest): Promise<string> {
+export async function reexecUpdate(daemon: LiveUpdateHost, request: UpdateRequest): Promise<string> {
   const image = imageFor(request.binary, request.daemonArgs);
   const refused = await dryRun(daemon, image, request.version);
   if (refused !== undefined) {

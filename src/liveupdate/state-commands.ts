@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Daemon } from '../daemon/daemon.js';
+import type { LiveUpdateHost } from './host.js';
 import { cString } from '../protocol/payload.js';
 import { data, OK, type Reply } from '../protocol/reply.js';
 import { parseDomid } from '../store/domain-ops.js';
@@ -28,7 +28,7 @@ function attempt(work: () => Reply): Reply {
   }
 }
 
-export function installStateCommands(daemon: Daemon, daemonArgs: () => string[]): void {
+export function installStateCommands(daemon: LiveUpdateHost, daemonArgs: () => string[]): void {
   const file = (name: string | undefined) => path.resolve(daemon.options.rundir, name ?? fail('EINVAL', 'missing file name'));
   daemon.controlExtensions.set('dump', {
     run: (_r, args) => {

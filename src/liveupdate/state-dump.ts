@@ -5,7 +5,7 @@
  * `/` down, the domains, then xenstored-sim's own additions.
  */
 import type { Connection } from '../protocol/connection.js';
-import type { Daemon } from '../daemon/daemon.js';
+import type { LiveUpdateHost } from './host.js';
 import { DOMID_INVALID } from '../wire/vocabulary.js';
 import { saveClient, type SavedClient } from '../store/client.js';
 import { saveDomain } from '../store/domains.js';
@@ -47,7 +47,7 @@ function quotaEntries(quotas: Record<string, number>, softMemory: number): Quota
   });
 }
 
-export function dumpDaemon(daemon: Daemon, options: DumpOptions): Buffer {
+export function dumpDaemon(daemon: LiveUpdateHost, options: DumpOptions): Buffer {
   const { store } = daemon;
   const c417 = options.c417 ?? false;
   const writer = new StreamWriter({ version: options.version, bigEndian: options.bigEndian ?? false }, 1 << 20);

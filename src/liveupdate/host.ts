@@ -1,0 +1,33 @@
+/**
+ * What live update needs from a running daemon, and no more: the store, the
+ * connections and their sockets (to dump them and keep them open), the
+ * CONTROL commands it adds, and a few actions. The Daemon class provides
+ * it; live update never reaches for the rest of the daemon.
+ */
+import type net from 'node:net';
+import type { ControlExtension } from '../daemon/control.js';
+import type { DaemonOptions } from '../daemon/options.js';
+import type { Connection } from '../protocol/connection.js';
+import type { Frame } from '../protocol/frame.js';
+import type { Client } from '../store/client.js';
+import type { Store } from '../store/store.js';
+
+export interface LiveUpdateHost {
+  readonly store: Store;
+  readonly options: DaemonOptions;
+  /** Every client's connection, by the client's serial. */
+  readonly connections: ReadonlyMap<number, Connection>;
+  /** Where CONTROL commands that live in live update (dump, export-domain, …) are installed. */
+  readonly controlExtensions: Map<string, ControlExtension>;
+  /** The listening socket, if the daemon listens. */
+  readonly server: net.Server | undefined;
+  socketOf(conn: Connection): net.Socket | undefined;
+  domainListener(domid: number): net.Server | undefined;
+  /** A ring connection was (re)set, as by INTRODUCE: discard its I/O, make sure its socket exists. */
+  connectionReset(client: Client): void;
+  /** Queues a reply frame on a connection. */
+  reply(conn: Connection, frame: Frame): void;
+  /** Writes everything queued. */
+  flush(): void;
+  log(line: string): void;
+}
