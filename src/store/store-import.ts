@@ -1,8 +1,8 @@
 /**
- * Builds a store from saved values (a restore, or a domain arriving by
- * migration). The builder owns every invariant the store keeps: nodes may
- * come in any order and are linked only at finish(), a node must not come
- * twice or be left without a parent, node counts are recounted from the
+ * Builds a store from saved values (a whole-state restore). The builder
+ * owns every invariant the store keeps: nodes may come in any order (a
+ * node whose parent has not come yet waits for finish()), a node must not
+ * come twice or be left without a parent, node counts are recounted from the
  * owners, the generation counter ends past every generation handed out,
  * and checkStore() passes before the store is used. Callers map their
  * format to saved values and never touch the store's insides.
@@ -12,12 +12,11 @@ import { loadClient, type Client, type SavedClient } from './client.js';
 import { loadDomain, type DomainUpdate } from './domains.js';
 import type { SavedHypervisor } from './hypervisor.js';
 import { Node } from './node.js';
-import { baseName, isSpecialPath, parentPath } from './path.js';
+import { baseName, depth, isSpecialPath, parentPath } from './path.js';
 import { makePerms, type PermEntry } from './permissions.js';
 import { isQuotaName, type QuotaName } from './quotas.js';
 import type { Store } from './store.js';
 import { checkStore } from './check-store.js';
-import { walkTree } from './tree-walk.js';
 
 export class StoreImportError extends Error {}
 
@@ -34,8 +33,12 @@ export interface ImportedNode {
  * store will hold comes through here.
  */
 export class StoreImport {
-  private readonly added: { path: string; node: Node }[] = [];
-  private readonly byPath = new Map<string, Node>();
+  /** Every node added, in order: committed ones and (master) special ones. */
+  private readonly added: Node[] = [];
+  /** The branch just added, root first: a stream lists parents just before their children. */
+  private readonly branch: { path: string; node: Node }[] = [];
+  /** Nodes whose parent had not come yet, linked at finish(). */
+  private readonly waiting: { path: string; node: Node; index: number }[] = [];
   private readonly domainOrder: number[] = [];
   private rootAdded = false;
   private finished = false;
@@ -53,34 +56,45 @@ export class StoreImport {
     const perms = makePerms(saved.perms);
     if (perms.length === 0) throw new StoreImportError(`${saved.path} has no owner`);
     const gen = saved.gen ?? store.nextGeneration();
+    let node: Node;
     if (isSpecialPath(saved.path)) {
       if (!store.compat.specialPathsAreNodes) {
         store.specialPerms.set(saved.path, perms);
         return;
       }
       if (store.specialNodes.has(saved.path)) throw new StoreImportError(`${saved.path} comes twice`);
-      const node = new Node(saved.value, perms, gen);
+      node = new Node(saved.value, perms, gen);
       store.specialNodes.set(saved.path, node);
-      this.added.push({ path: saved.path, node });
-      return;
-    }
-    if (this.byPath.has(saved.path) || (saved.path === '/' && this.rootAdded)) {
-      throw new StoreImportError(`${saved.path} comes twice`);
-    }
-    let node: Node;
-    if (saved.path === '/') {
+    } else if (saved.path === '/') {
+      if (this.rootAdded) throw new StoreImportError('/ comes twice');
+      this.rootAdded = true;
       node = store.root;
       node.value = saved.value;
       node.perms = perms;
       node.gen = gen;
-      this.rootAdded = true;
+      this.branch.length = 0;
+      this.branch.push({ path: '/', node });
     } else {
       node = new Node(saved.value, perms, gen);
-      this.byPath.set(saved.path, node);
+      const parent = this.parentOnBranch(saved.path) ?? store.lookup(parentPath(saved.path));
+      if (parent) {
+        link(parent, saved.path, node);
+        this.branch.push({ path: saved.path, node });
+      } else {
+        this.waiting.push({ path: saved.path, node, index: this.added.length });
+      }
     }
     // As when a node is written: the owner's domain object exists from now on if the hypervisor has the domain.
     store.existingDomainObject(perms[0]!.domid);
-    this.added.push({ path: saved.path, node });
+    this.added.push(node);
+  }
+
+  /** The parent of `path` if it is on the branch just added (the usual case: no lookup from the root). */
+  private parentOnBranch(path: string): Node | undefined {
+    const parent = parentPath(path);
+    const { branch } = this;
+    while (branch.length > 0 && branch[branch.length - 1]!.path !== parent) branch.pop();
+    return branch[branch.length - 1]?.node;
   }
 
   /** Nodes added so far: committed ones and (master) special ones, whose generations a stream may carry. */
@@ -88,10 +102,10 @@ export class StoreImport {
     return this.added.length;
   }
 
-  /** Generations of the committed nodes, in the order they were added (a stream may carry them last). */
+  /** Generations of the nodes, in the order they were added (a stream may carry them last). */
   setGenerations(gens: ArrayLike<number>): void {
     if (gens.length !== this.added.length) throw new StoreImportError(`${gens.length} generations for ${this.added.length} nodes`);
-    this.added.forEach(({ node }, i) => (node.gen = gens[i]!));
+    this.added.forEach((node, i) => (node.gen = gens[i]!));
   }
 
   setSpecialPerms(path: string, perms: readonly PermEntry[]): void {
@@ -123,39 +137,54 @@ export class StoreImport {
   }
 
   /**
-   * Links every node to its parent, recounts, and checks the result.
-   * `generation`: the counter's saved value, if known; it never ends below
-   * a generation already handed out.
+   * Links the nodes that came before their parents, recounts, and checks
+   * the result. `generation`: the counter's saved value, if known; it never
+   * ends below a generation already handed out.
    */
   finish(generation?: number): void {
     if (this.finished) throw new StoreImportError('the import is already finished');
     this.finished = true;
     const { store } = this;
     if (!this.rootAdded) throw new StoreImportError('there is no root node');
-    for (const { path, node } of this.added) {
-      if (path === '/' || isSpecialPath(path)) continue;
-      const parentName = parentPath(path);
-      const parent = parentName === '/' ? store.root : this.byPath.get(parentName);
-      if (!parent) throw new StoreImportError(`the parent of ${path} is not there`);
-      parent.children = (parent.children ?? new ChildList()).writable();
-      parent.children.add(baseName(path), node);
-    }
+    this.linkWaiting();
     let highest = store.generation;
-    for (const { node } of this.added) if (node.gen > highest) highest = node.gen;
+    for (const node of this.added) if (node.gen > highest) highest = node.gen;
     store.generation = Math.max(highest, generation ?? 0);
     store.domains.reorder(this.domainOrder);
-    recountNodes(store);
+    for (const domain of store.domains.all()) domain.nodeCount = 0;
+    for (const node of this.added) {
+      const owner = store.domains.get(node.perms[0]!.domid);
+      if (owner) owner.nodeCount++;
+    }
     checkStore(store);
+  }
+
+  /**
+   * Parents before children (by depth), then every list that got a late
+   * child is put back in the order the nodes were added.
+   */
+  private linkWaiting(): void {
+    if (this.waiting.length === 0) return;
+    const { store } = this;
+    const late = new Set<Node>();
+    const sorted = [...this.waiting].sort((a, b) => depth(a.path) - depth(b.path) || a.index - b.index);
+    for (const { path, node } of sorted) {
+      const parent = store.lookup(parentPath(path));
+      if (!parent) throw new StoreImportError(`the parent of ${path} is not there`);
+      link(parent, path, node);
+      late.add(parent);
+    }
+    const order = new Map(this.added.map((node, i) => [node, i]));
+    for (const parent of late) {
+      const children = [...parent.children!.children()].sort(([, a], [, b]) => order.get(a!)! - order.get(b!)!);
+      parent.children = new ChildList(new Map(children));
+    }
   }
 }
 
-/** Sets every domain object's node count from the owners of the nodes. */
-function recountNodes(store: Store): void {
-  for (const domain of store.domains.all()) domain.nodeCount = 0;
-  const count = (_path: string, node: Node): void => {
-    const domain = store.domains.get(node.perms[0]!.domid);
-    if (domain) domain.nodeCount++;
-  };
-  walkTree('/', store.root, count);
-  for (const [name, node] of store.specialNodes) count(name, node);
+function link(parent: Node, path: string, node: Node): void {
+  const name = baseName(path);
+  if (parent.children?.has(name)) throw new StoreImportError(`${path} comes twice`);
+  parent.children = (parent.children ?? new ChildList()).writable();
+  parent.children.add(name, node);
 }

@@ -12,13 +12,13 @@ import { childPath } from './path.js';
 export type EnterNode<T> = (path: string, node: T, depth: number) => boolean | void;
 /** `parent` is undefined for the node the walk started at. */
 export type LeaveNode<T> = (path: string, node: T, depth: number, parent: T | undefined) => void;
-/** A node's children as [name, child] pairs, read when the node is entered. */
-export type ChildrenOf<T> = (path: string, node: T) => Iterator<[string, T]> | undefined;
+/** A node's children as [name, child] pairs, read when the node is entered; a child that is undefined is skipped. */
+export type ChildrenOf<T> = (path: string, node: T) => Iterator<[string, T | undefined]> | undefined;
 
 interface Frame<T> {
   path: string;
   node: T;
-  children: Iterator<[string, T]> | undefined;
+  children: Iterator<[string, T | undefined]> | undefined;
 }
 
 export function walkNodes<T>(path: string, node: T, childrenOf: ChildrenOf<T>, enter: EnterNode<T>, leave?: LeaveNode<T>): void {
@@ -32,16 +32,13 @@ export function walkNodes<T>(path: string, node: T, childrenOf: ChildrenOf<T>, e
     const top = stack[stack.length - 1]!;
     const next = top.children?.next();
     if (next && !next.done) {
-      push(childPath(top.path, next.value[0]), next.value[1]);
+      const [name, child] = next.value;
+      if (child !== undefined) push(childPath(top.path, name), child);
       continue;
     }
     stack.pop();
     leave?.(top.path, top.node, stack.length, stack[stack.length - 1]?.node);
   }
-}
-
-function* liveChildren(node: Node): Generator<[string, Node]> {
-  for (const entry of node.children?.children() ?? []) if (entry[1]) yield entry as [string, Node];
 }
 
 /**
@@ -50,5 +47,5 @@ function* liveChildren(node: Node): Generator<[string, Node]> {
  * through the iterator taken when its node was entered.
  */
 export function walkTree(path: string, node: Node, enter: EnterNode<Node>, leave?: LeaveNode<Node>): void {
-  walkNodes(path, node, (_p, n) => (n.children ? liveChildren(n) : undefined), enter, leave);
+  walkNodes(path, node, (_p, n) => n.children?.children(), enter, leave);
 }
