@@ -9,7 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { dispatch } from '../protocol/dispatch.js';
 import { Connection } from '../protocol/connection.js';
-import type { Frame } from '../protocol/frame.js';
+import { encodeFrame, type Frame } from '../protocol/frame.js';
 import { FramingError } from '../protocol/frame-reader.js';
 import type { HandlerRequest, Services } from '../protocol/handler.js';
 import { cString } from '../protocol/payload.js';
@@ -232,35 +232,54 @@ export class Daemon implements Services, ControlHost {
     return this.domainListeners.get(domid);
   }
 
-  /** A guest client connects to its domain's socket: it becomes the ring. */
+  /**
+   * A guest client connects to its domain's socket: it becomes the ring.
+   * While another client holds the ring, the newcomer is judged at its first
+   * request, not now: a previous client that hung up just before this one
+   * connected has its end-of-file read in the same poll round as this
+   * accept, possibly after it, but always before the newcomer's first bytes.
+   */
   private acceptGuest(client: Client, socket: net.Socket): void {
-    const conn = this.connections.get(client.serial);
-    if (!conn || conn.transport) {
-      this.refuse(socket, `domain ${client.domid} already has a client connected`);
+    if (this.guestSlotFree(client)) {
+      this.attachGuest(this.connections.get(client.serial)!, socket);
       return;
     }
-    this.attachGuest(conn, socket);
+    socket.on('error', () => socket.destroy());
+    socket.once('data', (chunk: Buffer) => {
+      if (!this.guestSlotFree(client)) {
+        this.refuse(socket, chunk, `domain ${client.domid} already has a client connected`);
+        return;
+      }
+      const conn = this.connections.get(client.serial)!;
+      socket.removeAllListeners('error');
+      this.attachGuest(conn, socket);
+      this.receive(conn, chunk);
+    });
+  }
+
+  private guestSlotFree(client: Client): boolean {
+    const conn = this.connections.get(client.serial);
+    return conn !== undefined && conn.transport === undefined;
   }
 
   attachGuest(conn: Connection, socket: net.Socket): void {
     this.attach(conn, socket, () => {
       if (conn.transport) this.detachGuest(conn);
     });
+    // A guest never half-closes: end-of-file means it has gone, and its
+    // domain's socket must be free for the next client before 'close' comes.
+    socket.once('end', () => {
+      if (this.sockets.get(conn) !== socket) return;
+      this.sockets.delete(conn);
+      this.detachGuest(conn);
+    });
   }
 
   /** Answers the refused client's first request with EBUSY, then hangs up. */
-  private refuse(socket: net.Socket, why: string): void {
+  private refuse(socket: net.Socket, firstChunk: Buffer, why: string): void {
     this.log(`refusing a guest client: ${why}`);
-    socket.once('data', (chunk: Buffer) => {
-      const reqId = chunk.length >= 8 ? chunk.readUInt32LE(4) : 0;
-      const payload = cString('EBUSY');
-      const header = Buffer.alloc(16);
-      header.writeUInt32LE(MessageType.ERROR, 0);
-      header.writeUInt32LE(reqId, 4);
-      header.writeUInt32LE(payload.length, 12);
-      socket.end(Buffer.concat([header, payload]));
-    });
-    socket.on('error', () => socket.destroy());
+    const reqId = firstChunk.length >= 8 ? firstChunk.readUInt32LE(4) : 0;
+    socket.end(encodeFrame({ type: MessageType.ERROR, reqId, txId: 0, payload: cString('EBUSY') }));
   }
 
   /** The guest client went away: its watches and transactions go too. */
