@@ -23,6 +23,8 @@ import type { QuotaName } from '../store/quotas.js';
 import { runControl, type ControlExtension, type ControlHost } from './control.js';
 import type { DaemonOptions } from './options.js';
 import { PollWindow } from './poll-window.js';
+import { writePrivateFile } from './private-files.js';
+import { ensurePrivateDir, listenOwnerOnly, prepareRunDir, removeSocketFile } from './run-dir.js';
 import { TraceLog } from './trace.js';
 
 /** Output kept for a privileged client that does not read its events. */
@@ -69,13 +71,19 @@ export class Daemon implements Services, ControlHost {
 
   // --- sockets ---------------------------------------------------------------
 
-  /** Binds the main socket (removing a stale one) and writes the pid file. */
+  /**
+   * Binds the main socket, after checking the run directory and that no
+   * daemon listens there already (a stale socket is removed), and writes
+   * the pid file.
+   */
   async listen(): Promise<void> {
-    fs.mkdirSync(path.dirname(this.options.socketPath), { recursive: true });
-    fs.rmSync(this.options.socketPath, { force: true });
-    this.mainServer = await listenOn(this.options.socketPath, (socket) => this.acceptSocket(socket));
+    const { rundir, socketPath } = this.options;
+    await prepareRunDir(rundir, socketPath, this.domainDir);
+    const server = net.createServer((socket) => this.acceptSocket(socket));
+    await listenOwnerOnly(server, socketPath);
+    this.mainServer = server;
     for (const client of this.store.clients.values()) if (client.domain) this.openDomainSocket(client);
-    if (this.options.pidFile) fs.writeFileSync(this.options.pidFile, `${process.pid}\n`);
+    if (this.options.pidFile) writePrivateFile(this.options.pidFile, `${process.pid}\n`);
   }
 
   /** Adopts an already listening server (live update hands one over). */
@@ -219,10 +227,14 @@ export class Daemon implements Services, ControlHost {
     let server = kept;
     if (!server) {
       const socketPath = path.join(this.domainDir, String(domid));
-      fs.mkdirSync(this.domainDir, { recursive: true });
-      fs.rmSync(socketPath, { force: true });
       server = net.createServer();
-      server.listen(socketPath);
+      try {
+        ensurePrivateDir(this.domainDir);
+        removeSocketFile(socketPath);
+        listenOwnerOnly(server, socketPath).catch((e: Error) => this.log(`domain ${domid}: cannot listen on ${socketPath}: ${e.message}`));
+      } catch (e) {
+        this.log(`domain ${domid}: cannot listen on ${socketPath}: ${(e as Error).message}`);
+      }
     }
     server.on('connection', (socket: net.Socket) => this.acceptGuest(client, socket));
     this.domainListeners.set(domid, server);
@@ -303,7 +315,7 @@ export class Daemon implements Services, ControlHost {
     if (server) {
       server.close();
       this.domainListeners.delete(client.domid);
-      fs.rmSync(path.join(this.domainDir, String(client.domid)), { force: true });
+      removeSocketFile(path.join(this.domainDir, String(client.domid)));
     }
   }
 
@@ -339,25 +351,14 @@ export class Daemon implements Services, ControlHost {
     for (const conn of this.connections.values()) conn.transport?.close();
     for (const [domid, server] of this.domainListeners) {
       server.close();
-      fs.rmSync(path.join(this.domainDir, String(domid)), { force: true });
+      removeSocketFile(path.join(this.domainDir, String(domid)));
     }
     this.domainListeners.clear();
     if (this.mainServer) {
       await new Promise<void>((resolve) => this.mainServer!.close(() => resolve()));
-      fs.rmSync(this.options.socketPath, { force: true });
+      removeSocketFile(this.options.socketPath);
     }
     if (this.options.pidFile) fs.rmSync(this.options.pidFile, { force: true });
     this.trace?.close();
   }
-}
-
-function listenOn(socketPath: string, onConnection: (socket: net.Socket) => void): Promise<net.Server> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer(onConnection);
-    server.once('error', reject);
-    server.listen({ path: socketPath, backlog: 511 }, () => {
-      server.off('error', reject);
-      resolve(server);
-    });
-  });
 }
