@@ -9,11 +9,12 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { DOMID_FIRST_RESERVED } from '../protocol/wire.js';
 
 /** sun_path holds 108 bytes, the terminating NUL included. */
 export const MAX_SOCKET_PATH_BYTES = 107;
-/** The longest name a guest domain's socket gets: domids stay below DOMID_FIRST_RESERVED (32752). */
-export const LONGEST_DOMAIN_SOCKET_NAME = '32751';
+/** The longest name a guest domain's socket gets: the highest domid a guest can have. */
+const LONGEST_DOMAIN_SOCKET_NAME = String(DOMID_FIRST_RESERVED - 1);
 
 /** A run directory or socket path the daemon will not use; the message says what to do. */
 export class RunDirError extends Error {}
