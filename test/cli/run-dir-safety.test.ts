@@ -14,6 +14,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { RawClient } from '../helpers/raw-client.js';
 import { CI } from '../helpers/requirements.js';
 import { REPO_ROOT, SIM_CLI, startSim, type SimDaemon } from '../helpers/sim-daemon.js';
+import { reexecAvailable, reexecUnavailableReason } from '../../src/liveupdate/exec-image.js';
 import { MessageType as T } from '../../src/protocol/wire.js';
 
 const NOBODY = 65534;
@@ -172,6 +173,25 @@ describe('symbolic links planted in the run directory are not followed', () => {
   });
 });
 
+describe('live update through a planted state_dump link', () => {
+  // Without the re-exec addon the update hands over to a spawned process this test could not stop.
+  const updateIt = reexecAvailable() || CI ? it : it.skip;
+  updateIt('writes a new state_dump, leaves the link target alone, and the state survives', async () => {
+    expect(reexecAvailable(), `re-exec in place: ${reexecUnavailableReason()}`).toBe(true);
+    const rundir = tempDir();
+    const victim = path.join(tempDir(), 'victim');
+    fs.writeFileSync(victim, 'precious');
+    fs.symlinkSync(victim, path.join(rundir, 'state_dump'));
+    const sim = await started({ rundir });
+    const client = await dom0(sim);
+    expect((await client.call(T.WRITE, '/kept\0yes')).text).toBe('OK\0');
+    expect((await client.call(T.CONTROL, `live-update\0-f\0${SIM_CLI}\0`)).text).toBe('OK\0');
+    expect((await client.call(T.CONTROL, 'live-update\0-s\0')).text).toBe('OK\0');
+    expect((await client.call(T.READ, '/kept\0')).text).toBe('yes');
+    expect(fs.readFileSync(victim, 'utf8')).toBe('precious');
+  });
+});
+
 describe('one daemon per socket', () => {
   it('a second instance in the same run directory refuses and leaves the first one reachable', async () => {
     const rundir = tempDir();
@@ -190,6 +210,18 @@ describe('one daemon per socket', () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toContain(`${path.join(rundir, 'socket')} exists and is not a socket; it is left alone`);
     expect(fs.readFileSync(path.join(rundir, 'socket'), 'utf8')).toBe('not a socket');
+  });
+
+  it('of two instances started at once in the same run directory, one serves and the other refuses', async () => {
+    const rundir = tempDir();
+    const outcomes = await Promise.allSettled([startSim({ rundir }), startSim({ rundir })]);
+    const running = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+    for (const sim of running) cleanups.push(() => sim.stop());
+    const refusals = outcomes.flatMap((o) => (o.status === 'rejected' ? [String(o.reason)] : []));
+    expect(running).toHaveLength(1);
+    expect(refusals).toHaveLength(1);
+    expect(refusals[0]).toMatch(/already listening on|was taken while this daemon started/);
+    expect((await (await dom0(running[0]!)).call(T.WRITE, '/winner\0yes')).text).toBe('OK\0');
   });
 
   it('a stale socket (its daemon died) is replaced', async () => {
