@@ -80,7 +80,7 @@ export class Daemon implements Services, ControlHost {
     const { rundir, socketPath } = this.options;
     await prepareRunDir(rundir, socketPath, this.domainDir);
     const server = net.createServer((socket) => this.acceptSocket(socket));
-    await listenOwnerOnly(server, socketPath);
+    await listenOwnerOnly(server, socketPath, (l) => this.log(l));
     this.mainServer = server;
     for (const client of this.store.clients.values()) if (client.domain) this.openDomainSocket(client);
     if (this.options.pidFile) writePrivateFile(this.options.pidFile, `${process.pid}\n`);
@@ -228,12 +228,14 @@ export class Daemon implements Services, ControlHost {
     if (!server) {
       const socketPath = path.join(this.domainDir, String(domid));
       server = net.createServer();
+      // The domain stays introduced either way; its guest just cannot connect.
+      const cannotListen = (e: Error) => this.log(`domain ${domid}: cannot listen on ${socketPath}: ${e.message}`);
       try {
         ensurePrivateDir(this.domainDir);
         removeSocketFile(socketPath);
-        listenOwnerOnly(server, socketPath).catch((e: Error) => this.log(`domain ${domid}: cannot listen on ${socketPath}: ${e.message}`));
+        listenOwnerOnly(server, socketPath, (l) => this.log(l)).catch(cannotListen);
       } catch (e) {
-        this.log(`domain ${domid}: cannot listen on ${socketPath}: ${(e as Error).message}`);
+        cannotListen(e as Error);
       }
     }
     server.on('connection', (socket: net.Socket) => this.acceptGuest(client, socket));

@@ -114,9 +114,9 @@ export function removeSocketFile(socketPath: string): void {
  * Listens on `socketPath` with the socket owner-only, srw------- as C
  * xenstored's, whatever the umask: bound under umask 077 (the bind happens
  * inside listen(), synchronously), then chmod-ed for where the umask cannot
- * be changed (worker threads).
+ * be changed (worker threads). Errors after that are logged.
  */
-export function listenOwnerOnly(server: net.Server, socketPath: string): Promise<void> {
+export function listenOwnerOnly(server: net.Server, socketPath: string, log: (line: string) => void): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) => {
       reject(e.code === 'EADDRINUSE' ? new RunDirError(`${socketPath} was taken while this daemon started: ${CHOOSE_ANOTHER}`) : e);
@@ -130,6 +130,8 @@ export function listenOwnerOnly(server: net.Server, socketPath: string): Promise
     try {
       server.listen({ path: socketPath, backlog: 511 }, () => {
         fs.chmodSync(socketPath, 0o600);
+        // Later errors are accept(2)'s (EMFILE...): the daemon carries on.
+        server.on('error', (e) => log(`${socketPath}: ${e.message}`));
         resolve();
       });
     } finally {
