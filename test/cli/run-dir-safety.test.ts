@@ -64,7 +64,8 @@ function connectAs(uid: number, socketPath: string): Promise<string> {
     s.on('connect', () => { console.log(process.getuid(), 'connected'); s.destroy(); });
     s.on('error', (e) => console.log(process.getuid(), e.code));`;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', script, socketPath], { uid, gid: uid, stdio: ['ignore', 'pipe', 'pipe'] });
+    // cwd /: the repository may be somewhere nobody cannot enter.
+    const child = spawn(process.execPath, ['-e', script, socketPath], { uid, gid: uid, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
