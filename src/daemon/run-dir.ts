@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { DOMID_FIRST_RESERVED } from '../protocol/wire.js';
+import { DOMID_FIRST_RESERVED } from '../wire/vocabulary.js';
 
 /** sun_path holds 108 bytes, the terminating NUL included. */
 export const MAX_SOCKET_PATH_BYTES = 107;

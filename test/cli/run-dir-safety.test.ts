@@ -15,7 +15,7 @@ import { RawClient } from '../helpers/raw-client.js';
 import { CI } from '../helpers/requirements.js';
 import { REPO_ROOT, SIM_CLI, startSim, type SimDaemon } from '../helpers/sim-daemon.js';
 import { reexecAvailable, reexecUnavailableReason } from '../../src/liveupdate/exec-image.js';
-import { MessageType as T } from '../../src/protocol/wire.js';
+import { MessageType as T } from '../../src/wire/vocabulary.js';
 
 const NOBODY = 65534;
 const ROOT = process.geteuid?.() === 0;

@@ -9,7 +9,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { RawClient } from '../helpers/raw-client.js';
 import { startSim, type SimDaemon } from '../helpers/sim-daemon.js';
-import { MessageType as T } from '../../src/protocol/wire.js';
+import { MessageType as T } from '../../src/wire/vocabulary.js';
 
 let sim: SimDaemon | undefined;
 afterEach(async () => {
