@@ -12,7 +12,7 @@ import path from 'node:path';
 import { DOMID_FIRST_RESERVED } from '../wire/vocabulary.js';
 
 /** sun_path holds 108 bytes, the terminating NUL included. */
-export const MAX_SOCKET_PATH_BYTES = 107;
+const MAX_SOCKET_PATH_BYTES = 107;
 /** The longest name a guest domain's socket gets: the highest domid a guest can have. */
 const LONGEST_DOMAIN_SOCKET_NAME = String(DOMID_FIRST_RESERVED - 1);
 
@@ -21,7 +21,7 @@ export class RunDirError extends Error {}
 
 const CHOOSE_ANOTHER = 'choose another run directory (XENSTORED_RUNDIR) or socket (--socket)';
 
-export function checkSocketPathLength(socketPath: string): void {
+function checkSocketPathLength(socketPath: string): void {
   const bytes = Buffer.byteLength(socketPath);
   if (bytes > MAX_SOCKET_PATH_BYTES) {
     throw new RunDirError(`socket path ${socketPath} is ${bytes} bytes long, but a Unix socket path can have at most ${MAX_SOCKET_PATH_BYTES}: ${CHOOSE_ANOTHER} with a shorter path`);
@@ -53,7 +53,7 @@ export function ensurePrivateDir(dir: string): void {
  * writable by others only with the sticky bit (as /tmp), which stops them
  * renaming or removing what is not theirs.
  */
-export function checkParents(dir: string): void {
+function checkParents(dir: string): void {
   for (let d = dir; ; d = path.dirname(d)) {
     const st = fs.statSync(d);
     if ((st.uid !== 0 && st.uid !== uid()) || (st.mode & 0o022 && !(st.mode & 0o1000))) {
@@ -92,7 +92,7 @@ function accepting(socketPath: string): Promise<boolean> {
  * (nobody accepts on it), which is removed. A live daemon's socket, and
  * anything that is not a socket, are left alone and refused.
  */
-export async function claimSocketPath(socketPath: string): Promise<void> {
+async function claimSocketPath(socketPath: string): Promise<void> {
   const found = lstatIfAny(socketPath);
   if (!found) return;
   if (!found.isSocket()) {
@@ -129,7 +129,13 @@ export function listenOwnerOnly(server: net.Server, socketPath: string, log: (li
     }
     try {
       server.listen({ path: socketPath, backlog: 511 }, () => {
-        fs.chmodSync(socketPath, 0o600);
+        try {
+          fs.chmodSync(socketPath, 0o600);
+        } catch (e) {
+          server.close();
+          reject(e as Error);
+          return;
+        }
         // Later errors are accept(2)'s (EMFILE...): the daemon carries on.
         server.on('error', (e) => log(`${socketPath}: ${e.message}`));
         resolve();
