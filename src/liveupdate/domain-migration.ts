@@ -18,7 +18,7 @@ import { baseName, canonicalize, childPath, isSpecialPath, parentPath } from '..
 import { makePerms, permBits } from '../store/permissions.js';
 import { isQuotaName } from '../store/quotas.js';
 import { givenPath } from '../store/watches.js';
-import { Transaction } from '../store/transaction.js';
+import { StoreTransaction } from '../store/transaction.js';
 import { type DecodedRecord, type NodeRecord as StreamNode, type RingConnectionRecord, type StreamRecord } from '../stream/records.js';
 import { toStreamPerms, transactionRecords } from './state-dump.js';
 import { restorePendingNode } from './state-restore.js';
@@ -107,7 +107,7 @@ function apply(daemon: Daemon, records: DecodedRecord[], ring: RingConnectionRec
         relativeTo: relative ? client.home : undefined, depth: typeof r.depth === 'number' ? r.depth : undefined,
       });
     } else if (r.kind === 'transaction') {
-      const tx = new Transaction(r.txId, store.nextGeneration());
+      const tx = new StoreTransaction(r.txId, store.nextGeneration());
       tx.historyUnknown = true;
       client.transactions.set(r.txId, tx);
       client.nextTransactionId = Math.max(client.nextTransactionId, r.txId + 1);

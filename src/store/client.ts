@@ -5,12 +5,12 @@
  */
 import type { Domain } from './domains.js';
 import type { PermIdentity } from './permissions.js';
-import type { Transaction } from './transaction.js';
+import type { StoreTransaction } from './transaction.js';
 import type { Watch } from './watches.js';
 
 export class Client implements PermIdentity {
   readonly watches: Watch[] = [];
-  readonly transactions = new Map<number, Transaction>();
+  readonly transactions = new Map<number, StoreTransaction>();
   nextTransactionId = 1;
   /** When the count of open transactions last went from 0 to 1 (ms). */
   transactionsSince = 0;

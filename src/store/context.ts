@@ -2,16 +2,16 @@
 import type { Client } from './client.js';
 import { LiveView, TransactionView, type NodeView } from './node-view.js';
 import type { Store } from './store.js';
-import type { Transaction } from './transaction.js';
+import type { StoreTransaction } from './transaction.js';
 
 export interface OpContext {
   readonly store: Store;
   readonly client: Client;
-  readonly tx: Transaction | undefined;
+  readonly tx: StoreTransaction | undefined;
   readonly view: NodeView;
 }
 
-export function opContext(store: Store, client: Client, tx: Transaction | undefined): OpContext {
+export function opContext(store: Store, client: Client, tx: StoreTransaction | undefined): OpContext {
   const view = tx ? new TransactionView(store, client, tx) : new LiveView(store, client);
   return { store, client, tx, view };
 }

@@ -9,7 +9,7 @@ import { Client } from './client.js';
 import type { Compat } from './compat.js';
 import { Domain, DomainTable } from './domains.js';
 import { Hypervisor } from './hypervisor.js';
-import { Node, type NodeRecord } from './node.js';
+import { Node, type NodeContents } from './node.js';
 import { isSpecialPath } from './path.js';
 import { DEFAULT_PERMS, makePerms, PERM_READ, PERM_NONE, type Perms } from './permissions.js';
 import { DEFAULT_QUOTAS, DEFAULT_SOFT_MEMORY, type QuotaName, type Quotas } from './quotas.js';
@@ -185,7 +185,7 @@ export class Store {
   }
 
   /** The node as a reader sees it: stale entries marked. */
-  withCurrentPerms(node: Node): NodeRecord {
+  withCurrentPerms(node: Node): NodeContents {
     const perms = this.withStaleMarked(node.perms, node.gen);
     return perms === node.perms ? node : { value: node.value, perms, gen: node.gen, children: node.children };
   }
