@@ -10,7 +10,7 @@
 import type { Daemon } from '../daemon/daemon.js';
 import { DOMID_INVALID, INTRODUCE_DOMAIN } from '../wire/vocabulary.js';
 import { ChildList } from '../store/child-list.js';
-import type { Client } from '../store/client.js';
+import type { Requester } from '../store/requester.js';
 import { clientOf } from '../store/domain-ops.js';
 import { fireSpecialEvent } from '../store/events.js';
 import { Node } from '../store/node.js';
@@ -96,7 +96,7 @@ function apply(daemon: Daemon, records: DecodedRecord[], ring: RingConnectionRec
   domain.introduced = true;
   domain.port = ring.evtchn;
   domain.uniqueId = store.hypervisor.info(ring.domid)!.uniqueId;
-  const client: Client = store.addDomainClient(domain);
+  const client: Requester = store.addDomainClient(domain);
   if (ring.tdomid !== DOMID_INVALID && store.domains.introduced(ring.tdomid)) client.target = ring.tdomid;
   daemon.connectionReset(client);
   for (const { record: r } of records) {

@@ -7,7 +7,7 @@
 import type { Connection } from '../protocol/connection.js';
 import type { Daemon } from '../daemon/daemon.js';
 import { DOMID_INVALID } from '../wire/vocabulary.js';
-import type { Client } from '../store/client.js';
+import type { Requester } from '../store/requester.js';
 import type { Node, NodeContents } from '../store/node.js';
 import { childPath } from '../store/path.js';
 import { permChar, type Perms } from '../store/permissions.js';
@@ -131,7 +131,7 @@ export function dumpDaemon(daemon: Daemon, options: DumpOptions): Buffer {
 }
 
 function writeConnection(writer: StreamWriter, conn: Connection, connId: number, options: DumpOptions): void {
-  const client: Client = conn.client;
+  const client: Requester = conn.client;
   const { partial, messages } = conn.unsentOutput(options.includeInFlight ?? true);
   const common = {
     kind: 'connection' as const,

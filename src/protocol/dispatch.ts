@@ -3,7 +3,7 @@
  * privilege (EACCES), transaction id (ENOENT), then the handler. Every
  * failure becomes an ERROR reply here and nowhere else.
  */
-import type { Client } from '../store/client.js';
+import type { Requester } from '../store/requester.js';
 import { opContext } from '../store/context.js';
 import { StoreError } from '../store/errors.js';
 import type { Store } from '../store/store.js';
@@ -24,7 +24,7 @@ function errorFrame(request: Frame, code: ErrorName): Frame {
   return { type: MessageType.ERROR, reqId: request.reqId, txId: request.txId, payload: cString(code) };
 }
 
-export function dispatch(store: Store, client: Client, services: Services, frame: Frame, log: (line: string) => void): Answer {
+export function dispatch(store: Store, client: Requester, services: Services, frame: Frame, log: (line: string) => void): Answer {
   let reply: Reply;
   try {
     reply = run(store, client, services, frame);
@@ -42,7 +42,7 @@ export function dispatch(store: Store, client: Client, services: Services, frame
   };
 }
 
-function run(store: Store, client: Client, services: Services, frame: Frame): Reply {
+function run(store: Store, client: Requester, services: Services, frame: Frame): Reply {
   const entry = frame.type <= store.compat.lastMessageType ? HANDLERS.get(frame.type) : undefined;
   if (!entry) throw new StoreError('ENOSYS', `message type ${frame.type}`);
   if (entry.privileged && !client.privileged) throw new StoreError('EACCES', 'privileged operation');

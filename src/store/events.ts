@@ -3,7 +3,7 @@
  * which of their watches match. Inside a transaction events are only noted;
  * they fire at commit.
  */
-import type { Client } from './client.js';
+import type { Requester } from './requester.js';
 import type { OpContext } from './context.js';
 import type { NodeContents } from './node.js';
 import { parentPath } from './path.js';
@@ -23,7 +23,7 @@ export interface ChangeContext {
 }
 
 /** May `client` learn that `path` changed? (C's watch_permitted) */
-function mayObserve(store: Store, client: Client, path: string, change: ChangeContext): boolean {
+function mayObserve(store: Store, client: Requester, path: string, change: ChangeContext): boolean {
   if (change.oldPerms && permFor(client, change.oldPerms) & PERM_READ) return true;
   const node = change.record ?? liveRecord(store, path);
   if (!node) return false;
@@ -58,7 +58,7 @@ export function fireNodeEvent(ctx: OpContext, path: string, mode: MatchMode, rec
  * nodes (master) the ordinary rule applies, parent "/" included; 4.17 asks
  * its side list only.
  */
-function mayObserveSpecial(store: Store, client: Client, name: string): boolean {
+function mayObserveSpecial(store: Store, client: Requester, name: string): boolean {
   if (store.compat.specialPathsAreNodes) {
     const node = store.lookup(name);
     return node !== undefined && mayObserve(store, client, name, { record: store.withCurrentPerms(node), oldPerms: null });

@@ -12,7 +12,7 @@ import { baseName, childPath, parentPath } from './path.js';
 import type { Perms } from './permissions.js';
 import type { Store } from './store.js';
 import { NO_GENERATION, StoreTransaction, type TouchedNode } from './transaction.js';
-import type { Client } from './client.js';
+import type { Requester } from './requester.js';
 
 export interface NodeView {
   /** The node as this view sees it, or null. Touches it in a transaction. */
@@ -33,7 +33,7 @@ export interface NodeView {
 
 /** Direct access to the live tree. */
 export class LiveView implements NodeView {
-  constructor(private readonly store: Store, private readonly client: Client | undefined) {}
+  constructor(private readonly store: Store, private readonly client: Requester | undefined) {}
 
   read(path: string): NodeContents | null {
     const node = this.store.lookup(path);
@@ -95,7 +95,7 @@ export class LiveView implements NodeView {
 export class TransactionView implements NodeView {
   constructor(
     private readonly store: Store,
-    private readonly client: Client,
+    private readonly client: Requester,
     private readonly tx: StoreTransaction,
   ) {}
 

@@ -5,7 +5,7 @@
  */
 import { INTRODUCE_DOMAIN, RELEASE_DOMAIN, DOMID_ANY, Feature, SUPPORTED_FEATURES } from '../wire/vocabulary.js';
 import { ChildList } from './child-list.js';
-import { Client } from './client.js';
+import { Requester } from './requester.js';
 import type { Compat } from './compat.js';
 import { Domain, DomainTable } from './domains.js';
 import { Hypervisor } from './hypervisor.js';
@@ -15,7 +15,7 @@ import { DEFAULT_PERMS, makePerms, PERM_READ, PERM_NONE, type Perms } from './pe
 import { DEFAULT_QUOTAS, DEFAULT_SOFT_MEMORY, type QuotaName, type Quotas } from './quotas.js';
 
 /** Receives every watch event the moment it is generated. */
-export type EventSink = (client: Client, path: string, token: string) => void;
+export type EventSink = (client: Requester, path: string, token: string) => void;
 
 export interface StoreOptions {
   compat: Compat;
@@ -38,7 +38,7 @@ export class Store {
   readonly specialPerms = new Map<string, Perms>();
   readonly domains = new DomainTable();
   readonly hypervisor: Hypervisor;
-  readonly clients = new Map<number, Client>();
+  readonly clients = new Map<number, Requester>();
   readonly quotas: Quotas;
   softMemory: number;
   readonly keepOrphans: boolean;
@@ -108,26 +108,26 @@ export class Store {
   // --- clients ---------------------------------------------------------------
 
   /** A local socket client: privileged, acting as the store's own domain 0. */
-  addSocketClient(): Client {
+  addSocketClient(): Requester {
     return this.register(0, true, undefined);
   }
 
-  addDomainClient(domain: Domain): Client {
+  addDomainClient(domain: Domain): Requester {
     return this.register(domain.domid, domain.domid === 0, domain);
   }
 
-  private register(domid: number, privileged: boolean, domain: Domain | undefined): Client {
-    const client = new Client(this.nextClientSerial++, domid, privileged, `/local/domain/${domid}`, domain, this.compat.anyDomid);
+  private register(domid: number, privileged: boolean, domain: Domain | undefined): Requester {
+    const client = new Requester(this.nextClientSerial++, domid, privileged, `/local/domain/${domid}`, domain, this.compat.anyDomid);
     this.clients.set(client.serial, client);
     return client;
   }
 
-  removeClient(client: Client): void {
+  removeClient(client: Requester): void {
     this.dropWatchesAndTransactions(client);
     this.clients.delete(client.serial);
   }
 
-  dropWatchesAndTransactions(client: Client): void {
+  dropWatchesAndTransactions(client: Requester): void {
     client.watches.length = 0;
     client.transactions.clear();
     client.transactionsSince = 0;
@@ -148,18 +148,18 @@ export class Store {
   }
 
   /** The quota in force for a client (per-domain copies in master). */
-  quotaOf(client: Client, name: QuotaName): number {
+  quotaOf(client: Requester, name: QuotaName): number {
     return this.compat.version === 'master' && client.domain ? client.domain.quotas[name] : this.quotas[name];
   }
 
   /** Changes the owner's node count for a node with `perms`. */
-  countNode(perms: Perms, delta: number, client: Client | undefined): void {
+  countNode(perms: Perms, delta: number, client: Requester | undefined): void {
     const domid = perms[0]!.domid;
     const domain = client?.domain && client.domid === domid ? client.domain : this.existingDomainObject(domid);
     if (domain) domain.nodeCount += delta;
   }
 
-  changeOwner(oldPerms: Perms, newPerms: Perms, client: Client | undefined): void {
+  changeOwner(oldPerms: Perms, newPerms: Perms, client: Requester | undefined): void {
     this.countNode(oldPerms, -1, client);
     this.countNode(newPerms, +1, client);
   }
@@ -200,7 +200,7 @@ export class Store {
    * no existing domain, and creates objects for the ones that exist.
    * DOMID_ANY (master) is stale unless the caller has that feature.
    */
-  resolvePermDomains(perms: Perms, caller: Client): Perms {
+  resolvePermDomains(perms: Perms, caller: Requester): Perms {
     const entries = perms.map((e) => {
       if (e.domid === this.compat.anyDomid) {
         const features = caller.domain ? caller.domain.features : SUPPORTED_FEATURES;

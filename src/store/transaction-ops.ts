@@ -4,7 +4,7 @@
  * copies to the live tree and fires the recorded events in first-touch order.
  */
 import { ChildList } from './child-list.js';
-import type { Client } from './client.js';
+import type { Requester } from './requester.js';
 import { fail } from './errors.js';
 import { deliverNodeEvent, type ChangeContext } from './events.js';
 import { Node, type NodeContents } from './node.js';
@@ -13,7 +13,7 @@ import type { Store } from './store.js';
 import { NO_GENERATION, StoreTransaction, type TouchedNode } from './transaction.js';
 import type { MatchMode } from './watches.js';
 
-export function startTransaction(store: Store, client: Client): StoreTransaction {
+export function startTransaction(store: Store, client: Requester): StoreTransaction {
   const quota = store.quotaOf(client, 'transactions');
   if (client.quotaBound && quota > 0 && store.compat.overTransactionQuota(client.transactions.size, quota)) {
     fail('ENOSPC', 'transactions quota');
@@ -25,7 +25,7 @@ export function startTransaction(store: Store, client: Client): StoreTransaction
 }
 
 /** The next free id: never 0, never one still open, wrapping at 32 bits. */
-function nextTransactionId(client: Client): number {
+function nextTransactionId(client: Requester): number {
   for (;;) {
     const id = client.nextTransactionId;
     client.nextTransactionId = (id + 1) >>> 0;
@@ -34,7 +34,7 @@ function nextTransactionId(client: Client): number {
 }
 
 /** Ends `tx`; it is gone whatever the outcome. */
-export function endTransaction(store: Store, client: Client, tx: StoreTransaction, commit: boolean): void {
+export function endTransaction(store: Store, client: Requester, tx: StoreTransaction, commit: boolean): void {
   client.transactions.delete(tx.id);
   if (client.transactions.size === 0) client.transactionsSince = 0;
   if (!commit) return;
@@ -47,7 +47,7 @@ export function endTransaction(store: Store, client: Client, tx: StoreTransactio
   applyCommit(store, tx);
 }
 
-function checkNodeQuota(store: Store, client: Client, tx: StoreTransaction): void {
+function checkNodeQuota(store: Store, client: Requester, tx: StoreTransaction): void {
   const quota = store.quotaOf(client, 'nodes');
   if (quota === 0) return;
   for (const [domid, delta] of tx.nodeCountDelta) {
