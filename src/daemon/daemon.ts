@@ -164,12 +164,12 @@ export class Daemon implements Services, ControlHost {
       this.protocolError(conn);
       return;
     }
-    for (const frame of frames) this.process(conn, frame);
+    for (const frame of frames) this.handleFrame(conn, frame);
     this.flush();
     this.pollWindow.activity(conn);
   }
 
-  process(conn: Connection, frame: Frame): void {
+  private handleFrame(conn: Connection, frame: Frame): void {
     this.trace?.frame('IN ', conn.client.serial, frame);
     const answer = dispatch(this.store, conn.client, this, frame, (l) => this.log(l));
     if (answer.deferred) return;
