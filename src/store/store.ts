@@ -1,7 +1,8 @@
 /**
  * The daemon's whole data model: the node tree, the generation counter,
- * domains, clients with their watches and transactions, quotas. Pure and
- * synchronous; watch events leave through the `events` sink.
+ * domains, clients with their watches and transactions, quotas. Synchronous;
+ * its only view of time is the clock in its options, and watch events leave
+ * through the `events` sink.
  */
 import { INTRODUCE_DOMAIN, RELEASE_DOMAIN, DOMID_ANY, Feature, SUPPORTED_FEATURES } from '../wire/vocabulary.js';
 import { ChildList } from './child-list.js';
@@ -27,6 +28,8 @@ export interface StoreOptions {
   keepOrphans?: boolean;
   /** False when a state stream will provide every node (restore). */
   initialTree?: boolean;
+  /** Wall-clock milliseconds (Date.now unless a test fixes the time). */
+  now?: () => number;
 }
 
 export class Store {
@@ -42,6 +45,7 @@ export class Store {
   readonly quotas: Quotas;
   softMemory: number;
   readonly keepOrphans: boolean;
+  readonly now: () => number;
   generation = 0;
   events: EventSink = () => {};
   private nextClientSerial = 1;
@@ -51,6 +55,7 @@ export class Store {
     this.quotas = { ...DEFAULT_QUOTAS, ...options.quotas };
     this.softMemory = options.softMemory ?? DEFAULT_SOFT_MEMORY;
     this.keepOrphans = options.keepOrphans ?? false;
+    this.now = options.now ?? Date.now;
     this.hypervisor = new Hypervisor(options.implicitDomains ?? true);
     this.domainObject(0);
     this.root = options.initialTree === false ? new Node('', DEFAULT_PERMS(0), 0) : this.buildInitialTree();

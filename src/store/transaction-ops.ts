@@ -19,7 +19,7 @@ export function startTransaction(store: Store, client: Requester): StoreTransact
     fail('ENOSPC', 'transactions quota');
   }
   const tx = new StoreTransaction(nextTransactionId(client), store.nextGeneration());
-  if (client.transactions.size === 0) client.transactionsSince = Date.now();
+  if (client.transactions.size === 0) client.transactionsSince = store.now();
   client.transactions.set(tx.id, tx);
   return tx;
 }
