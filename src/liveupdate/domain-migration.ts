@@ -9,7 +9,7 @@
  */
 import type { LiveUpdateHost } from './host.js';
 import { DOMID_INVALID, INTRODUCE_DOMAIN } from '../wire/vocabulary.js';
-import { saveClient, type SavedClient } from '../store/client.js';
+import { saveRequester, type SavedRequester } from '../store/requester.js';
 import { clientOf } from '../store/domain-ops.js';
 import { importDomain as importIntoStore, type ImportedDomain } from '../store/domain-import.js';
 import { fireSpecialEvent } from '../store/events.js';
@@ -30,7 +30,7 @@ export function exportDomain(daemon: LiveUpdateHost, domid: number): Buffer {
   const domain = store.domains.introduced(domid);
   const client = domain && clientOf(store, domain);
   if (!domain || !client) throw new MigrationError(`domain ${domid} is not introduced`);
-  const saved = saveClient(client);
+  const saved = saveRequester(client);
   const records: StreamRecord[] = [{
     kind: 'connection', connType: 'ring', connId: 1, domid, tdomid: saved.target ?? DOMID_INVALID, evtchn: domain.port,
     uniqueId: domain.uniqueId, inData: Buffer.alloc(0), outRespLen: 0, outData: Buffer.alloc(0),
@@ -71,7 +71,7 @@ export function importDomain(daemon: LiveUpdateHost, stream: Buffer): number {
 function domainFrom(stream: Buffer): ImportedDomain {
   const checker = new StreamChecker({ purpose: 'import' });
   let ring: RingConnectionRecord | undefined;
-  const client: SavedClient = { ring: true, domid: 0, target: undefined, nextTransactionId: 1, transactionsSince: 0, ignored: false, watches: [], transactions: [] };
+  const client: SavedRequester = { ring: true, domid: 0, target: undefined, nextTransactionId: 1, transactionsSince: 0, ignored: false, watches: [], transactions: [] };
   const imported: ImportedDomain = { domid: 0, port: 0, features: undefined, quotas: [], client, nodes: [] };
   for (const at of iterateStream(stream)) {
     const problem = checker.check(at);

@@ -9,7 +9,7 @@ import type { ControlExtension } from '../daemon/control.js';
 import type { DaemonOptions } from '../daemon/options.js';
 import type { Connection } from '../protocol/connection.js';
 import type { Frame } from '../protocol/frame.js';
-import type { Client } from '../store/client.js';
+import type { Requester } from '../store/requester.js';
 import type { Store } from '../store/store.js';
 
 export interface LiveUpdateHost {
@@ -24,7 +24,7 @@ export interface LiveUpdateHost {
   socketOf(conn: Connection): net.Socket | undefined;
   domainListener(domid: number): net.Server | undefined;
   /** A ring connection was (re)set, as by INTRODUCE: discard its I/O, make sure its socket exists. */
-  connectionReset(client: Client): void;
+  connectionReset(client: Requester): void;
   /** Queues a reply frame on a connection. */
   reply(conn: Connection, frame: Frame): void;
   /** Writes everything queued. */

@@ -8,6 +8,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { writePrivateFile } from '../daemon/private-files.js';
 import type { LiveUpdateHost } from './host.js';
 import type { Connection } from '../protocol/connection.js';
 import { encodeFrame, type Frame } from '../protocol/frame.js';
@@ -124,7 +125,7 @@ export async function reexecUpdate(daemon: LiveUpdateHost, request: UpdateReques
   const stream = dumpDaemon(daemon, { version: request.version, descriptors: map, includeInFlight: true, extraOutput });
   const file = stateFile(daemon.options.rundir);
   try {
-    fs.writeFileSync(file, stream);
+    writePrivateFile(file, stream);
   } catch {
     return 'Dump state open error';
   }

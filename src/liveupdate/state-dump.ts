@@ -7,7 +7,7 @@
 import type { Connection } from '../protocol/connection.js';
 import type { LiveUpdateHost } from './host.js';
 import { DOMID_INVALID } from '../wire/vocabulary.js';
-import { saveClient, type SavedClient } from '../store/client.js';
+import { saveRequester, type SavedRequester } from '../store/requester.js';
 import { saveDomain } from '../store/domains.js';
 import { QUOTA_NAMES } from '../store/quotas.js';
 import { forEachSavedNode } from '../store/saved-store.js';
@@ -61,7 +61,7 @@ export function dumpDaemon(daemon: LiveUpdateHost, options: DumpOptions): Buffer
     const conn = daemon.connections.get(client.serial);
     if (!conn) continue;
     connId++;
-    const saved = saveClient(client);
+    const saved = saveRequester(client);
     writeConnection(writer, conn, saved, connId, options);
     for (const watch of saved.watches) writer.write(watchRecord(connId, watch, !c417));
     if (!c417) for (const tx of saved.transactions) for (const record of transactionRecords(connId, tx)) writer.write(record);
@@ -105,7 +105,7 @@ export function dumpDaemon(daemon: LiveUpdateHost, options: DumpOptions): Buffer
   return writer.finish();
 }
 
-function writeConnection(writer: StreamWriter, conn: Connection, client: SavedClient, connId: number, options: DumpOptions): void {
+function writeConnection(writer: StreamWriter, conn: Connection, client: SavedRequester, connId: number, options: DumpOptions): void {
   const { partial, messages } = conn.unsentOutput(options.includeInFlight ?? true);
   const common = {
     kind: 'connection' as const,

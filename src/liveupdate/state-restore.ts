@@ -11,7 +11,7 @@ import { Daemon } from '../daemon/daemon.js';
 import type { DaemonOptions } from '../daemon/options.js';
 import type { Connection } from '../protocol/connection.js';
 import { HEADER_SIZE, DOMID_INVALID } from '../wire/vocabulary.js';
-import type { SavedClient } from '../store/client.js';
+import type { SavedRequester } from '../store/requester.js';
 import type { DomainUpdate } from '../store/domains.js';
 import { StoreImport } from '../store/store-import.js';
 import { isQuotaName, type Quotas } from '../store/quotas.js';
@@ -57,7 +57,7 @@ function splitMessages(bytes: Buffer): Buffer[] {
 /** A connection as the standard records describe it, until the stream's end says all. */
 interface StreamConnection {
   record: ConnectionRecord;
-  client: SavedClient;
+  client: SavedRequester;
 }
 
 /**
@@ -147,7 +147,7 @@ export function restoreDaemon(options: DaemonOptions, stream: Buffer, sockets: S
 }
 
 /** A client as its CONNECTION_DATA says; watches and transactions follow in their own records. */
-function clientFrom(r: ConnectionRecord): SavedClient {
+function clientFrom(r: ConnectionRecord): SavedRequester {
   return {
     ring: r.connType === 'ring', domid: r.connType === 'ring' ? r.domid : 0,
     target: r.connType === 'ring' && r.tdomid !== DOMID_INVALID ? r.tdomid : undefined,

@@ -5,7 +5,7 @@
  * changes nothing and throws a StoreCheckError naming every problem found.
  */
 import { DOMID_MAX } from '../wire/vocabulary.js';
-import type { Client } from './client.js';
+import type { Requester } from './requester.js';
 import { isOrdinaryDomid } from './hypervisor.js';
 import type { Node } from './node.js';
 import type { Perms } from './permissions.js';
@@ -82,7 +82,7 @@ function checkDomains(store: Store, owned: Map<number, number>, report: (problem
   }
 }
 
-function checkClient(store: Store, serial: number, client: Client, report: (problem: string) => void): void {
+function checkClient(store: Store, serial: number, client: Requester, report: (problem: string) => void): void {
   const who = `client #${serial} (domain ${client.domid})`;
   if (client.serial !== serial) report(`${who} is filed under serial ${client.serial}`);
   const watches = new Set<string>();

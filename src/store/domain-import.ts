@@ -6,7 +6,7 @@
  * and everything is checked before anything changes. Nodes are linked
  * without recursion, so a deep chain costs linear time.
  */
-import { Client, loadClient, type SavedClient } from './client.js';
+import { Requester, loadRequester, type SavedRequester } from './requester.js';
 import { ChildList } from './child-list.js';
 import { Node } from './node.js';
 import { baseName, localDomainPrefixLength, parentPath } from './path.js';
@@ -22,18 +22,18 @@ export interface ImportedDomain {
   features: number | undefined;
   quotas: { name: string; value: number }[];
   /** The ring client: watches and open transactions (they fail with EAGAIN at commit). */
-  client: SavedClient;
+  client: SavedRequester;
   nodes: ImportedNode[];
 }
 
 /** Checks `imported` against the store, then adds it; returns the domain's new ring client. */
-export function importDomain(store: Store, imported: ImportedDomain): Client {
+export function importDomain(store: Store, imported: ImportedDomain): Requester {
   const { domid } = imported;
   if (store.domains.introduced(domid)) throw new StoreImportError(`domain ${domid} is already introduced here`);
   if (!store.hypervisor.exists(domid)) throw new StoreImportError(`domain ${domid} does not exist here`);
   const home = `/local/domain/${domid}`;
   // Quotas as they will apply to the domain's ring client (not registered until the checks pass).
-  const probe = new Client(0, domid, false, home, store.domains.get(domid), store.compat.anyDomid);
+  const probe = new Requester(0, domid, false, home, store.domains.get(domid), store.compat.anyDomid);
   const limit = (name: QuotaName): number => store.quotaOf(probe, name);
   const over = (count: number, name: QuotaName): boolean => limit(name) > 0 && count > limit(name);
 
@@ -59,7 +59,7 @@ export function importDomain(store: Store, imported: ImportedDomain): Client {
   Object.assign(domain.quotas, quotas);
   applyNodes(store, plan);
   const client = store.addDomainClient(domain);
-  loadClient(client, {
+  loadRequester(client, {
     ...imported.client,
     target: imported.client.target !== undefined && store.domains.introduced(imported.client.target) ? imported.client.target : undefined,
     transactions: imported.client.transactions.map((tx) => ({ ...tx, startGen: store.nextGeneration(), historyUnknown: true })),

@@ -3,7 +3,7 @@
  * kit's snapshot() and the sandbox's views show. Each value comes from the
  * save function beside its own concept.
  */
-import { saveClient, type SavedClient } from './client.js';
+import { saveRequester, type SavedRequester } from './requester.js';
 import { saveDomain, type SavedDomain } from './domains.js';
 import type { SavedHypervisor } from './hypervisor.js';
 import { saveNode, type SavedNode } from './node.js';
@@ -24,7 +24,7 @@ export interface SavedStore {
   /** The tree from `/` down, a parent before its children, then master's special nodes. */
   nodes: SavedNode[];
   /** In creation order, which is the order watch events go out in. */
-  clients: SavedClient[];
+  clients: SavedRequester[];
 }
 
 /**
@@ -46,7 +46,7 @@ export function saveStore(store: Store): SavedStore {
     domains: [...store.domains.all()].map(saveDomain),
     specialPerms: [...store.specialPerms],
     nodes: savedNodeList(store),
-    clients: [...store.clients.values()].map(saveClient),
+    clients: [...store.clients.values()].map(saveRequester),
   };
 }
 

@@ -8,7 +8,7 @@
  * format to saved values and never touch the store's insides.
  */
 import { ChildList } from './child-list.js';
-import { loadClient, type Client, type SavedClient } from './client.js';
+import { loadRequester, type Requester, type SavedRequester } from './requester.js';
 import { loadDomain, type DomainUpdate } from './domains.js';
 import type { SavedHypervisor } from './hypervisor.js';
 import { Node } from './node.js';
@@ -129,10 +129,10 @@ export class StoreImport {
   }
 
   /** Registers a client with its watches and open transactions; clients come in creation order. */
-  addClient(saved: SavedClient): Client {
+  addClient(saved: SavedRequester): Requester {
     const { store } = this;
     const client = saved.ring ? store.addDomainClient(store.domainObject(saved.domid)) : store.addSocketClient();
-    loadClient(client, saved);
+    loadRequester(client, saved);
     return client;
   }
 

@@ -4,7 +4,7 @@
  * the watch events to fire at commit.
  */
 import { ChildList } from './child-list.js';
-import type { NodeRecord } from './node.js';
+import type { NodeContents } from './node.js';
 import { makePerms, type PermEntry, type Perms } from './permissions.js';
 import type { MatchMode } from './watches.js';
 
@@ -19,11 +19,11 @@ export interface TouchedNode {
   oldPerms: Perms | null;
   modified: boolean;
   /** The private copy; null while the node does not exist in this view. */
-  record: NodeRecord | null;
+  record: NodeContents | null;
   fire: MatchMode | undefined;
 }
 
-export class Transaction {
+export class StoreTransaction {
   readonly touched = new Map<string, TouchedNode>();
   /** Node-count change per owner domain, applied at commit. */
   readonly nodeCountDelta = new Map<number, number>();
@@ -86,7 +86,7 @@ export interface SavedTransaction {
   touched: SavedTouchedNode[];
 }
 
-export function saveTransaction(tx: Transaction): SavedTransaction {
+export function saveTransaction(tx: StoreTransaction): SavedTransaction {
   return {
     id: tx.id, startGen: tx.startGen, failed: tx.failed, createdNode: tx.createdNode, historyUnknown: tx.historyUnknown,
     nodeCountDelta: [...tx.nodeCountDelta],
@@ -100,8 +100,8 @@ export function saveTransaction(tx: Transaction): SavedTransaction {
   };
 }
 
-export function loadTransaction(saved: SavedTransaction): Transaction {
-  const tx = new Transaction(saved.id, saved.startGen);
+export function loadTransaction(saved: SavedTransaction): StoreTransaction {
+  const tx = new StoreTransaction(saved.id, saved.startGen);
   tx.failed = saved.failed;
   tx.createdNode = saved.createdNode;
   tx.historyUnknown = saved.historyUnknown;

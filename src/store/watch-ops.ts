@@ -1,16 +1,16 @@
 /** WATCH, UNWATCH and RESET_WATCHES on a client's watch list. */
 import { Feature } from '../wire/vocabulary.js';
 import { unwatchPath, watchPath } from './canonical-path.js';
-import { clientFeatures, type Client } from './client.js';
+import { requesterFeatures, type Requester } from './requester.js';
 import { fail } from './errors.js';
 import { atoi } from './numbers.js';
 import type { Store } from './store.js';
 import type { Watch } from './watches.js';
 
 /** Registers a watch; returns it so the caller can send the initial event. */
-export function addWatch(store: Store, client: Client, args: string[]): Watch {
+export function addWatch(store: Store, client: Requester, args: string[]): Watch {
   let depth: number | undefined;
-  if (args.length === 3 && store.compat.watchDepth && clientFeatures(client) & Feature.WATCH_DEPTH) {
+  if (args.length === 3 && store.compat.watchDepth && requesterFeatures(client) & Feature.WATCH_DEPTH) {
     depth = atoi(args[2]!);
     if (depth < 0) fail('EINVAL', 'negative watch depth');
   } else if (args.length !== 2) {
@@ -28,7 +28,7 @@ export function addWatch(store: Store, client: Client, args: string[]): Watch {
   return watch;
 }
 
-export function removeWatch(store: Store, client: Client, args: string[]): void {
+export function removeWatch(store: Store, client: Requester, args: string[]): void {
   if (args.length !== 2) fail('EINVAL', 'UNWATCH takes a path and a token');
   const path = unwatchPath(store, client, args[0]!);
   const i = client.watches.findIndex((w) => w.path === path && w.token === args[1]);

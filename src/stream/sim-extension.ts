@@ -8,7 +8,7 @@
  * rules); the standard records before them still carry all nodes, watches
  * and connections.
  */
-import type { SavedClient } from '../store/client.js';
+import type { SavedRequester } from '../store/requester.js';
 import type { SavedDomain } from '../store/domains.js';
 import type { SavedHypervisor } from '../store/hypervisor.js';
 import type { PermEntry } from '../store/permissions.js';
@@ -23,7 +23,7 @@ export const SimRecordType = {
 export interface SimConnection {
   /** The CONNECTION_DATA record this one completes. */
   connId: number;
-  client: SavedClient;
+  client: SavedRequester;
   /** Descriptor of the guest client attached to a ring connection. */
   guestFd: number | null;
   /** Descriptor of the domain's listening socket (<rundir>/domain/<id>). */

@@ -1,5 +1,5 @@
 /** GET_FEATURE, SET_FEATURE, GET_QUOTA, SET_QUOTA (master only). */
-import { clientFeatures } from '../../store/client.js';
+import { requesterFeatures } from '../../store/requester.js';
 import { parseDomid } from '../../store/domain-ops.js';
 import type { Domain } from '../../store/domains.js';
 import { fail } from '../../store/errors.js';
@@ -19,7 +19,7 @@ function knownDomain(store: Store, text: string | undefined): Domain {
 
 export function getFeature(r: HandlerRequest): Reply {
   const args = strings(r.payload);
-  if (args.length === 0) return data(cString(String(clientFeatures(r.client))));
+  if (args.length === 0) return data(cString(String(requesterFeatures(r.client))));
   if (!r.client.privileged) fail('EACCES');
   if (args.length > 1) fail('EINVAL', 'GET_FEATURE takes at most a domid');
   return data(cString(String(knownDomain(r.store, args[0]).features)));

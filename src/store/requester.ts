@@ -1,23 +1,28 @@
 /**
- * A client as the store sees it: the identity requests are checked against,
- * plus the watches and transactions it owns. The protocol layer's connection
- * holds one of these; nothing here knows about sockets or bytes.
+ * A requester: one connection as the store sees it, the identity requests
+ * are checked against, plus the watches and transactions it owns. The
+ * protocol layer's connection holds one of these; nothing here knows about
+ * sockets or bytes.
  */
 import { SUPPORTED_FEATURES } from '../wire/vocabulary.js';
 import type { Domain } from './domains.js';
 import type { PermIdentity } from './permissions.js';
-import { loadTransaction, saveTransaction, type SavedTransaction, type Transaction } from './transaction.js';
+import { loadTransaction, saveTransaction, type SavedTransaction, type StoreTransaction } from './transaction.js';
 import { loadWatch, saveWatch, type SavedWatch, type Watch } from './watches.js';
 
-export class Client implements PermIdentity {
+export class Requester implements PermIdentity {
   readonly watches: Watch[] = [];
-  readonly transactions = new Map<number, Transaction>();
+  readonly transactions = new Map<number, StoreTransaction>();
   nextTransactionId = 1;
   /** When the count of open transactions last went from 0 to 1 (ms). */
   transactionsSince = 0;
   /** SET_TARGET: this client acts with the rights of that domain too. */
   target: number | undefined = undefined;
-  /** Stopped by a protocol error: kept only so @releaseDomain can fire. */
+  /**
+   * C's "ignored connection" flag, only carried through live update: this
+   * daemon never sets it (a guest's framing error detaches the guest and
+   * drops its watches and transactions, and the domain's connection stays).
+   */
   ignored = false;
 
   constructor(
@@ -40,12 +45,12 @@ export class Client implements PermIdentity {
 }
 
 /** The feature bits in force for a client: its domain's, or all a socket client could ask for. */
-export function clientFeatures(client: Client): number {
+export function requesterFeatures(client: Requester): number {
   return client.domain ? client.domain.features : SUPPORTED_FEATURES;
 }
 
 /** A client as saved; a ring client is the connection of domain `domid`, a socket client acts as dom0. */
-export interface SavedClient {
+export interface SavedRequester {
   ring: boolean;
   domid: number;
   target: number | undefined;
@@ -56,7 +61,7 @@ export interface SavedClient {
   transactions: SavedTransaction[];
 }
 
-export function saveClient(client: Client): SavedClient {
+export function saveRequester(client: Requester): SavedRequester {
   return {
     ring: client.domain !== undefined, domid: client.domid, target: client.target,
     nextTransactionId: client.nextTransactionId, transactionsSince: client.transactionsSince, ignored: client.ignored,
@@ -65,7 +70,7 @@ export function saveClient(client: Client): SavedClient {
 }
 
 /** Gives a freshly registered client its saved state. */
-export function loadClient(client: Client, saved: SavedClient): void {
+export function loadRequester(client: Requester, saved: SavedRequester): void {
   client.target = saved.target;
   client.nextTransactionId = saved.nextTransactionId;
   client.transactionsSince = saved.transactionsSince;
