@@ -102,6 +102,14 @@ describe('import-domain trusts nothing in the stream', () => {
     checkStore(h.store);
   });
 
+  it('an imported transaction still cannot commit after a live update: historyUnknown is saved with the transaction', () => {
+    const h = harness();
+    importDomain(h.daemon, domainStream(node('/local/domain/7', 7), { kind: 'transaction', connId: 1, txId: 3 }));
+    const restored = restoreDaemon(h.daemon.options, dumpDaemon(h.daemon, { version: 2 }), NO_SOCKETS).daemon;
+    const guest = saveStore(restored.store).clients.find((c) => c.ring && c.domid === 7)!;
+    expect(guest.transactions.map((tx) => [tx.id, tx.historyUnknown])).toEqual([[3, true]]);
+  });
+
   it('imports a 4,000-level and a 12,000-level chain without recursion; the domain can then be released and the daemon dumped', () => {
     for (const levels of [4_000, 12_000]) {
       const h = harness('-E', '0', '-M', '0', '-S', '0');
