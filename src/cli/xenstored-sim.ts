@@ -1,6 +1,8 @@
 #!/usr/bin/env -S node --max-semi-space-size=1
 /**
- * `xenstored-sim`: runs the daemon in the foreground until SIGTERM/SIGINT.
+ * `xenstored-sim`: runs the daemon in the foreground until SIGTERM/SIGINT
+ * (with `--ui`, the sandbox page too); `xenstored-sim shell` and
+ * `xenstored-sim control ...` are clients of any xenstored instead.
  * The node flag keeps V8's young generation at 1 MB a half instead of up to
  * 16: a store's nodes live long anyway, and it halves the resident memory
  * of a 100k-node store at no measurable cost in throughput.
@@ -26,6 +28,12 @@ function options(argv: string[]): DaemonOptions | undefined {
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  if (argv[0] === 'shell' || argv[0] === 'control') {
+    // Loaded only for these commands: the daemon's start-up does not pay for them.
+    const { runClientCommand } = await import('../ui/client-commands.js');
+    process.exitCode = await runClientCommand(argv[0], argv.slice(1));
+    return;
+  }
   const opts = options(argv);
   if (!opts) return;
   let startup;
@@ -38,11 +46,24 @@ async function main(): Promise<void> {
   }
   if (startup.kind === 'checked') return;
   const { daemon, resumed } = startup;
+  let sandboxUrl: string | undefined;
+  if (opts.ui) {
+    try {
+      const { startSandbox } = await import('../ui/sandbox.js');
+      sandboxUrl = (await startSandbox(daemon, opts.ui, log)).url;
+    } catch (e) {
+      log(`--ui: ${(e as Error).message}`);
+      await daemon.close();
+      process.exitCode = 1;
+      return;
+    }
+  }
   const stop = () => void daemon.close().then(() => process.exit(0));
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   // Only now: whoever waits for this line may signal us at once.
-  if (!resumed) process.stdout.write(`XENSTORED_PATH=${opts.socketPath}\n`);
+  if (resumed) return;
+  process.stdout.write(`XENSTORED_PATH=${opts.socketPath}\n${sandboxUrl ? `UI=${sandboxUrl}\n` : ''}`);
 }
 
 void main();
