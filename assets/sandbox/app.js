@@ -57,6 +57,7 @@ async function loadDir(path, count) {
   let total = 0;
   do {
     const page = await getJson('/api/dir', { path, offset: children.length });
+    if (!page) return null;
     total = page.total;
     children.push(...page.children);
     if (page.children.length === 0) break;
@@ -85,6 +86,7 @@ async function refreshTree() {
         const shown = tree.dirs.get(path)?.children.length ?? 0;
         try {
           const dir = await loadDir(path, Math.max(shown, 1));
+          if (!dir) throw new Error('gone');
           dir.children.forEach(noteGen);
           tree.dirs.set(path, dir);
         } catch {
@@ -145,6 +147,7 @@ function renderDir(path, depth, out) {
 async function loadMore(path) {
   const dir = tree.dirs.get(path);
   const page = await getJson('/api/dir', { path, offset: dir.children.length });
+  if (!page) return;
   page.children.forEach(noteGen);
   dir.children.push(...page.children);
   renderTree();
@@ -159,6 +162,7 @@ function renderTree() {
     root ? el('span', { class: 'count' }, String(root.total)) : null));
   renderDir('/', 1, rows);
   $('tree').replaceChildren(...rows);
+  $('tree-count').textContent = root ? `${root.total} at top level` : '';
 }
 
 // Fade the "recently changed" marks without waiting for the next change.
@@ -210,10 +214,8 @@ async function select(path) {
 
 async function showNode(fillEditor) {
   const facts = $('node-facts');
-  let node;
-  try {
-    node = await getJson('/api/node', { path: state.selected });
-  } catch {
+  const node = await getJson('/api/node', { path: state.selected }).catch(() => null);
+  if (!node) {
     facts.replaceChildren(el('dt', {}, 'state'), el('dd', {}, 'no such node'));
     $('node-hex').textContent = '';
     return;
@@ -268,7 +270,9 @@ async function act(op) {
   } catch (e) {
     showResult(`${op}: ${e.message}`, false);
   }
-  if (path !== state.selected && op !== 'rm' && !op.startsWith('tx')) state.selected = path;
+  // Relative paths are a guest's: below its home, as the daemon resolves them.
+  const absolute = /^[/@]/.test(path) ? path : `/local/domain/${state.as}/${path}`;
+  if (absolute !== state.selected && op !== 'rm' && !op.startsWith('tx')) state.selected = absolute;
   showNode(op === 'read' ? false : op !== 'write');
 }
 
@@ -303,7 +307,7 @@ function renderConnections(list) {
   $('connections').replaceChildren(...list.map((c) => el('div', { class: 'card' },
     el('h4', {}, `conn${c.id} `, el('span', { class: 'muted' },
       c.kind === 'guest' ? `domain ${c.domid} ring${c.attached ? ', client attached' : ', no client'}` : 'dom0 socket')),
-    c.kind === 'guest' ? el('div', { class: 'quotas' }, ...c.quotas.map(quotaBar)) : null,
+    c.privileged ? null : el('div', { class: 'quotas' }, ...c.quotas.map(quotaBar)),
     c.watches.length ? el('ul', {}, ...c.watches.map((w) => el('li', {}, `watch ${w.path} token ${w.token}${w.depth === undefined ? '' : ` depth ${w.depth}`}`))) : null,
     c.transactions.length ? el('ul', {}, ...c.transactions.map((t) => el('li', { class: 'tx' }, `transaction ${t.id}: read ${t.read.join(', ') || '—'}; wrote ${t.written.join(', ') || '—'}`))) : null)));
 }
@@ -429,18 +433,13 @@ let update = null;
 
 $('live-update').addEventListener('click', async () => {
   $('live-update').disabled = true;
-  // Hang up first: the re-exec would cut the stream mid-message.
-  source?.close();
-  setStatus('paused: live update', 'paused');
   try {
     const before = await post('/api/live-update', {});
     update = { before, at: Date.now() };
-    setTimeout(connect, 200);
     report(`Live update started: pid ${before.pid}, ${before.nodes} nodes, ${before.transactions} open transactions, state ${before.digest}. Waiting for the new image…`, 'pending');
   } catch (e) {
     report(`Live update could not start: ${e.message}`, 'bad');
     $('live-update').disabled = false;
-    connect();
   }
 });
 
@@ -510,11 +509,7 @@ $('stream-rundir').addEventListener('change', async () => {
 
 async function refreshAll() {
   await Promise.all([refreshTree(), refreshSide(), showNode(false)]);
-  const root = tree.dirs.get('/');
-  $('tree-count').textContent = root ? `${root.total} at top level` : '';
 }
-
-let source = null;
 
 function setStatus(text, kind) {
   $('status').textContent = text;
@@ -522,7 +517,7 @@ function setStatus(text, kind) {
 }
 
 function connect() {
-  source = new EventSource(url('/api/events'));
+  const source = new EventSource(url('/api/events'));
   source.addEventListener('hello', (m) => {
     const hello = JSON.parse(m.data);
     setStatus('live', 'live');

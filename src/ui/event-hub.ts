@@ -50,7 +50,11 @@ export class EventHub {
   }
 
   subscribe(response: ServerResponse): void {
-    response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+    // Not chunked: the stream ends where the connection does, so the cut a
+    // live update makes (the re-exec closes it) is a normal end to the
+    // browser, which reconnects, to the new image, without an error.
+    response.useChunkedEncodingByDefault = false;
+    response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'close' });
     // EventSource reconnects by itself after this long, e.g. across a live update.
     response.write('retry: 300\n\n');
     response.write(message('hello', this.source.hello()));
@@ -77,16 +81,11 @@ export class EventHub {
     for (const client of this.clients) client.write(text);
   }
 
-  /** Ends every stream cleanly (before a live update cuts them); pages reconnect by themselves. */
-  hangUp(): void {
-    for (const client of this.clients) client.end();
-    this.clients.clear();
-  }
-
   close(): void {
     clearInterval(this.ticker);
     clearInterval(this.keepalive);
-    this.hangUp();
+    for (const client of this.clients) client.end();
+    this.clients.clear();
   }
 }
 

@@ -36,7 +36,6 @@ export type Answer =
 type Handler = (ctx: RouteContext, req: RouteRequest) => Answer | Promise<Answer>;
 
 const ok = (json: unknown): Answer => ({ status: 200, json });
-const notFound = (what: string): Answer => ({ status: 404, json: { error: 'ENOENT', message: `${what} not found` } });
 const badRequest = (message: string): Answer => ({ status: 400, json: { error: 'EINVAL', message } });
 
 function param(req: RouteRequest, name: string): string {
@@ -68,12 +67,10 @@ function rundirFile(daemon: Daemon, name: string): string {
 const GET: Record<string, Handler> = {
   '/api/dir': ({ daemon }, req) => {
     const page = directoryPage(daemon.store, param(req, 'path') || '/', numberParam(req, 'offset', 0), Math.min(numberParam(req, 'limit', PAGE_LIMIT), PAGE_LIMIT));
-    return page ? ok(page) : notFound(param(req, 'path'));
+    return ok(page ?? null);
   },
-  '/api/node': ({ daemon }, req) => {
-    const node = nodeAt(daemon.store, param(req, 'path'));
-    return node ? ok(node) : notFound(param(req, 'path'));
-  },
+  // A node that is gone is an answer (null), not an error: the page asks about nodes as they go.
+  '/api/node': ({ daemon }, req) => ok(nodeAt(daemon.store, param(req, 'path')) ?? null),
   '/api/search': ({ daemon }, req) => ok(searchPaths(daemon.store, param(req, 'q'), SEARCH_LIMIT)),
   '/api/connections': ({ daemon }) => ok(connections(daemon)),
   '/api/domains': ({ daemon }) => ok(domains(daemon.store)),
@@ -105,7 +102,6 @@ const POST: Record<string, Handler> = {
   '/api/live-update': ({ daemon, liveUpdate, hub }) => {
     const before = { pid: process.pid, ...stateDigest(daemon) };
     hub.notice('live-update', { phase: 'starting', before });
-    hub.hangUp();
     void liveUpdate().then((failure) => hub.notice('live-update', { phase: 'failed', reason: failure }));
     return { status: 202, json: before };
   },

@@ -114,6 +114,10 @@ describe('the sandbox page', () => {
     await page.waitForSelector('#act-as option[value="7"]', { state: 'attached' });
     await page.selectOption('#act-as', '7');
     await page.waitForFunction(() => document.querySelector('#result')?.textContent?.startsWith('acting as domain 7'));
+    await page.fill('#node-path', 'name');
+    await page.fill('#node-value', 'guest seven');
+    await page.click('[data-op="write"]');
+    await page.waitForFunction(() => document.querySelector('#result')?.textContent === 'domain 7 write name: OK');
     await page.fill('#node-path', '/tool/xenstored');
     await page.click('[data-op="read"]');
     await page.waitForSelector('#result.bad');
@@ -160,6 +164,14 @@ describe('the sandbox page', () => {
     await client.close();
     expect(sim.stderr()).not.toContain('spawned successor');
     await shoot('after-live-update');
+    // The README's picture: a guest's home open in the tree, the event stream beside it.
+    await page.click('[data-tab="events"]');
+    for (const dir of ['/local', '/local/domain', '/local/domain/7']) {
+      await page.waitForSelector(row(dir));
+      await page.click(`${row(dir)} .toggle`);
+    }
+    await page.waitForSelector(row('/local/domain/7/name'));
+    await shoot('sandbox');
   });
 
   it('lists the records of a migration stream written by C xenstored', async () => {
