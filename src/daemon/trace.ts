@@ -4,7 +4,7 @@
  * (-V) and to any other listener (the sandbox page's event stream).
  */
 import fs from 'node:fs';
-import { messageTypeName } from '../protocol/wire.js';
+import { messageTypeName } from '../wire/vocabulary.js';
 import type { Frame } from '../protocol/frame.js';
 
 /** IN: a request; OUT: a reply; EVT: a watch event queued for the client. */

@@ -2,10 +2,10 @@
  * A migration stream as the page lists it: the header, then one line per
  * record, up to the first problem (which is shown, not thrown).
  */
-import { describeRecord } from '../liveupdate/record-text.js';
-import { recordTypeName, recordTypeOf } from '../liveupdate/records.js';
-import { StreamError } from '../liveupdate/stream-error.js';
-import { iterateStream, readHeader } from '../liveupdate/stream-reader.js';
+import { describeRecord } from '../stream/record-text.js';
+import { recordTypeName, recordTypeOf } from '../stream/records.js';
+import { StreamError } from '../stream/stream-error.js';
+import { iterateStream, readHeader } from '../stream/stream-reader.js';
 
 /** Records listed at most; a larger stream says how many more there were. */
 const RECORDS_SHOWN = 5000;
