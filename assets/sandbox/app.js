@@ -49,7 +49,6 @@ const tree = {
   gens: new Map(),
   /** path -> time it was seen changing */
   fresh: new Map(),
-  loaded: false,
 };
 
 async function loadDir(path, count) {
@@ -65,9 +64,10 @@ async function loadDir(path, count) {
   return { children, total };
 }
 
-function noteGen(node) {
+/** Marks a node that changed since last seen, or that is new in a directory already shown. */
+function noteGen(node, dirShown) {
   const seen = tree.gens.get(node.path);
-  if (tree.loaded && seen !== node.gen) tree.fresh.set(node.path, Date.now());
+  if (seen === undefined ? dirShown : seen !== node.gen) tree.fresh.set(node.path, Date.now());
   tree.gens.set(node.path, node.gen);
 }
 
@@ -87,14 +87,14 @@ async function refreshTree() {
         try {
           const dir = await loadDir(path, Math.max(shown, 1));
           if (!dir) throw new Error('gone');
-          dir.children.forEach(noteGen);
+          const shownBefore = tree.dirs.has(path);
+          for (const child of dir.children) noteGen(child, shownBefore);
           tree.dirs.set(path, dir);
         } catch {
           tree.expanded.delete(path);
           tree.dirs.delete(path);
         }
       }
-      tree.loaded = true;
       renderTree();
     } while (refreshAgain);
     refreshing = null;
@@ -148,7 +148,7 @@ async function loadMore(path) {
   const dir = tree.dirs.get(path);
   const page = await getJson('/api/dir', { path, offset: dir.children.length });
   if (!page) return;
-  page.children.forEach(noteGen);
+  for (const child of page.children) noteGen(child, false);
   dir.children.push(...page.children);
   renderTree();
 }
@@ -467,11 +467,11 @@ $('dump').href = url('/api/dump').toString();
 
 function renderStream(name, view) {
   const rows = view.records.map((r) => el('tr', {}, el('td', {}, `0x${r.offset.toString(16).padStart(6, '0')}`), el('td', {}, r.type), el('td', { class: 'fields' }, r.fields)));
-  $('stream').replaceChildren(
+  $('stream').replaceChildren(el('div', {},
     el('p', {}, el('strong', {}, name), ` — ${view.header || 'not a stream'}, ${view.records.length + view.more} records`),
     view.problem ? el('p', { class: 'bad' }, view.problem) : null,
     el('table', { class: 'records' }, ...rows),
-    view.more ? el('p', { class: 'muted' }, `${view.more} more records not listed`) : null);
+    view.more ? el('p', { class: 'muted' }, `${view.more} more records not listed`) : null));
 }
 
 function showTab(name) {
