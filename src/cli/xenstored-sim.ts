@@ -9,6 +9,7 @@
  */
 import { HelpRequested, parseOptions, USAGE, UsageError, type DaemonOptions } from '../daemon/options.js';
 import { startDaemon } from '../startup/startup.js';
+import type { Sandbox } from '../ui/sandbox.js';
 
 const log = (line: string) => process.stderr.write(`xenstored-sim: ${line}\n`);
 
@@ -46,11 +47,11 @@ async function main(): Promise<void> {
   }
   if (startup.kind === 'checked') return;
   const { daemon, resumed } = startup;
-  let sandboxUrl: string | undefined;
+  let sandbox: Sandbox | undefined;
   if (opts.ui) {
     try {
       const { startSandbox } = await import('../ui/sandbox.js');
-      sandboxUrl = (await startSandbox(daemon, opts.ui, log)).url;
+      sandbox = await startSandbox(daemon, opts.ui, log);
     } catch (e) {
       log(`--ui: ${(e as Error).message}`);
       await daemon.close();
@@ -58,12 +59,12 @@ async function main(): Promise<void> {
       return;
     }
   }
-  const stop = () => void daemon.close().then(() => process.exit(0));
+  const stop = () => void Promise.all([sandbox?.close(), daemon.close()]).then(() => process.exit(0));
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   // Only now: whoever waits for this line may signal us at once.
   if (resumed) return;
-  process.stdout.write(`XENSTORED_PATH=${opts.socketPath}\n${sandboxUrl ? `UI=${sandboxUrl}\n` : ''}`);
+  process.stdout.write(`XENSTORED_PATH=${opts.socketPath}\n${sandbox ? `UI=${sandbox.url}\n` : ''}`);
 }
 
 void main();

@@ -7,15 +7,13 @@ import fs from 'node:fs';
 import { messageTypeName } from '../wire/vocabulary.js';
 import type { Frame } from '../protocol/frame.js';
 
-/** IN: a request; OUT: a reply; EVT: a watch event queued for the client. */
-export type TraceDirection = 'IN ' | 'OUT' | 'EVT';
-
 /** Printable form of a payload: NULs as spaces, other unprintables as dots. */
 function shown(payload: Buffer | string): string {
   const text = typeof payload === 'string' ? payload : payload.toString('latin1');
   return text.replace(/\0/g, ' ').replace(/[^\x20-\x7e]/g, '.');
 }
 
+/** IN: a request; OUT: a reply (eventLine: EVT, a watch event queued for the client). */
 export function frameLine(direction: 'IN ' | 'OUT', connection: number, frame: Frame, at = new Date()): string {
   return `${direction} conn${connection} ${at.toISOString()} ${messageTypeName(frame.type)} req ${frame.reqId} tx ${frame.txId} (${shown(frame.payload)})`;
 }

@@ -84,6 +84,24 @@ describe('the sandbox page', () => {
     await shoot('tree-and-events');
   });
 
+  it('runs a transaction, and a change made meanwhile by another client makes its commit fail', async () => {
+    await page.click('[data-op="tx-start"]');
+    await page.waitForFunction(() => document.querySelector('#tx-state')?.textContent?.startsWith('#'));
+    await page.fill('#node-path', '/sandbox-edit');
+    await page.click('[data-op="read"]');
+    await page.waitForFunction(() => document.querySelector('#result')?.textContent?.startsWith('dom0 read /sandbox-edit: OK'));
+    await page.fill('#node-value', 'from the transaction');
+    await page.click('[data-op="write"]');
+    await page.waitForFunction(() => document.querySelector('#result')?.textContent === 'dom0 write /sandbox-edit: OK');
+    expect(await xs('xenstore-read', '/sandbox-edit')).toBe('edited in the page');
+    await xs('xenstore-write', '/sandbox-edit', 'changed meanwhile');
+    await page.click('[data-op="tx-commit"]');
+    await page.waitForSelector('#result.bad');
+    expect(await page.textContent('#result')).toBe('dom0 tx-commit /sandbox-edit: EAGAIN');
+    expect(await page.textContent('#tx-state')).toBe('none');
+    expect(await xs('xenstore-read', '/sandbox-edit')).toBe('changed meanwhile');
+  });
+
   it('pages a large directory instead of sending it whole', async () => {
     const client = await XsClient.connect(sim.socketPath);
     await client.transaction(async (tx) => {
