@@ -54,7 +54,8 @@ export const USAGE = `usage: xenstored-sim [options]
   --ui [HOST:]PORT         serve the sandbox page (default host 127.0.0.1; port 0: any free one)
   -H, --help               this text
 
-The run directory is $XENSTORED_RUNDIR, else $XDG_RUNTIME_DIR/xenstored-sim, else /tmp/xenstored-sim.
+The run directory is $XENSTORED_RUNDIR, else $XDG_RUNTIME_DIR/xenstored-sim, else /tmp/xenstored-sim;
+it must be yours alone (not writable by others), and is created 0700.
 `;
 
 const SHORT: Record<string, string> = {

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import { messageTypeName } from '../wire/vocabulary.js';
 import type { Frame } from '../protocol/frame.js';
+import { openPrivateAppend } from './private-files.js';
 
 /** Printable form of a payload: NULs as spaces, other unprintables as dots. */
 function shown(payload: Buffer | string): string {
@@ -31,7 +32,7 @@ export class TraceLog {
   private fd: number;
 
   constructor(readonly file: string) {
-    this.fd = fs.openSync(file, 'a');
+    this.fd = openPrivateAppend(file);
   }
 
   write(line: string): void {

@@ -57,11 +57,22 @@ function json<T>(req: RouteRequest): T {
 
 export class BadRequest extends Error {}
 
-/** A file the page names must be a plain name inside the run directory. */
-function rundirFile(daemon: Daemon, name: string): string {
+/** A file the page names: a plain name inside the run directory, not a symbolic link out of it. */
+function readRundirFile(daemon: Daemon, name: string): Buffer {
   const file = path.resolve(daemon.rundir, name);
   if (!name || path.dirname(file) !== path.resolve(daemon.rundir)) throw new BadRequest('only files directly in the run directory');
-  return file;
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ELOOP') throw new BadRequest(`${name} is a symbolic link`);
+    throw e;
+  }
+  try {
+    return fs.readFileSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 const GET: Record<string, Handler> = {
@@ -79,7 +90,7 @@ const GET: Record<string, Handler> = {
     status: 200, bytes: dumpDaemon(daemon, { version: 2 }), type: 'application/octet-stream', filename: 'xenstored-sim.dump',
   }),
   '/api/files': ({ daemon }) => ok(fs.readdirSync(daemon.rundir, { withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name)),
-  '/api/stream': ({ daemon }, req) => ok(viewStream(fs.readFileSync(rundirFile(daemon, param(req, 'file'))))),
+  '/api/stream': ({ daemon }, req) => ok(viewStream(readRundirFile(daemon, param(req, 'file')))),
 };
 
 const POST: Record<string, Handler> = {

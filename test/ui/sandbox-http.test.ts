@@ -62,6 +62,8 @@ describe('the sandbox server', () => {
       expect((await call('/api/stream', {}, { file })).status).toBe(400);
     }
     expect((await call('/api/stream', {}, { file: 'missing' })).status).toBe(404);
+    fs.symlinkSync('/etc/passwd', path.join(sim.rundir, 'link'));
+    expect((await call('/api/stream', {}, { file: 'link' })).body).toEqual({ error: 'ERROR', message: 'link is a symbolic link' });
   });
 
   it('refuses a Host header naming another server (DNS rebinding)', async () => {
