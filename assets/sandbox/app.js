@@ -456,8 +456,9 @@ async function finishUpdate() {
   const b = update.before;
   const same = after.digest === b.digest && after.nodes === b.nodes && after.transactions === b.transactions;
   const pause = ((Date.now() - update.at) / 1000).toFixed(2);
+  const image = after.pid === b.pid ? 'same process' : 'new process (spawned successor: no re-exec addon)';
   report(`Live update done in ${pause} s (page paused meanwhile). Before: pid ${b.pid}, ${b.nodes} nodes, ${b.transactions} open transactions, state ${b.digest}. ` +
-    `After: pid ${after.pid}, ${after.nodes} nodes, ${after.transactions} open transactions, state ${after.digest}. ${same && after.pid === b.pid ? 'Same process, same state ✓' : 'State differs ✗'}`,
+    `After: pid ${after.pid}, ${after.nodes} nodes, ${after.transactions} open transactions, state ${after.digest}. ${same ? `Same state ✓, ${image}` : `State differs ✗, ${image}`}`,
   same ? 'good' : 'bad');
   update = null;
   $('live-update').disabled = false;

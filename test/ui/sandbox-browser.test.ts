@@ -174,7 +174,7 @@ describe('the sandbox page', () => {
     await page.waitForSelector('#lu-report.good, #lu-report.bad', { timeout: 20_000 });
     const report = await page.textContent('#lu-report');
     expect(report).toContain(`After: pid ${sim.pid},`);
-    expect(report).toContain('Same process, same state ✓');
+    expect(report).toContain('Same state ✓, same process');
     await page.waitForSelector('#status.live');
     await page.waitForSelector(row('/sandbox-edit'));
     await tx.commit();
