@@ -5,22 +5,27 @@
  */
 import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { XsClient } from '../../src/client/index.js';
 import { REPO_ROOT, startSim, type SimDaemon } from '../helpers/sim-daemon.js';
 
 let sim: SimDaemon;
 let base: URL;
 let token: string;
+let traceDir: string;
 
 beforeAll(async () => {
-  sim = await startSim({ args: ['--ui', '127.0.0.1:0'] });
+  traceDir = fs.mkdtempSync(path.join(os.tmpdir(), 'xs-ui-trace-'));
+  sim = await startSim({ args: ['--ui', '127.0.0.1:0', '-T', path.join(traceDir, 'trace')] });
   base = new URL(/^UI=(.+)$/m.exec(sim.stdout())![1]!);
   token = base.searchParams.get('token')!;
 });
 
 afterAll(async () => {
   await sim?.stop();
+  fs.rmSync(traceDir, { recursive: true, force: true });
 });
 
 async function call(p: string, init: RequestInit = {}, params: Record<string, string> = {}): Promise<{ status: number; body: unknown }> {
@@ -64,6 +69,28 @@ describe('the sandbox server', () => {
     expect((await call('/api/stream', {}, { file: 'missing' })).status).toBe(404);
     fs.symlinkSync('/etc/passwd', path.join(sim.rundir, 'link'));
     expect((await call('/api/stream', {}, { file: 'link' })).body).toEqual({ error: 'ERROR', message: 'link is a symbolic link' });
+  });
+
+  it('pushes the very lines the trace file gets, watch events included', async () => {
+    const events = await fetch(new URL(`/api/events?token=${token}`, base));
+    const reader = events.body!.pipeThrough(new TextDecoderStream()).getReader();
+    const client = await XsClient.connect(sim.socketPath);
+    await client.watch('/pushed', 'tok');
+    await client.write('/pushed/x', 'y');
+    let pushed: string[] = [];
+    let text = '';
+    while (!pushed.some((l) => l.includes('WATCH_EVENT (/pushed/x tok )'))) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error('the event stream ended');
+      text += value;
+      pushed = [...text.matchAll(/^event: lines\ndata: (.*)$/gm)].flatMap((m) => (JSON.parse(m[1]!) as { lines: string[] }).lines);
+    }
+    await reader.cancel();
+    await client.close();
+    const traced = fs.readFileSync(path.join(traceDir, 'trace'), 'latin1').split('\n');
+    const ours = pushed.filter((l) => l.includes('/pushed'));
+    expect(ours.length).toBeGreaterThanOrEqual(3);
+    for (const line of ours) expect(traced).toContain(line);
   });
 
   it('refuses a Host header naming another server (DNS rebinding)', async () => {
