@@ -82,7 +82,7 @@ const GET: Record<string, Handler> = {
   },
   // A node that is gone is an answer (null), not an error: the page asks about nodes as they go.
   '/api/node': ({ daemon }, req) => ok(nodeAt(daemon.store, param(req, 'path')) ?? null),
-  '/api/search': ({ daemon }, req) => ok(searchPaths(daemon.store, param(req, 'q'), SEARCH_LIMIT)),
+  '/api/search': async ({ daemon }, req) => ok(await searchPaths(daemon.store, param(req, 'q'), SEARCH_LIMIT)),
   '/api/connections': ({ daemon }) => ok(connections(daemon)),
   '/api/domains': ({ daemon }) => ok(domains(daemon.store)),
   '/api/state': ({ daemon }) => ok({ pid: process.pid, generation: daemon.store.generation, ...stateDigest(daemon) }),

@@ -76,11 +76,19 @@ export function directoryPage(store: Store, path: string, offset: number, limit:
   return { path, children, offset, total: node.children?.size ?? 0 };
 }
 
-/** Paths containing `query`, in tree order, at most `limit` of them. */
-export function searchPaths(store: Store, query: string, limit: number): { paths: string[]; complete: boolean } {
+/** Nodes a search visits before it lets the daemon serve its clients again. */
+const SEARCH_SLICE = 5000;
+
+/**
+ * Paths containing `query`, in tree order, at most `limit` of them. A big
+ * tree is walked in slices, so clients are served meanwhile (a node removed
+ * during the walk may still be listed).
+ */
+export async function searchPaths(store: Store, query: string, limit: number): Promise<{ paths: string[]; complete: boolean }> {
   const paths: string[] = [];
   const stack: [string, Node][] = [['/', store.root]];
-  while (stack.length > 0) {
+  for (let visited = 1; stack.length > 0; visited++) {
+    if (visited % SEARCH_SLICE === 0) await new Promise((resolve) => setImmediate(resolve));
     const [path, node] = stack.pop()!;
     if (path.includes(query)) {
       if (paths.length === limit) return { paths, complete: false };

@@ -72,16 +72,27 @@ describe('state views', () => {
     }));
   });
 
-  it('finds every path containing the query, in tree order', () => {
-    fc.assert(fc.property(ops, fc.constantFrom('a', '/b', 'dd/', 'e1', 'zz'), (history, query) => {
+  it('finds every path containing the query, in tree order', async () => {
+    await fc.assert(fc.asyncProperty(ops, fc.constantFrom('a', '/b', 'dd/', 'e1', 'zz'), async (history, query) => {
       const store = build(history);
       const nodes = model(history);
       const expected = [...nodes.keys()].filter((p) => p.includes(query)).sort((x, y) => treeOrder(nodes, x, y));
-      expect(searchPaths(store, query, 1000)).toEqual({ paths: expected, complete: true });
-      const few = searchPaths(store, query, 1);
+      expect(await searchPaths(store, query, 1000)).toEqual({ paths: expected, complete: true });
+      const few = await searchPaths(store, query, 1);
       expect(few.paths).toEqual(expected.slice(0, 1));
       expect(few.complete).toBe(expected.length <= 1);
     }));
+  });
+
+  it('walks a big tree in slices, and still finds everything', async () => {
+    const store = new Store({ compat: COMPAT.master });
+    const ctx = opContext(store, store.addSocketClient(), undefined);
+    for (let i = 0; i < 12_000; i++) writeNode(ctx, `/big/n${i}`, '');
+    let served = false;
+    setImmediate(() => (served = true));
+    const found = await searchPaths(store, 'n1199', 100);
+    expect(served, 'the event loop ran during the walk').toBe(true);
+    expect(found).toEqual({ paths: ['/big/n1199', ...Array.from({ length: 10 }, (_, i) => `/big/n1199${i}`)], complete: true });
   });
 
   it('shows a value as text, and as hex when it is binary', () => {
