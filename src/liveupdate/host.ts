@@ -21,6 +21,8 @@ export interface LiveUpdateHost {
   readonly controlExtensions: Map<string, ControlExtension>;
   /** The listening socket, if the daemon listens. */
   readonly server: net.Server | undefined;
+  /** Listening sockets besides XenStore's (the sandbox page) that a live update carries over, by name. */
+  readonly keptListeners: ReadonlyMap<string, net.Server>;
   socketOf(conn: Connection): net.Socket | undefined;
   domainListener(domid: number): net.Server | undefined;
   /** A ring connection was (re)set, as by INTRODUCE: discard its I/O, make sure its socket exists. */
