@@ -9,7 +9,7 @@
  * socket descriptors and bytes in flight — they differ between two dumps of
  * the same state.
  */
-import { decodeStream } from '../liveupdate/stream-reader.js';
+import { iterateStream } from '../liveupdate/stream-reader.js';
 import { NodeAccess, type NodePerm, type QuotaEntry, type StreamRecord } from '../liveupdate/records.js';
 import { decodeGenerations, decodeSimState, SimRecordType, type SimState } from '../liveupdate/sim-extension.js';
 
@@ -71,16 +71,20 @@ const permText = (p: NodePerm): string => `${p.perm}${p.domid}${p.stale ? '(stal
 const quotaObject = (entries: readonly QuotaEntry[]): Record<string, number> => Object.fromEntries(entries.map((q) => [q.name, q.value]));
 const node = (value: Buffer, perms: readonly NodePerm[]): SnapshotNode => ({ value: value.toString('latin1'), perms: perms.map(permText) });
 
-function sortedKeys<T>(object: Record<string, T>): Record<string, T> {
-  return Object.fromEntries(Object.entries(object).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+const byKey = ([a]: [string, unknown], [b]: [string, unknown]): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** An object with the entries' keys in sorted order (so that JSON.stringify is canonical too). */
+function sortedObject<T>(entries: [string, T][]): Record<string, T> {
+  entries.sort(byKey);
+  const out: Record<string, T> = {};
+  for (const [key, value] of entries) out[key] = value;
+  return out;
 }
 
 /** The snapshot of a migration stream; throws StreamError when the stream is malformed. */
 export function snapshotOfStream(stream: Uint8Array, options: SnapshotOptions = {}): Snapshot {
   const buf = Buffer.isBuffer(stream) ? stream : Buffer.from(stream.buffer, stream.byteOffset, stream.byteLength);
-  const records = decodeStream(buf).records.map((d) => d.record);
-  const nodes: Record<string, SnapshotNode> = {};
-  const committed: string[] = [];
+  const committed: [string, SnapshotNode][] = [];
   const connections = new Map<number, SnapshotConnection>();
   const transactions = new Map<string, SnapshotTransaction>();
   const domains: Record<string, SnapshotDomain> = {};
@@ -105,8 +109,7 @@ export function snapshotOfStream(stream: Uint8Array, options: SnapshotOptions = 
       }
       case 'node': {
         if (r.connId === 0) {
-          nodes[r.path] = node(r.value, r.perms);
-          committed.push(r.path);
+          committed.push([r.path, node(r.value, r.perms)]);
           return;
         }
         const tx = transactions.get(`${r.connId}/${r.txId}`);
@@ -130,23 +133,23 @@ export function snapshotOfStream(stream: Uint8Array, options: SnapshotOptions = 
         return;
     }
   };
-  records.forEach(apply);
+  for (const { record } of iterateStream(buf)) apply(record);
 
   for (const d of sim?.domains ?? []) domains[d.domid] = { ...domains[d.domid], nodes: d.nodeCount };
   if (options.generations && generations) {
     const gens = decodeGenerations(generations, committed.length);
-    committed.forEach((path, i) => (nodes[path]!.generation = gens[i]!));
+    committed.forEach(([, n], i) => (n.generation = gens[i]!));
   }
   const byWatch = (a: SnapshotWatch, b: SnapshotWatch) => (a.path === b.path ? (a.token < b.token ? -1 : a.token > b.token ? 1 : 0) : a.path < b.path ? -1 : 1);
   for (const conn of connections.values()) {
     conn.watches.sort(byWatch);
     for (const tx of conn.transactions) {
       tx.read.sort();
-      tx.wrote = sortedKeys(tx.wrote);
+      tx.wrote = sortedObject(Object.entries(tx.wrote));
     }
   }
   return {
-    nodes: sortedKeys(nodes),
+    nodes: sortedObject(committed),
     connections: [...connections.values()],
     domains,
     ...(quotas ? { quotas } : {}),
