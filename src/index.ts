@@ -12,18 +12,18 @@
  * Everything else (the Daemon class, the store, the restore internals) is
  * internal and may change without notice.
  */
-import { checkStream } from './liveupdate/stream-check.js';
-import { StreamError } from './liveupdate/stream-error.js';
-import { decodeStream, iterateStream } from './liveupdate/stream-reader.js';
-import { encodeStream, StreamWriter } from './liveupdate/stream-writer.js';
+import { checkStream } from './stream/stream-check.js';
+import { StreamError } from './stream/stream-error.js';
+import { decodeStream, iterateStream } from './stream/stream-reader.js';
+import { encodeStream, StreamWriter } from './stream/stream-writer.js';
 
 export { XsClient, Transaction, XsConnectionError, XsError, XsProtocolError, isXsError, encodeArgs } from './client/index.js';
 export type { ConnectOptions, DirectoryPart, TransactionOptions, WatchEvent, XsClientEvents, XsErrorCode } from './client/index.js';
 export { startSim } from './testing/start-sim.js';
 export type { SimHandle, SimOptions } from './testing/sim-handle.js';
-export { MessageType, ERROR_NAMES } from './protocol/wire.js';
+export { MessageType, ERROR_NAMES } from './wire/vocabulary.js';
 
 /** The migration stream (C xenstored's live-update format): decode, encode, check. */
 export const stream = { decodeStream, iterateStream, encodeStream, StreamWriter, checkStream, StreamError } as const;
-export type { StreamRecord, StreamFormat, DecodedRecord } from './liveupdate/records.js';
-export type { DecodedStream } from './liveupdate/stream-reader.js';
+export type { StreamRecord, StreamFormat, DecodedRecord } from './stream/records.js';
+export type { DecodedStream } from './stream/stream-reader.js';

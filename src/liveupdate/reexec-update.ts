@@ -14,7 +14,7 @@ import { encodeFrame, type Frame } from '../protocol/frame.js';
 import { fdOf } from './adopt-fds.js';
 import { reexecAvailable, reexecSelf, spawnSuccessor, type SuccessorOptions } from './exec-image.js';
 import { dumpDaemon, type Descriptors } from './state-dump.js';
-import type { StreamVersion } from './records.js';
+import type { StreamVersion } from '../stream/records.js';
 
 /** The stream file the new image reads, as C xenstored names it. */
 export function stateFile(rundir: string): string {

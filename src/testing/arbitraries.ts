@@ -6,7 +6,7 @@
  * written, watched, removed and read inside transactions.
  */
 import fc from 'fast-check';
-import { MessageType as T } from '../protocol/wire.js';
+import { MessageType as T } from '../wire/vocabulary.js';
 import type { Operation } from './operations.js';
 
 export interface PathOptions {

@@ -10,7 +10,7 @@
  */
 import fc from 'fast-check';
 import type { XsClient } from '../client/client.js';
-import { MessageType as T } from '../protocol/wire.js';
+import { MessageType as T } from '../wire/vocabulary.js';
 import { operations, transactionBlocks, type OperationOptions } from './arbitraries.js';
 import { diffSnapshots } from './diff.js';
 import { describeOperation, payloadBytes, replyText, transactionId, type Operation } from './operations.js';

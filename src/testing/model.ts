@@ -25,7 +25,7 @@
  * Requests and replies use the text forms of ./operations.ts: payloads
  * with `|` for NUL; replies 'OK', an error name, or '=' + payload.
  */
-import { DOMID_ANY, DOMID_FIRST_RESERVED, MessageType as T } from '../protocol/wire.js';
+import { DOMID_ANY, DOMID_FIRST_RESERVED, MessageType as T } from '../wire/vocabulary.js';
 
 export type Version = 'master' | '4.17';
 

@@ -7,7 +7,7 @@
  * 'OK', an error name (e.g. 'ENOENT'), or '=' followed by the payload.
  */
 import type { Frame } from '../protocol/frame.js';
-import { messageTypeName, MessageType } from '../protocol/wire.js';
+import { messageTypeName, MessageType } from '../wire/vocabulary.js';
 
 export interface Operation {
   /** Index of the connection that sends it. */

@@ -9,9 +9,9 @@
  * socket descriptors and bytes in flight — they differ between two dumps of
  * the same state.
  */
-import { iterateStream } from '../liveupdate/stream-reader.js';
-import { NodeAccess, type NodePerm, type QuotaEntry, type StreamRecord } from '../liveupdate/records.js';
-import { decodeGenerations, decodeSimState, SimRecordType, type SimState } from '../liveupdate/sim-extension.js';
+import { iterateStream } from '../stream/stream-reader.js';
+import { NodeAccess, type NodePerm, type QuotaEntry, type StreamRecord } from '../stream/records.js';
+import { decodeGenerations, decodeSimState, SimRecordType, type SimState } from '../stream/sim-extension.js';
 
 /** A node: its value (bytes as latin1 text) and permissions, owner first, as `xenstore-ls -p` writes them (`n0`, `r5`). */
 export interface SnapshotNode {

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import type { Daemon } from '../daemon/daemon.js';
 import { parseOptions } from '../daemon/options.js';
-import { startDaemon } from '../daemon/startup.js';
+import { startDaemon } from '../startup/startup.js';
 import { dumpDaemon } from '../liveupdate/state-dump.js';
 import { liveUpdateInProcess } from '../liveupdate/in-process.js';
 import { installStateCommands } from '../liveupdate/state-commands.js';

@@ -21,7 +21,7 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Harness, MessageType as T, type Conn } from '../protocol/harness.js';
-import { messageTypeName } from '../../src/protocol/wire.js';
+import { messageTypeName } from '../../src/wire/vocabulary.js';
 import { operationSequences } from '../../src/testing/arbitraries.js';
 import { Model, type Version } from '../../src/testing/model.js';
 import { transactionId, type Operation } from '../../src/testing/operations.js';

@@ -11,7 +11,7 @@ import {
   assertLiveUpdatePreserves, diffSnapshots, liveUpdateProperty, RequestCommand, snapshot, spawnSim, startSim,
   type SimHandle, type Snapshot,
 } from '../../src/testing/index.js';
-import { MessageType as T } from '../../src/protocol/wire.js';
+import { MessageType as T } from '../../src/wire/vocabulary.js';
 import { REPO_ROOT } from '../helpers/sim-daemon.js';
 
 const handles: SimHandle[] = [];
