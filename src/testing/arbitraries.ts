@@ -45,8 +45,8 @@ export function paths(options: PathOptions = {}): fc.Arbitrary<string> {
   );
 }
 
-/** Node values (text form: `|` is a NUL byte). */
-export const values = (): fc.Arbitrary<string> => fc.constantFrom('', 'v', 'w', 'x|y');
+/** Node values (text form: `|` is a NUL byte); one long enough to be cut anywhere when sent in parts. */
+export const values = (): fc.Arbitrary<string> => fc.constantFrom('', 'v', 'w', 'x|y', 'z'.repeat(300));
 
 export const tokens = (): fc.Arbitrary<string> => fc.constantFrom('t', 'u');
 
