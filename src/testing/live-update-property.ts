@@ -126,7 +126,7 @@ export interface CommandOptions extends WorldOptions {
 
 function operationOptions(options: WorldOptions): OperationOptions {
   const guests = options.guests ?? [1, 2];
-  return { connections: (options.dom0 ?? 2) + guests.length, guests };
+  return { connections: (options.dom0 ?? 2) + guests.length, guests, streamable: true };
 }
 
 /** Random commands: single requests, transaction sessions (some left open), live updates, and `extra`. */

@@ -35,6 +35,7 @@ import { MessageType as T } from '../../src/wire/vocabulary.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { SIM_CLI, startSim, type SimDaemon } from '../helpers/sim-daemon.js';
 import { CI, XS_REF_HOME, PYTHON, KIT_CANDIDATES, findKit, onPath } from '../helpers/requirements.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 // --- requirements: fail under CI, skip loudly otherwise -------------------------------
 
@@ -80,7 +81,6 @@ function describeWithClients(name: string, body: () => void): void {
 
 /** Writes made while the update runs: enough to span it on a fast machine, few enough to check one by one. */
 const MAX_WRITES_DURING_UPDATE = 200;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Result {
   code: number | null;
@@ -290,7 +290,8 @@ describeWithClients('live update by re-exec, with real clients', () => {
     expect(fs.readFileSync(pidPath, 'utf8').trim()).toBe(String(pid));
     expect(startTime(pid)).toBe(started);
     expect(cmdline(pid)).toContain('-U');
-    expect(d.stderr()).toContain('live update: restored');
+    // The new image logged it before answering; the pipe may deliver it a little later than the socket.
+    await waitFor('the new image\'s "restored" log line', () => d.stderr().includes('live update: restored'));
     expect(fs.existsSync(path.join(d.rundir, 'state_dump'))).toBe(false);
 
     // Half-sent requests complete.

@@ -163,7 +163,7 @@ const pathArb = fc.constantFrom(...PATHS);
 const txSlotArb = fc.constantFrom(0, 0, 0, 1, 1, 2, -1);
 
 /** A request from the testing kit's shared vocabulary, in a transaction slot of this test's own (which can name an id not open). */
-const opArb: fc.Arbitrary<Op> = fc.record({ req: requests(), tx: txSlotArb, end: fc.constantFrom(1, 1, 1, 2, -1) }).map(({ req, tx, end }) => ({
+const opArb: fc.Arbitrary<Op> = fc.record({ req: requests({ streamable: true }), tx: txSlotArb, end: fc.constantFrom(1, 1, 1, 2, -1) }).map(({ req, tx, end }) => ({
   type: req.type,
   payload: payloadBytes(req.payload).toString('latin1'),
   txSlot: req.type === T.TRANSACTION_END ? end : req.type === T.WATCH || req.type === T.UNWATCH || req.type === T.TRANSACTION_START ? 0 : tx,
