@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Daemon } from '../daemon/daemon.js';
+import { writePrivateFile } from '../daemon/private-files.js';
 import type { Connection } from '../protocol/connection.js';
 import { encodeFrame, type Frame } from '../protocol/frame.js';
 import { fdOf } from './adopt-fds.js';
@@ -124,7 +125,7 @@ export async function reexecUpdate(daemon: Daemon, request: UpdateRequest): Prom
   const stream = dumpDaemon(daemon, { version: request.version, descriptors: map, includeInFlight: true, extraOutput });
   const file = stateFile(daemon.options.rundir);
   try {
-    fs.writeFileSync(file, stream);
+    writePrivateFile(file, stream);
   } catch {
     return 'Dump state open error';
   }

@@ -35,6 +35,8 @@ export interface SpawnOptions {
   cwd?: string;
   /** How long to wait for the XENSTORED_PATH line (default 15 s). */
   timeoutMs?: number;
+  /** Start the daemon under this umask (through sh), e.g. 0 to check its files' modes. */
+  umask?: number;
 }
 
 /** Daemons of this process not stopped yet: killed when it exits. */
@@ -60,7 +62,10 @@ export async function spawnDaemon(bin: string, args: readonly string[], options:
   delete env.XENSTORED_PATH; // an inherited one belongs to some other daemon
   Object.assign(env, { XENSTORED_RUNDIR: options.rundir }, options.env ?? {});
   const timeoutMs = options.timeoutMs ?? 15_000;
-  const child = spawn(process.execPath, [bin, ...args], { cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const [command, commandArgs] = options.umask === undefined
+    ? [process.execPath, [bin, ...args]]
+    : ['/bin/sh', ['-c', `umask ${options.umask.toString(8)} && exec "$0" "$@"`, process.execPath, bin, ...args]];
+  const child = spawn(command, commandArgs, { cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   killLeftoversOnExit();
   live.add(child);
   let stderr = '';

@@ -44,6 +44,8 @@ export interface StartSimOptions {
   rundir?: string;
   /** How long to wait for the XENSTORED_PATH line (default 15 s). */
   timeoutMs?: number;
+  /** Start the daemon under this umask (through sh), e.g. 0 to check its files' modes. */
+  umask?: number;
 }
 
 export interface SimDaemon {
@@ -156,7 +158,7 @@ export async function startSim(options: StartSimOptions = {}): Promise<SimDaemon
   };
   let daemon: SpawnedDaemon;
   try {
-    daemon = await spawnDaemon(SIM_CLI, options.args ?? [], { rundir, env: options.env, cwd: REPO_ROOT, timeoutMs: options.timeoutMs });
+    daemon = await spawnDaemon(SIM_CLI, options.args ?? [], { rundir, env: options.env, cwd: REPO_ROOT, timeoutMs: options.timeoutMs, umask: options.umask });
   } catch (e) {
     removeRundir();
     throw e;
