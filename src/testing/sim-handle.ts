@@ -92,9 +92,14 @@ export async function withConnection<T>(socketPath: string, work: (xs: XsClient)
   }
 }
 
-/** What a toolstack does before a guest connects: its home node, owned by it, and INTRODUCE. */
+/**
+ * What a toolstack does for a guest: INTRODUCE, and its home node owned by
+ * it. INTRODUCE comes first so that a refused one (a domain that does not
+ * exist) leaves nothing behind.
+ */
 async function introduceGuest(xs: XsClient, domid: number): Promise<void> {
   if (await xs.isDomainIntroduced(domid)) return;
+  await xs.introduce(domid, 0, DOMAIN_PORT_BASE + domid);
   const home = `/local/domain/${domid}`;
   const absent = await xs.getPerms(home).then(
     () => false,
@@ -107,7 +112,6 @@ async function introduceGuest(xs: XsClient, domid: number): Promise<void> {
     await xs.write(home, '');
     await xs.setPerms(home, [`n${domid}`]);
   }
-  await xs.introduce(domid, 0, DOMAIN_PORT_BASE + domid);
 }
 
 export function makeHandle(daemon: SimDaemonPrimitives): SimHandle {

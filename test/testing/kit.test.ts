@@ -63,6 +63,19 @@ describe.each([
   });
 });
 
+describe('startSim options', () => {
+  it('are the command line\'s: quotas, compat and explicit domains apply', async () => {
+    const sim = await started(startSim({ compat: '4.17', quotas: { nodes: 2 }, explicitDomains: true }));
+    expect((await sim.snapshot()).quotas).toMatchObject({ nodes: 2 });
+    const xs = await sim.client();
+    await expect(sim.guest(7)).rejects.toThrow(); // domain 7 does not exist yet
+    await xs.control('domain', 'create', '7');
+    const guest = await sim.guest(7);
+    await guest.write('a', '1'); // the home node counts too: 2 nodes
+    await expect(guest.write('b', '1')).rejects.toThrow(/ENOSPC|EDQUOT/);
+  });
+});
+
 describe('a change between the two snapshots', () => {
   it('fails with a difference naming the node', async () => {
     const sim = await started(startSim());
