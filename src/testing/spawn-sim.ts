@@ -23,6 +23,8 @@ export interface SpawnedDaemon {
   pid: number;
   /** Everything the daemon wrote to stderr so far (the last 256 KiB). */
   stderr(): string;
+  /** Everything the daemon wrote to stdout so far (the XENSTORED_PATH= line first). */
+  stdout(): string;
   /** Resolves with the exit code (or signal name) once the process is gone. */
   exited: Promise<number | string>;
   /** SIGTERM, then SIGKILL after 5 s; resolves once it is gone. */
@@ -81,10 +83,10 @@ export async function spawnDaemon(bin: string, args: readonly string[], options:
   const what = `node ${[bin, ...args].join(' ')} (XENSTORED_RUNDIR=${options.rundir})`;
   const stderrText = () => (stderr.trim() ? `daemon stderr:\n${stderr.trimEnd()}` : 'daemon stderr: (empty)');
 
+  let stdout = '';
   let socketPath: string;
   try {
     socketPath = await new Promise<string>((resolve, reject) => {
-      let stdout = '';
       const timer = setTimeout(() => reject(new Error(`${what} printed no XENSTORED_PATH= line within ${timeoutMs} ms\n${stderrText()}`)), timeoutMs);
       const onData = (s: string) => {
         stdout += s;
@@ -92,7 +94,7 @@ export async function spawnDaemon(bin: string, args: readonly string[], options:
         if (nl < 0) return;
         clearTimeout(timer);
         child.stdout!.off('data', onData);
-        child.stdout!.resume(); // keep draining later output
+        child.stdout!.on('data', (more: string) => (stdout += more)); // keep draining later output
         const m = /^XENSTORED_PATH=(.+)$/.exec(stdout.slice(0, nl));
         if (m) resolve(m[1]!);
         else reject(new Error(`${what}: first stdout line is not XENSTORED_PATH=<socket>: ${JSON.stringify(stdout.slice(0, nl))}\n${stderrText()}`));
@@ -118,6 +120,7 @@ export async function spawnDaemon(bin: string, args: readonly string[], options:
     socketPath,
     pid: child.pid!,
     stderr: () => stderr,
+    stdout: () => stdout,
     exited,
     stop() {
       stopping ??= (async () => {

@@ -59,6 +59,8 @@ export interface SimDaemon {
   domainSocket(domid: number): string;
   /** Everything the daemon wrote to stderr so far. */
   stderr(): string;
+  /** Everything the daemon wrote to stdout so far (the XENSTORED_PATH= line, a UI= line). */
+  stdout(): string;
   /** Resolves with the exit code (or signal name) once the process is gone. */
   exited: Promise<number | string>;
 }
@@ -173,6 +175,7 @@ export async function startSim(options: StartSimOptions = {}): Promise<SimDaemon
     },
     domainSocket: (domid: number) => path.join(rundir, 'domain', String(domid)),
     stderr: daemon.stderr,
+    stdout: daemon.stdout,
     exited: daemon.exited,
   };
 }
