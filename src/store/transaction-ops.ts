@@ -83,7 +83,9 @@ function applyCommit(store: Store, tx: StoreTransaction): void {
   }
   for (const [path] of written) rebuildChildren(store, path, tx.touched.get(path)!.record!.children);
   for (const [domid, delta] of tx.nodeCountDelta) {
-    if (delta !== 0) store.domainObject(domid).nodeCount += delta;
+    // Counted as outside a transaction: only domains xenstored knows or the hypervisor has (checkStore recounts the same way).
+    const domain = delta === 0 ? undefined : store.existingDomainObject(domid);
+    if (domain) domain.nodeCount += delta;
   }
   for (const [path, mode, change] of events) deliverNodeEvent(store, path, mode, change);
 }
