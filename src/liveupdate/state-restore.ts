@@ -14,8 +14,9 @@ import { HEADER_SIZE, DOMID_INVALID } from '../protocol/wire.js';
 import { ChildList } from '../store/child-list.js';
 import { Node, type NodeRecord } from '../store/node.js';
 import { baseName, canonicalize, isSpecialPath, parentPath } from '../store/path.js';
-import { makePerms, permBits, type Perms } from '../store/permissions.js';
+import { permBits, type Perms } from '../store/permissions.js';
 import { isQuotaName } from '../store/quotas.js';
+import type { Store } from '../store/store.js';
 import { NO_GENERATION, Transaction } from '../store/transaction.js';
 import type { Watch } from '../store/watches.js';
 import {
@@ -47,8 +48,9 @@ export interface Restored {
   replay(): void;
 }
 
-function fromStreamPerms(perms: NodePerm[]): Perms {
-  return makePerms(perms.map((p) => ({ bits: permBits(p.perm) ?? 0, domid: p.domid, stale: p.stale })));
+/** A stream's permission entries as the store's shared list. */
+export function fromStreamPerms(store: Store, perms: NodePerm[]): Perms {
+  return store.perms.intern(perms.map((p) => ({ bits: permBits(p.perm) ?? 0, domid: p.domid, stale: p.stale })));
 }
 
 function inconsistent(at: DecodedRecord, reason: string): StreamError {
@@ -123,7 +125,7 @@ export function restoreDaemon(options: DaemonOptions, stream: Buffer, sockets: S
       }
       case 'node':
         if (r.connId === 0) restoreNode(daemon, parents, at, r, committed);
-        else restorePendingNode(conns.get(r.connId)!.client.transactions.get(r.txId)!, r);
+        else restorePendingNode(store, conns.get(r.connId)!.client.transactions.get(r.txId)!, r);
         break;
       case 'domain': {
         const domain = store.domainObject(r.domid);
@@ -218,7 +220,7 @@ class ParentFinder {
 
 function restoreNode(daemon: Daemon, parents: ParentFinder, at: DecodedRecord, r: StreamNode, committed: Node[]): void {
   const { store } = daemon;
-  const perms = fromStreamPerms(r.perms);
+  const perms = fromStreamPerms(store, r.perms);
   const value = r.value.toString('latin1');
   if (isSpecialPath(r.path)) {
     if (store.compat.specialPathsAreNodes) store.specialNodes.set(r.path, new Node(value, perms, store.nextGeneration()));
@@ -243,10 +245,10 @@ function restoreNode(daemon: Daemon, parents: ParentFinder, at: DecodedRecord, r
   committed.push(node);
 }
 
-export function restorePendingNode(tx: Transaction, r: StreamNode): void {
+export function restorePendingNode(store: Store, tx: Transaction, r: StreamNode): void {
   const record: NodeRecord | null = r.access === NodeAccess.DELETED && r.perms.length === 0
     ? null
-    : { value: r.value.toString('latin1'), perms: fromStreamPerms(r.perms), gen: 0, children: null };
+    : { value: r.value.toString('latin1'), perms: fromStreamPerms(store, r.perms), gen: 0, children: null };
   tx.touched.set(r.path, {
     checkGen: (r.access & NodeAccess.READ) !== 0,
     gen: NO_GENERATION,
@@ -280,7 +282,7 @@ function applySimState(daemon: Daemon, sim: SimState, byId: Map<number, Connecti
     Object.assign(domain.quotas, d.quotas);
     domain.generation = d.generation;
   }
-  for (const [name, perms] of sim.specialPerms) store.specialPerms.set(name, makePerms(perms));
+  for (const [name, perms] of sim.specialPerms) store.specialPerms.set(name, store.perms.intern(perms));
   for (const s of sim.connections) {
     const client = byId.get(s.connId)?.client;
     if (!client) continue;
@@ -302,7 +304,7 @@ function applySimState(daemon: Daemon, sim: SimState, byId: Map<number, Connecti
         children: n.children ? new ChildList(new Map(n.children.map((c) => [c, undefined]))) : null,
       };
       tx.touched.set(n.path, {
-        checkGen: n.checkGen, gen: n.gen, oldPerms: n.oldPerms ? makePerms(n.oldPerms) : null,
+        checkGen: n.checkGen, gen: n.gen, oldPerms: n.oldPerms ? store.perms.intern(n.oldPerms) : null,
         modified: n.modified, record, fire: n.fire ?? undefined,
       });
     }
