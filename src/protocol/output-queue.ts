@@ -1,0 +1,94 @@
+/**
+ * A connection's messages not yet handed to its transport (C's out_list),
+ * in order. Appending, taking the first and asking whether an identical
+ * watch event is still queued are O(1).
+ */
+import type { RequestCharge } from './outstanding.js';
+
+export interface Queued {
+  readonly bytes: Buffer;
+  /** path NUL token, for events that may be dropped as duplicates. */
+  readonly eventKey?: string;
+  /** The request this message answers or was caused by. */
+  readonly charge?: RequestCharge;
+  /** Time (ms) after which an event still queued is dropped. */
+  readonly expires?: number;
+}
+
+export class OutputQueue {
+  private items: Queued[] = [];
+  private head = 0;
+  private bytes = 0;
+  private readonly eventKeys = new Map<string, number>();
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  get byteLength(): number {
+    return this.bytes;
+  }
+
+  hasEvent(eventKey: string): boolean {
+    return this.eventKeys.has(eventKey);
+  }
+
+  push(item: Queued): void {
+    this.items.push(item);
+    this.bytes += item.bytes.length;
+    if (item.eventKey !== undefined) this.eventKeys.set(item.eventKey, (this.eventKeys.get(item.eventKey) ?? 0) + 1);
+    item.charge?.add();
+  }
+
+  /** The first message, taken out of the queue (its charge is the caller's to settle). */
+  shift(): Queued | undefined {
+    if (this.head === this.items.length) return undefined;
+    const item = this.items[this.head++]!;
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    this.forget(item);
+    return item;
+  }
+
+  /** Takes out every message `drop` selects, keeping the others in order. */
+  removeWhere(drop: (item: Queued) => boolean): Queued[] {
+    const kept: Queued[] = [];
+    const dropped: Queued[] = [];
+    for (let i = this.head; i < this.items.length; i++) {
+      const item = this.items[i]!;
+      if (drop(item)) {
+        dropped.push(item);
+        this.forget(item);
+      } else {
+        kept.push(item);
+      }
+    }
+    this.items = kept;
+    this.head = 0;
+    return dropped;
+  }
+
+  /** The queued messages, first to last, left in place. */
+  peekAll(): Queued[] {
+    return this.items.slice(this.head);
+  }
+
+  /** The first queued message with an expiry time. */
+  firstExpiring(): Queued | undefined {
+    for (let i = this.head; i < this.items.length; i++) if (this.items[i]!.expires !== undefined) return this.items[i];
+    return undefined;
+  }
+
+  private forget(item: Queued): void {
+    this.bytes -= item.bytes.length;
+    if (item.eventKey === undefined) return;
+    const n = this.eventKeys.get(item.eventKey)! - 1;
+    if (n === 0) this.eventKeys.delete(item.eventKey);
+    else this.eventKeys.set(item.eventKey, n);
+  }
+}
