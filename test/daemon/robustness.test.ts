@@ -7,7 +7,7 @@ import { encodeFrame } from '../../src/protocol/frame.js';
 import { MessageType as T } from '../../src/protocol/wire.js';
 import { describe, expect, it } from 'vitest';
 import type { Daemon } from '../../src/daemon/daemon.js';
-import { connect, startDaemon, tearDownAfterEach } from '../helpers/in-process-daemon.js';
+import { connect, startDaemon, tearDownAfterEach, until } from '../helpers/in-process-daemon.js';
 
 tearDownAfterEach();
 
@@ -22,11 +22,6 @@ function header(type: number, len: number): Buffer {
   return h;
 }
 
-const until = async (check: () => boolean, ms = 5000) => {
-  const deadline = Date.now() + ms;
-  while (!check() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-  return check();
-};
 
 describe('misbehaving clients', () => {
   it('drops a connection that announces a payload over 4096 bytes, and only that one', async () => {
