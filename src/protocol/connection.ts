@@ -36,10 +36,22 @@ export interface Transport {
  */
 let lastEvent: { path: string; token: string; bytes: Buffer } | undefined;
 
+/** Size of an encoded event; paths and tokens are latin1, one byte a character. */
+function eventSize(path: string, token: string): number {
+  return HEADER_SIZE + path.length + token.length + 2;
+}
+
 function encodedEvent(path: string, token: string): Buffer {
   if (lastEvent?.path !== path || lastEvent.token !== token) {
-    const payload = Buffer.from(`${path}\0${token}\0`, 'latin1');
-    lastEvent = { path, token, bytes: encodeFrame({ type: MessageType.WATCH_EVENT, reqId: 0, txId: 0, payload }) };
+    const bytes = Buffer.allocUnsafe(eventSize(path, token));
+    bytes.writeUInt32LE(MessageType.WATCH_EVENT, 0);
+    bytes.writeUInt32LE(0, 4);
+    bytes.writeUInt32LE(0, 8);
+    bytes.writeUInt32LE(bytes.length - HEADER_SIZE, 12);
+    const tokenAt = HEADER_SIZE + bytes.write(path, HEADER_SIZE, 'latin1');
+    bytes[tokenAt] = 0;
+    bytes[tokenAt + 1 + bytes.write(token, tokenAt + 1, 'latin1')] = 0;
+    lastEvent = { path, token, bytes };
   }
   return lastEvent.bytes;
 }
@@ -52,6 +64,13 @@ function encodedEvent(path: string, token: string): Buffer {
  */
 const WRITE_BATCH = 64 * 1024;
 
+/**
+ * Batches written per turn of the event loop. A reader as fast as the
+ * daemon would otherwise keep it writing one connection's backlog (a big
+ * watch fan-out) while the others wait.
+ */
+const BATCHES_PER_TURN = 4;
+
 export class Connection implements OutstandingOwner {
   readonly reader = new FrameReader();
   private readonly output = new OutputQueue();
@@ -62,6 +81,7 @@ export class Connection implements OutstandingOwner {
   private inFlight: Buffer[] = [];
   private expiryTimer: NodeJS.Timeout | undefined;
   private readingStopped = false;
+  private flushPending = false;
   /** Requests of this connection with messages not yet handed over (C's nboutstanding). */
   outstanding = 0;
   transport: Transport | undefined;
@@ -133,13 +153,14 @@ export class Connection implements OutstandingOwner {
    * or the client's backlog is already at its limit.
    */
   queueEvent(path: string, token: string, charge?: RequestCharge): void {
-    const bytes = encodedEvent(path, token);
-    if (bytes.length > HEADER_SIZE + PAYLOAD_MAX) return; // C silently drops what no client could take
-    const eventKey = path.charCodeAt(0) === 0x40 ? undefined : `${path}\0${token}`;
-    if (eventKey !== undefined && this.output.hasEvent(eventKey)) return;
-    if (this.output.byteLength + bytes.length > this.eventQueueLimit) return;
+    // Judged before encoding: a fan-out past the backlog limit costs no Buffers.
+    const size = eventSize(path, token);
+    if (size > HEADER_SIZE + PAYLOAD_MAX) return; // C silently drops what no client could take
+    const special = path.charCodeAt(0) === 0x40;
+    if (!special && this.output.hasEvent(path, token)) return;
+    if (this.output.byteLength + size > this.eventQueueLimit) return;
     const expires = this.eventTimeoutMs > 0 ? Date.now() + this.eventTimeoutMs : undefined;
-    this.output.push({ bytes, eventKey, charge, expires });
+    this.output.push({ bytes: encodedEvent(path, token), event: special ? undefined : { path, token }, charge, expires });
   }
 
   /**
@@ -149,7 +170,11 @@ export class Connection implements OutstandingOwner {
   flush(): void {
     const transport = this.transport;
     if (!transport) return;
-    while (this.output.length > 0 && transport.writableLength === 0) {
+    for (let budget = BATCHES_PER_TURN; this.output.length > 0 && transport.writableLength === 0; budget--) {
+      if (budget === 0) {
+        this.flushNextTurn();
+        break;
+      }
       const batch: Buffer[] = [];
       let size = 0;
       while (size < WRITE_BATCH) {
@@ -164,6 +189,16 @@ export class Connection implements OutstandingOwner {
       transport.write(bytes, this.sent);
     }
     if (this.output.length > 0) this.armExpiry();
+  }
+
+  private flushNextTurn(): void {
+    if (this.flushPending) return;
+    this.flushPending = true;
+    setImmediate(() => {
+      this.flushPending = false;
+      this.flush();
+      this.onDrained();
+    });
   }
 
   /** Called when output the transport had to buffer has been sent on. */
@@ -232,10 +267,10 @@ export class Connection implements OutstandingOwner {
     for (const bytes of messages) {
       const isEvent = bytes.readUInt32LE(0) === MessageType.WATCH_EVENT;
       const payload = bytes.subarray(HEADER_SIZE);
-      const path = payload.toString('latin1', 0, Math.max(0, payload.indexOf(0)));
-      const eventKey = isEvent && path.charCodeAt(0) !== 0x40
-        ? payload.toString('latin1', 0, Math.max(0, payload.length - 1)) : undefined;
-      this.output.push({ bytes, eventKey });
+      const nul = Math.max(0, payload.indexOf(0));
+      const path = payload.toString('latin1', 0, nul);
+      const token = payload.toString('latin1', nul + 1, Math.max(nul + 1, payload.length - 1));
+      this.output.push({ bytes, event: isEvent && path.charCodeAt(0) !== 0x40 ? { path, token } : undefined });
     }
   }
 

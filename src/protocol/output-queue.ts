@@ -7,19 +7,29 @@ import type { RequestCharge } from './outstanding.js';
 
 export interface Queued {
   readonly bytes: Buffer;
-  /** path NUL token, for events that may be dropped as duplicates. */
-  readonly eventKey?: string;
+  /** Path and token of an event that may be dropped as a duplicate. */
+  readonly event?: EventKey;
   /** The request this message answers or was caused by. */
   readonly charge?: RequestCharge;
   /** Time (ms) after which an event still queued is dropped. */
   readonly expires?: number;
 }
 
+export interface EventKey {
+  readonly path: string;
+  readonly token: string;
+}
+
 export class OutputQueue {
   private items: Queued[] = [];
   private head = 0;
   private bytes = 0;
-  private readonly eventKeys = new Map<string, number>();
+  /**
+   * Queued events by token, then path. Tokens come first because a watch's
+   * token is one string object whose hash V8 keeps, where event paths are
+   * often fresh strings.
+   */
+  private readonly events = new Map<string, Map<string, number>>();
 
   get length(): number {
     return this.items.length - this.head;
@@ -29,14 +39,19 @@ export class OutputQueue {
     return this.bytes;
   }
 
-  hasEvent(eventKey: string): boolean {
-    return this.eventKeys.has(eventKey);
+  hasEvent(path: string, token: string): boolean {
+    return this.events.get(token)?.has(path) ?? false;
   }
 
   push(item: Queued): void {
     this.items.push(item);
     this.bytes += item.bytes.length;
-    if (item.eventKey !== undefined) this.eventKeys.set(item.eventKey, (this.eventKeys.get(item.eventKey) ?? 0) + 1);
+    if (item.event) {
+      const { path, token } = item.event;
+      let paths = this.events.get(token);
+      if (!paths) this.events.set(token, (paths = new Map()));
+      paths.set(path, (paths.get(path) ?? 0) + 1);
+    }
     item.charge?.add();
   }
 
@@ -86,9 +101,12 @@ export class OutputQueue {
 
   private forget(item: Queued): void {
     this.bytes -= item.bytes.length;
-    if (item.eventKey === undefined) return;
-    const n = this.eventKeys.get(item.eventKey)! - 1;
-    if (n === 0) this.eventKeys.delete(item.eventKey);
-    else this.eventKeys.set(item.eventKey, n);
+    if (!item.event) return;
+    const { path, token } = item.event;
+    const paths = this.events.get(token)!;
+    const n = paths.get(path)! - 1;
+    if (n > 0) paths.set(path, n);
+    else if (paths.size > 1) paths.delete(path);
+    else this.events.delete(token);
   }
 }
