@@ -89,3 +89,37 @@ describe('watch-event timeout (-w watch-event=S)', () => {
     expect(guest.received.filter((f) => f.type === T.READ)).toHaveLength(400);
   }, 40_000);
 });
+
+describe('a guest transaction rewriting 980 nodes under 127 of its watches', () => {
+  it('commits, and dom0 is answered while the event fan-out waits for the guest', async () => {
+    const d = await startDaemon();
+    const dom0 = await connect(d.options.socketPath);
+    const guest = await introduceGuest(d, dom0);
+    const nodes = 980;
+    const node = (i: number) => `data/b${i % 10}/n${i}`;
+    for (let i = 0; i < nodes; i++) guest.send(T.WRITE, `${node(i)}\0old`);
+    for (let i = 0; i < 127; i++) guest.send(T.WATCH, `data\0t${i}\0`);
+    const tx = Number((await guest.call(T.TRANSACTION_START, '\0')).text.replace('\0', ''));
+    expect(tx).toBeGreaterThan(0);
+    for (let i = 0; i < nodes; i++) guest.send(T.WRITE, `${node(i)}\0new`, tx);
+    await guest.call(T.READ, `${node(0)}\0`, tx);
+    guest.received.length = 0;
+    guest.socket.pause();
+    const conn = guestConnection(d);
+    const commit = guest.send(T.TRANSACTION_END, 'T\0', tx);
+
+    expect(await until(() => d.store.lookup(`/local/domain/${DOMID}/${node(nodes - 1)}`)?.value === 'new', 20_000)).toBe(true);
+    expect((await dom0.call(T.READ, `/local/domain/${DOMID}/${node(0)}\0`)).text).toBe('new');
+    expect(conn.outputBacklog).toBeGreaterThan(0); // the fan-out is still waiting for the guest
+
+    guest.socket.resume();
+    const reply = await guest.take((f) => f.reqId === commit && f.type !== T.WATCH_EVENT, 30_000);
+    expect(reply.payload.toString('latin1')).toBe('OK\0');
+    const events = guest.received.filter((f) => f.type === T.WATCH_EVENT);
+    // Every event the guest's memory quota left room for, each a node it wrote, none twice.
+    expect(events.length).toBeGreaterThan(10_000);
+    const seen = new Set(events.map((f) => f.payload.toString('latin1')));
+    expect(seen.size).toBe(events.length);
+    expect([...seen].every((e) => /^data\/b\d\/n\d+\0t\d+\0$/.test(e))).toBe(true);
+  }, 60_000);
+});
