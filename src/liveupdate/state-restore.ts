@@ -22,7 +22,7 @@ import type { Watch } from '../store/watches.js';
 import {
   NodeAccess, type ConnectionRecord, type DecodedRecord, type GlobalRecord, type NodePerm, type NodeRecord as StreamNode, type QuotaEntry,
 } from './records.js';
-import { decodeGenerations, decodeSimState, SimRecordType, type SimConnection, type SimState } from './sim-extension.js';
+import { decodeGenerations, decodeSimState, SimRecordType, type SimConnection, type SimState, type SimWideDomids } from './sim-extension.js';
 import { StreamChecker } from './stream-check.js';
 import { StreamError } from './stream-error.js';
 import { iterateStream, readHeader } from './stream-reader.js';
@@ -268,6 +268,24 @@ function doomTransactions(conn: Connection): void {
   for (const tx of conn.client.transactions.values()) tx.historyUnknown = true;
 }
 
+/** Puts back the domids NODE_DATA cut to 16 bits. */
+function restoreWideDomids(store: Store, wide: SimWideDomids[], byId: Map<number, Connection>): void {
+  const widened = (perms: Perms, entries: [number, number][]) => {
+    const full = perms.map((e) => ({ ...e }));
+    for (const [i, domid] of entries) if (full[i]) full[i]!.domid = domid;
+    return store.perms.intern(full);
+  };
+  for (const w of wide) {
+    if (w.connId === 0) {
+      const node = store.lookup(w.path);
+      if (node) node.perms = widened(node.perms, w.entries);
+      continue;
+    }
+    const touched = byId.get(w.connId)?.client.transactions.get(w.txId)?.touched.get(w.path);
+    if (touched?.record) touched.record = { ...touched.record, perms: widened(touched.record.perms, w.entries) };
+  }
+}
+
 function applySimState(daemon: Daemon, sim: SimState, byId: Map<number, Connection>): void {
   const { store } = daemon;
   store.generation = sim.generation;
@@ -310,4 +328,5 @@ function applySimState(daemon: Daemon, sim: SimState, byId: Map<number, Connecti
     }
     client.transactions.set(t.txId, tx);
   }
+  restoreWideDomids(store, sim.wideDomids ?? [], byId);
 }
