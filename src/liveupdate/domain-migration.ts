@@ -8,9 +8,9 @@
  * daemon's domain socket.
  */
 import type { Daemon } from '../daemon/daemon.js';
-import { DOMID_INVALID, INTRODUCE_DOMAIN } from '../protocol/wire.js';
+import { DOMID_INVALID, INTRODUCE_DOMAIN } from '../wire/vocabulary.js';
 import { ChildList } from '../store/child-list.js';
-import type { Client } from '../store/client.js';
+import type { Requester } from '../store/requester.js';
 import { clientOf } from '../store/domain-ops.js';
 import { fireSpecialEvent } from '../store/events.js';
 import { Node } from '../store/node.js';
@@ -18,14 +18,14 @@ import { baseName, canonicalize, childPath, isSpecialPath, parentPath } from '..
 import type { Perms } from '../store/permissions.js';
 import { isQuotaName } from '../store/quotas.js';
 import { givenPath } from '../store/watches.js';
-import { Transaction } from '../store/transaction.js';
-import { type DecodedRecord, type NodeRecord as StreamNode, type RingConnectionRecord, type StreamRecord } from './records.js';
+import { StoreTransaction } from '../store/transaction.js';
+import { type DecodedRecord, type NodeRecord as StreamNode, type RingConnectionRecord, type StreamRecord } from '../stream/records.js';
 import { toStreamPerms, transactionRecords } from './state-dump.js';
 import { fromStreamPerms, restorePendingNode } from './state-restore.js';
-import { checkStream } from './stream-check.js';
-import { StreamError } from './stream-error.js';
-import { decodeStream } from './stream-reader.js';
-import { encodeStream } from './stream-writer.js';
+import { checkStream } from '../stream/stream-check.js';
+import { StreamError } from '../stream/stream-error.js';
+import { decodeStream } from '../stream/stream-reader.js';
+import { encodeStream } from '../stream/stream-writer.js';
 
 export class MigrationError extends Error {}
 
@@ -96,7 +96,7 @@ function apply(daemon: Daemon, records: DecodedRecord[], ring: RingConnectionRec
   domain.introduced = true;
   domain.port = ring.evtchn;
   domain.uniqueId = store.hypervisor.info(ring.domid)!.uniqueId;
-  const client: Client = store.addDomainClient(domain);
+  const client: Requester = store.addDomainClient(domain);
   if (ring.tdomid !== DOMID_INVALID && store.domains.introduced(ring.tdomid)) client.target = ring.tdomid;
   daemon.connectionReset(client);
   for (const { record: r } of records) {
@@ -107,7 +107,7 @@ function apply(daemon: Daemon, records: DecodedRecord[], ring: RingConnectionRec
         relativeTo: relative ? client.home : undefined, depth: typeof r.depth === 'number' ? r.depth : undefined,
       });
     } else if (r.kind === 'transaction') {
-      const tx = new Transaction(r.txId, store.nextGeneration());
+      const tx = new StoreTransaction(r.txId, store.nextGeneration());
       tx.historyUnknown = true;
       client.transactions.set(r.txId, tx);
       client.nextTransactionId = Math.max(client.nextTransactionId, r.txId + 1);

@@ -10,22 +10,24 @@ import type net from 'node:net';
 import { Daemon } from '../daemon/daemon.js';
 import type { DaemonOptions } from '../daemon/options.js';
 import type { Connection } from '../protocol/connection.js';
-import { HEADER_SIZE, DOMID_INVALID } from '../protocol/wire.js';
+import { HEADER_SIZE, DOMID_INVALID } from '../wire/vocabulary.js';
 import { ChildList } from '../store/child-list.js';
-import { Node, type NodeRecord } from '../store/node.js';
+import { Node, type NodeContents } from '../store/node.js';
 import { baseName, canonicalize, isSpecialPath, parentPath } from '../store/path.js';
 import { permBits, type Perms } from '../store/permissions.js';
 import { isQuotaName } from '../store/quotas.js';
 import type { Store } from '../store/store.js';
-import { NO_GENERATION, Transaction } from '../store/transaction.js';
+import { NO_GENERATION, StoreTransaction } from '../store/transaction.js';
 import type { Watch } from '../store/watches.js';
 import {
   NodeAccess, type ConnectionRecord, type DecodedRecord, type GlobalRecord, type NodePerm, type NodeRecord as StreamNode, type QuotaEntry,
-} from './records.js';
-import { decodeGenerations, decodeSimState, SimRecordType, type SimConnection, type SimState, type SimWideDomids } from './sim-extension.js';
-import { StreamChecker } from './stream-check.js';
-import { StreamError } from './stream-error.js';
-import { iterateStream, readHeader } from './stream-reader.js';
+} from '../stream/records.js';
+import {
+  decodeGenerations, decodeSimState, SimRecordType, type SimConnection, type SimState, type SimWideDomids,
+} from '../stream/sim-extension.js';
+import { StreamChecker } from '../stream/stream-check.js';
+import { StreamError } from '../stream/stream-error.js';
+import { iterateStream, readHeader } from '../stream/stream-reader.js';
 
 /** Where the restored daemon finds the sockets the stream refers to. */
 export interface SocketSource {
@@ -120,7 +122,7 @@ export function restoreDaemon(options: DaemonOptions, stream: Buffer, sockets: S
       }
       case 'transaction': {
         const client = conns.get(r.connId)!.client;
-        client.transactions.set(r.txId, new Transaction(r.txId, 0));
+        client.transactions.set(r.txId, new StoreTransaction(r.txId, 0));
         break;
       }
       case 'node':
@@ -245,8 +247,8 @@ function restoreNode(daemon: Daemon, parents: ParentFinder, at: DecodedRecord, r
   committed.push(node);
 }
 
-export function restorePendingNode(store: Store, tx: Transaction, r: StreamNode): void {
-  const record: NodeRecord | null = r.access === NodeAccess.DELETED && r.perms.length === 0
+export function restorePendingNode(store: Store, tx: StoreTransaction, r: StreamNode): void {
+  const record: NodeContents | null = r.access === NodeAccess.DELETED && r.perms.length === 0
     ? null
     : { value: r.value.toString('latin1'), perms: fromStreamPerms(store, r.perms), gen: 0, children: null };
   tx.touched.set(r.path, {
@@ -311,13 +313,13 @@ function applySimState(daemon: Daemon, sim: SimState, byId: Map<number, Connecti
   for (const t of sim.transactions) {
     const client = byId.get(t.connId)!.client;
     const old = client.transactions.get(t.txId)!;
-    const tx = new Transaction(t.txId, t.startGen);
+    const tx = new StoreTransaction(t.txId, t.startGen);
     tx.failed = t.failed;
     tx.createdNode = t.createdNode;
     for (const [domid, delta] of t.nodeCountDelta) tx.nodeCountDelta.set(domid, delta);
     for (const n of t.touched) {
       const saved = old.touched.get(n.path)?.record ?? null;
-      const record: NodeRecord | null = n.recordGen === null || !saved ? null : {
+      const record: NodeContents | null = n.recordGen === null || !saved ? null : {
         value: saved.value, perms: saved.perms, gen: n.recordGen,
         children: n.children ? new ChildList(new Map(n.children.map((c) => [c, undefined]))) : null,
       };

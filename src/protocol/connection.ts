@@ -4,12 +4,12 @@
  * whatever `Transport` is attached (a Unix socket, or nothing while a
  * guest domain has no client connected).
  */
-import type { Client } from '../store/client.js';
+import type { Requester } from '../store/requester.js';
 import { encodeFrame, type Frame } from './frame.js';
 import { FrameReader } from './frame-reader.js';
+import { HEADER_SIZE, MessageType, PAYLOAD_MAX } from '../wire/vocabulary.js';
 import { OutputQueue } from './output-queue.js';
 import type { OutstandingOwner, RequestCharge } from './outstanding.js';
-import { HEADER_SIZE, MessageType, PAYLOAD_MAX } from './wire.js';
 
 export interface Transport {
   /**
@@ -89,7 +89,7 @@ export class Connection implements OutstandingOwner {
   onRequestSettled: () => void = () => {};
 
   constructor(
-    readonly client: Client,
+    readonly client: Requester,
     /** Most bytes of watch events kept for a client that does not read. */
     private readonly eventQueueLimit: number,
     /** Events still queued this long (ms) are dropped; 0 keeps them. */

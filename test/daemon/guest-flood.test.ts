@@ -8,7 +8,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Daemon } from '../../src/daemon/daemon.js';
 import { encodeFrame } from '../../src/protocol/frame.js';
-import { MessageType as T } from '../../src/protocol/wire.js';
+import { MessageType as T } from '../../src/wire/vocabulary.js';
 import { connect, startDaemon, tearDownAfterEach, until } from '../helpers/in-process-daemon.js';
 import type { RawClient } from '../helpers/raw-client.js';
 

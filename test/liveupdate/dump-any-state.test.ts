@@ -14,8 +14,8 @@ import { parseOptions } from '../../src/daemon/options.js';
 import { dumpDaemon } from '../../src/liveupdate/state-dump.js';
 import { NO_SOCKETS, restoreDaemon } from '../../src/liveupdate/state-restore.js';
 import { dispatch } from '../../src/protocol/dispatch.js';
-import { MessageType as T } from '../../src/protocol/wire.js';
-import type { Client } from '../../src/store/client.js';
+import { MessageType as T } from '../../src/wire/vocabulary.js';
+import type { Requester } from '../../src/store/requester.js';
 import { childPath } from '../../src/store/path.js';
 import { formatPerms } from '../../src/store/permissions.js';
 
@@ -48,8 +48,8 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 
 class World {
   readonly daemon: Daemon;
-  readonly clients: Client[];
-  private readonly lastTx = new Map<Client, number>();
+  readonly clients: Requester[];
+  private readonly lastTx = new Map<Requester, number>();
 
   constructor(compat: string) {
     this.daemon = new Daemon(parseOptions(['--compat', compat], { XENSTORED_RUNDIR: '/nonexistent-rundir-never-used' }), () => {});
@@ -66,7 +66,7 @@ class World {
     this.clients = [dom0, other, ...guests];
   }
 
-  request(client: Client, type: number, payload: string, txId = 0): string {
+  request(client: Requester, type: number, payload: string, txId = 0): string {
     const frame = { type, reqId: 1, txId, payload: Buffer.from(payload, 'latin1') };
     const answer = dispatch(this.daemon.store, client, this.daemon, frame, () => {});
     answer.after?.();

@@ -6,7 +6,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { dispatch } from '../../src/protocol/dispatch.js';
-import { MessageType as T } from '../../src/protocol/wire.js';
+import { MessageType as T } from '../../src/wire/vocabulary.js';
 import { COMPAT } from '../../src/store/compat.js';
 import { Store } from '../../src/store/store.js';
 import { Daemon } from '../../src/daemon/daemon.js';
