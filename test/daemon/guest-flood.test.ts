@@ -9,7 +9,8 @@ import { describe, expect, it } from 'vitest';
 import type { Daemon } from '../../src/daemon/daemon.js';
 import { encodeFrame } from '../../src/protocol/frame.js';
 import { MessageType as T } from '../../src/wire/vocabulary.js';
-import { connect, startDaemon, tearDownAfterEach, until } from '../helpers/in-process-daemon.js';
+import { connect, startDaemon, tearDownAfterEach } from '../helpers/in-process-daemon.js';
+import { waitFor } from '../helpers/wait.js';
 import type { RawClient } from '../helpers/raw-client.js';
 
 tearDownAfterEach();
@@ -45,7 +46,7 @@ describe.each([['master', []], ['4.17', ['--compat', '4.17']]])('%s: a guest wit
     const total = 900;
     for (let batch = 0; batch < total; batch += 100) guest.sendRaw(writes(batch, 100));
 
-    expect(await until(() => conn.outstanding >= OUTSTANDING_QUOTA, 20_000)).toBe(true);
+    await waitFor('the guest to reach its outstanding limit', () => conn.outstanding >= OUTSTANDING_QUOTA, 20_000);
     // dom0 is served while the guest waits: the guest's writes are not all done before, during or after.
     for (let i = 0; i < 50; i++) expect((await dom0.call(T.READ, `/local/domain/${DOMID}\0`)).text).toBe('');
     const nodesBefore = d.store.domains.get(DOMID)!.nodeCount;
@@ -58,7 +59,7 @@ describe.each([['master', []], ['4.17', ['--compat', '4.17']]])('%s: a guest wit
     // Once it reads, every write is answered, in order.
     guest.socket.resume();
     const replies = () => guest.received.filter((f) => f.type !== T.WATCH_EVENT);
-    expect(await until(() => replies().length === total, 30_000)).toBe(true);
+    await waitFor('a reply to every write', () => replies().length === total, 30_000);
     expect(replies().map((f) => f.reqId)).toEqual(Array.from({ length: total }, (_, i) => 1000 + i));
     expect(replies().findIndex((f) => f.type !== T.WRITE)).toBe(-1);
   }, 60_000);
@@ -77,11 +78,11 @@ describe('watch-event timeout (-w watch-event=S)', () => {
     // Big replies it does not read fill its socket, so later output waits in the daemon.
     const reads = Buffer.concat(Array.from({ length: 400 }, (_, i) => encodeFrame({ type: T.READ, reqId: 100 + i, txId: 0, payload: Buffer.from('big\0') })));
     guest.sendRaw(reads);
-    expect(await until(() => conn.outstanding >= OUTSTANDING_QUOTA, 20_000)).toBe(true);
+    await waitFor('the guest to reach its outstanding limit', () => conn.outstanding >= OUTSTANDING_QUOTA, 20_000);
     await dom0.call(T.WRITE, `/local/domain/${DOMID}/ctl\0changed`);
     const backlog = conn.outputBacklog;
     // The event goes after a second: the backlog shrinks without the guest reading anything.
-    expect(await until(() => conn.outputBacklog < backlog, 10_000)).toBe(true);
+    await waitFor('the expired event to go', () => conn.outputBacklog < backlog, 10_000);
     guest.socket.resume();
     const last = guest.send(T.READ, 'ctl\0');
     await guest.take((f) => f.reqId === last, 30_000);
@@ -108,7 +109,7 @@ describe('a guest transaction rewriting 980 nodes under 127 of its watches', () 
     const conn = guestConnection(d);
     const commit = guest.send(T.TRANSACTION_END, 'T\0', tx);
 
-    expect(await until(() => d.store.lookup(`/local/domain/${DOMID}/${node(nodes - 1)}`)?.value === 'new', 20_000)).toBe(true);
+    await waitFor('the commit', () => d.store.lookup(`/local/domain/${DOMID}/${node(nodes - 1)}`)?.value === 'new', 20_000);
     expect((await dom0.call(T.READ, `/local/domain/${DOMID}/${node(0)}\0`)).text).toBe('new');
     expect(conn.outputBacklog).toBeGreaterThan(0); // the fan-out is still waiting for the guest
 

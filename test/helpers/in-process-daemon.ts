@@ -42,10 +42,3 @@ export async function connect(socketPath: string): Promise<RawClient> {
   onTearDown(() => client.close());
   return client;
 }
-
-/** Polls `check` until it holds or `ms` pass; returns its last answer. */
-export async function until(check: () => boolean, ms = 5000): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (!check() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-  return check();
-}
