@@ -35,7 +35,7 @@ export function exportDomain(daemon: LiveUpdateHost, domid: number): Buffer {
     kind: 'connection', connType: 'ring', connId: 1, domid, tdomid: saved.target ?? DOMID_INVALID, evtchn: domain.port,
     uniqueId: domain.uniqueId, inData: Buffer.alloc(0), outRespLen: 0, outData: Buffer.alloc(0),
   }];
-  for (const w of saved.watches) records.push(watchRecord(1, w, true));
+  for (const w of saved.watches) records.push(watchRecord(1, w));
   for (const tx of saved.transactions) records.push(...transactionRecords(1, tx));
   const home = client.home;
   forEachSavedNode(store, (node) => {

@@ -28,9 +28,18 @@ export function committedNodeFrom(r: NodeRecord): { path: string; value: string;
   return { path: r.path, value: r.value.toString('latin1'), perms: permsFromRecord(r.perms) };
 }
 
-/** WATCH_DATA, or WATCH_DATA_EXTENDED when the watch has a depth and the stream may carry it. */
-export function watchRecord(connId: number, watch: SavedWatch, withDepth: boolean): WatchRecord {
-  return { kind: 'watch', connId, path: watch.path, token: watch.token, ...(watch.depth === undefined || !withDepth ? {} : { depth: watch.depth }) };
+/** WATCH_DATA, or WATCH_DATA_EXTENDED for a watch with a depth (version 2 only). */
+export function watchRecord(connId: number, watch: SavedWatch): WatchRecord {
+  return { kind: 'watch', connId, path: watch.path, token: watch.token, ...(watch.depth === undefined ? {} : { depth: watch.depth }) };
+}
+
+/** The entries permsToRecord cuts to 16 bits: index and full domid. */
+export function wideEntries(perms: readonly PermEntry[]): [number, number][] {
+  const out: [number, number][] = [];
+  perms.forEach((e, i) => {
+    if (e.domid > 0xffff) out.push([i, e.domid]);
+  });
+  return out;
 }
 
 export function watchFrom(r: WatchRecord): SavedWatch {

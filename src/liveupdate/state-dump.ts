@@ -12,9 +12,10 @@ import { saveDomain } from '../store/domains.js';
 import { QUOTA_NAMES } from '../store/quotas.js';
 import { forEachSavedNode } from '../store/saved-store.js';
 import { type QuotaEntry, type StreamVersion } from '../stream/records.js';
-import { encodeGenerations, encodeSimState, SimRecordType, type SimConnection } from '../stream/sim-extension.js';
+import { encodeGenerations, encodeSimState, SimRecordType, type SimConnection, type SimState } from '../stream/sim-extension.js';
+import type { PermEntry } from '../store/permissions.js';
 import { StreamWriter } from '../stream/stream-writer.js';
-import { committedNodeRecord, permsToRecord, transactionRecords, watchRecord } from './record-values.js';
+import { committedNodeRecord, permsToRecord, transactionRecords, watchRecord, wideEntries } from './record-values.js';
 
 /** Where each socket lives, for a live update that keeps them open. */
 export interface Descriptors {
@@ -62,8 +63,13 @@ export function dumpDaemon(daemon: LiveUpdateHost, options: DumpOptions): Buffer
     if (!conn) continue;
     connId++;
     const saved = saveRequester(client);
+    // Version 1 has no depth. C master writes WATCH_DATA_EXTENDED anyway,
+    // which the specification does not allow in version 1 and which 4.17
+    // skips as unknown: such a watch is not restored. Leaving it out ends in
+    // the same state with a valid stream.
+    if (options.version < 2) saved.watches = saved.watches.filter((w) => w.depth === undefined);
     writeConnection(writer, conn, saved, connId, options);
-    for (const watch of saved.watches) writer.write(watchRecord(connId, watch, !c417));
+    for (const watch of saved.watches) writer.write(watchRecord(connId, watch));
     if (!c417) for (const tx of saved.transactions) for (const record of transactionRecords(connId, tx)) writer.write(record);
     simConnections.push({
       connId,
@@ -74,10 +80,19 @@ export function dumpDaemon(daemon: LiveUpdateHost, options: DumpOptions): Buffer
   }
 
   const gens: number[] = [];
+  const wideDomids: SimState['wideDomids'] = [];
+  const noteWide = (path: string, perms: readonly PermEntry[]): void => {
+    const entries = wideEntries(perms);
+    if (entries.length > 0) wideDomids.push({ path, entries });
+  };
   if (!store.compat.specialPathsAreNodes) {
-    for (const [name, perms] of store.specialPerms) writer.write({ kind: 'node', connId: 0, txId: 0, path: name, value: Buffer.alloc(0), access: 0, perms: permsToRecord(perms) });
+    for (const [name, perms] of store.specialPerms) {
+      writer.write({ kind: 'node', connId: 0, txId: 0, path: name, value: Buffer.alloc(0), access: 0, perms: permsToRecord(perms) });
+      noteWide(name, perms);
+    }
   }
   forEachSavedNode(store, (node) => {
+    noteWide(node.path, node.perms);
     writer.write(committedNodeRecord(node));
     gens.push(node.gen);
   });
@@ -99,6 +114,7 @@ export function dumpDaemon(daemon: LiveUpdateHost, options: DumpOptions): Buffer
         domains,
         specialPerms: [...store.specialPerms],
         connections: simConnections,
+        wideDomids,
       }),
     });
   }

@@ -127,6 +127,7 @@ export function restoreDaemon(options: DaemonOptions, stream: Buffer, sockets: S
       importer.setHypervisor(sim.hypervisor);
       for (const d of sim.domains) importer.setDomain(d);
       for (const [path, perms] of sim.specialPerms) importer.setSpecialPerms(path, perms);
+      for (const { path, entries } of sim.wideDomids) importer.widenDomids(path, entries);
       const saved = new Map(sim.connections.map((c) => [c.connId, c.client]));
       for (const [connId, conn] of conns) conn.client = saved.get(connId) ?? conn.client;
     } else {

@@ -10,7 +10,7 @@ import { Requester, loadRequester, type SavedRequester } from './requester.js';
 import { ChildList } from './child-list.js';
 import { Node } from './node.js';
 import { baseName, localDomainPrefixLength, parentPath } from './path.js';
-import { makePerms, type Perms } from './permissions.js';
+import type { Perms } from './permissions.js';
 import { isQuotaName, type QuotaName } from './quotas.js';
 import type { Store } from './store.js';
 import { StoreImportError, type ImportedNode } from './store-import.js';
@@ -64,7 +64,7 @@ export function importDomain(store: Store, imported: ImportedDomain): Requester 
     target: imported.client.target !== undefined && store.domains.introduced(imported.client.target) ? imported.client.target : undefined,
     transactions: imported.client.transactions.map((tx) => ({ ...tx, startGen: store.nextGeneration(), historyUnknown: true })),
     nextTransactionId: Math.max(imported.client.nextTransactionId, ...imported.client.transactions.map((tx) => tx.id + 1)),
-  });
+  }, store.perms);
   return client;
 }
 
@@ -94,7 +94,7 @@ function planNodes(store: Store, domid: number, home: string, nodes: ImportedNod
   const nodeSize = limit('node-size');
   const permsMax = limit('node-permissions');
   for (const n of nodes) {
-    const perms = makePerms(n.perms);
+    const perms = store.perms.intern(n.perms);
     const owner = perms[0]!.domid;
     const inHome = n.path === home || n.path.startsWith(`${home}/`);
     const existing = store.lookup(n.path);

@@ -11,7 +11,7 @@ import { fail } from './errors.js';
 import { fireSpecialEvent } from './events.js';
 import { atoi, strictDomid } from './numbers.js';
 import { removeNode } from './operations.js';
-import { makePerms, type Perms } from './permissions.js';
+import type { Perms } from './permissions.js';
 import type { Store } from './store.js';
 import { walkTree } from './tree-walk.js';
 
@@ -122,8 +122,9 @@ function removeOwnedNodes(store: Store, domain: Domain): void {
         removeNode(ctx, path);
         return false;
       }
-      store.changeOwner(node.perms, ownedBy(node.perms, 0), undefined);
-      node.perms = ownedBy(node.perms, 0);
+      const orphaned = ownedBy(store, node.perms, 0);
+      store.changeOwner(node.perms, orphaned, undefined);
+      node.perms = orphaned;
       return true;
     });
   } finally {
@@ -131,22 +132,22 @@ function removeOwnedNodes(store: Store, domain: Domain): void {
   }
 }
 
-function ownedBy(perms: Perms, domid: number): Perms {
-  return makePerms([{ ...perms[0]!, domid }, ...perms.slice(1)]);
+function ownedBy(store: Store, perms: Perms, domid: number): Perms {
+  return store.perms.intern([{ ...perms[0]!, domid }, ...perms.slice(1)]);
 }
 
-function withoutDomain(perms: Perms, domid: number): Perms {
+function withoutDomain(store: Store, perms: Perms, domid: number): Perms {
   const owner = perms[0]!.domid === domid ? { ...perms[0]!, domid: 0 } : perms[0]!;
-  return makePerms([owner, ...perms.slice(1).filter((e) => e.domid !== domid)]);
+  return store.perms.intern([owner, ...perms.slice(1).filter((e) => e.domid !== domid)]);
 }
 
 function cleanSpecialPerms(store: Store, domid: number): void {
-  for (const [name, perms] of store.specialPerms) store.specialPerms.set(name, withoutDomain(perms, domid));
+  for (const [name, perms] of store.specialPerms) store.specialPerms.set(name, withoutDomain(store, perms, domid));
   if (!store.compat.removeDeadDomainPerms) return;
-  for (const node of store.specialNodes.values()) node.perms = withoutDomain(node.perms, domid);
+  for (const node of store.specialNodes.values()) node.perms = withoutDomain(store, node.perms, domid);
   walkTree('/', store.root, (_path, node) => {
     if (node.perms.length > 1 && node.perms.some((e, i) => i > 0 && e.domid === domid)) {
-      node.perms = makePerms([node.perms[0]!, ...node.perms.slice(1).filter((e) => e.domid !== domid)]);
+      node.perms = store.perms.intern([node.perms[0]!, ...node.perms.slice(1).filter((e) => e.domid !== domid)]);
     }
   });
 }

@@ -6,7 +6,7 @@
  */
 import { SUPPORTED_FEATURES } from '../wire/vocabulary.js';
 import type { Domain } from './domains.js';
-import type { PermIdentity } from './permissions.js';
+import type { PermIdentity, PermsTable } from './permissions.js';
 import { loadTransaction, saveTransaction, type SavedTransaction, type StoreTransaction } from './transaction.js';
 import { loadWatch, saveWatch, type SavedWatch, type Watch } from './watches.js';
 
@@ -70,11 +70,11 @@ export function saveRequester(client: Requester): SavedRequester {
 }
 
 /** Gives a freshly registered client its saved state. */
-export function loadRequester(client: Requester, saved: SavedRequester): void {
+export function loadRequester(client: Requester, saved: SavedRequester, perms: PermsTable): void {
   client.target = saved.target;
   client.nextTransactionId = saved.nextTransactionId;
   client.transactionsSince = saved.transactionsSince;
   client.ignored = saved.ignored;
   for (const w of saved.watches) client.watches.push(loadWatch(w, client.home));
-  for (const t of saved.transactions) client.transactions.set(t.id, loadTransaction(t));
+  for (const t of saved.transactions) client.transactions.set(t.id, loadTransaction(t, perms));
 }

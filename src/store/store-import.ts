@@ -13,7 +13,7 @@ import { loadDomain, type DomainUpdate } from './domains.js';
 import type { SavedHypervisor } from './hypervisor.js';
 import { Node } from './node.js';
 import { baseName, depth, isSpecialPath, parentPath } from './path.js';
-import { makePerms, type PermEntry } from './permissions.js';
+import type { PermEntry } from './permissions.js';
 import { isQuotaName, type QuotaName } from './quotas.js';
 import type { Store } from './store.js';
 import { checkStore } from './check-store.js';
@@ -53,7 +53,7 @@ export class StoreImport {
 
   addNode(saved: ImportedNode): void {
     const { store } = this;
-    const perms = makePerms(saved.perms);
+    const perms = store.perms.intern(saved.perms);
     if (perms.length === 0) throw new StoreImportError(`${saved.path} has no owner`);
     const gen = saved.gen ?? store.nextGeneration();
     let node: Node;
@@ -109,7 +109,21 @@ export class StoreImport {
   }
 
   setSpecialPerms(path: string, perms: readonly PermEntry[]): void {
-    this.store.specialPerms.set(path, makePerms(perms));
+    this.store.specialPerms.set(path, this.store.perms.intern(perms));
+  }
+
+  /** Gives permission entries back the domids over 16 bits a stream could not hold: [index, domid] pairs. */
+  widenDomids(path: string, entries: readonly [number, number][]): void {
+    const { store } = this;
+    const node = isSpecialPath(path) ? store.specialNodes.get(path) : store.lookup(path);
+    const perms = node?.perms ?? store.specialPerms.get(path);
+    if (!perms) throw new StoreImportError(`wide domids for ${path}, which is not there`);
+    const widened = perms.map((e, i) => {
+      const wide = entries.find(([index]) => index === i);
+      return wide ? { ...e, domid: wide[1] } : e;
+    });
+    if (node) node.perms = store.perms.intern(widened);
+    else store.specialPerms.set(path, store.perms.intern(widened));
   }
 
   setHypervisor(saved: SavedHypervisor): void {
@@ -132,7 +146,7 @@ export class StoreImport {
   addClient(saved: SavedRequester): Requester {
     const { store } = this;
     const client = saved.ring ? store.addDomainClient(store.domainObject(saved.domid)) : store.addSocketClient();
-    loadRequester(client, saved);
+    loadRequester(client, saved, store.perms);
     return client;
   }
 

@@ -5,7 +5,7 @@
  */
 import { ChildList } from './child-list.js';
 import type { NodeContents } from './node.js';
-import { makePerms, type PermEntry, type Perms } from './permissions.js';
+import type { PermEntry, Perms, PermsTable } from './permissions.js';
 import type { MatchMode } from './watches.js';
 
 /** Generation of a node that did not exist when first touched. */
@@ -100,7 +100,8 @@ export function saveTransaction(tx: StoreTransaction): SavedTransaction {
   };
 }
 
-export function loadTransaction(saved: SavedTransaction): StoreTransaction {
+/** The transaction saved as `saved`; permission lists are interned in `perms` (the store's table). */
+export function loadTransaction(saved: SavedTransaction, perms: PermsTable): StoreTransaction {
   const tx = new StoreTransaction(saved.id, saved.startGen);
   tx.failed = saved.failed;
   tx.createdNode = saved.createdNode;
@@ -109,9 +110,9 @@ export function loadTransaction(saved: SavedTransaction): StoreTransaction {
   for (const t of saved.touched) {
     const r = t.record;
     tx.touched.set(t.path, {
-      checkGen: t.checkGen, gen: t.gen, oldPerms: t.oldPerms && makePerms(t.oldPerms), modified: t.modified, fire: t.fire,
+      checkGen: t.checkGen, gen: t.gen, oldPerms: t.oldPerms && perms.intern(t.oldPerms), modified: t.modified, fire: t.fire,
       // A copy's children are names only: the transaction reads each child through its own view.
-      record: r && { value: r.value, perms: makePerms(r.perms), gen: r.gen, children: r.children && new ChildList(new Map(r.children.map((c) => [c, undefined]))) },
+      record: r && { value: r.value, perms: perms.intern(r.perms), gen: r.gen, children: r.children && new ChildList(new Map(r.children.map((c) => [c, undefined]))) },
     });
   }
   return tx;

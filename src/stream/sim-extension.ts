@@ -43,6 +43,13 @@ export interface SimState {
   /** 4.17 keeps the special paths' permissions beside the tree. */
   specialPerms: [string, readonly PermEntry[]][];
   connections: SimConnection[];
+  /**
+   * Committed and special nodes whose permission entries name a domid over
+   * 16 bits, which NODE_DATA cannot hold (no Xen domain has one, so such an
+   * entry is always stale, but GET_PERMS shows it): each entry's index and
+   * full domid. Transactions' copies need none: they travel whole above.
+   */
+  wideDomids: { path: string; entries: [number, number][] }[];
 }
 
 /** JSON has no bigint: one is written as {"bigint": "<decimal>"}. */
