@@ -22,6 +22,7 @@ import { Store } from '../store/store.js';
 import type { QuotaName } from '../store/quotas.js';
 import { runControl, type ControlExtension, type ControlHost } from './control.js';
 import type { DaemonOptions } from './options.js';
+import { ParkedGuests, type ParkingHost } from './parked-guests.js';
 import { PollWindow } from './poll-window.js';
 import { writePrivateFile } from './private-files.js';
 import { ensurePrivateDir, listenOwnerOnly, prepareRunDir, removeSocketFile } from './run-dir.js';
@@ -30,7 +31,7 @@ import { eventLine, frameLine, logLine, TraceLog } from './trace.js';
 /** Output kept for a privileged client that does not read its events. */
 const PRIVILEGED_EVENT_BACKLOG = 64 << 20;
 
-export class Daemon implements Services, ControlHost {
+export class Daemon implements Services, ControlHost, ParkingHost {
   readonly store: Store;
   readonly connections = new Map<number, Connection>();
   private readonly dirty = new Set<Connection>();
@@ -40,6 +41,7 @@ export class Daemon implements Services, ControlHost {
   private mainServer: net.Server | undefined;
   private trace: TraceLog | undefined;
   private readonly pollWindow: PollWindow;
+  private readonly parkedGuests = new ParkedGuests(this);
   readonly controlExtensions = new Map<string, ControlExtension>();
   readonly traceSwitches = new Set<string>(['obj', 'io']);
   readonly quotaMaxSeen = new Map<QuotaName, number>();
@@ -153,6 +155,7 @@ export class Daemon implements Services, ControlHost {
    * successor can take them over; this daemon is inert afterwards.
    */
   release(): void {
+    this.parkedGuests.dismissAll();
     for (const socket of this.sockets.values()) {
       for (const event of ['data', 'drain', 'close', 'error'] as const) socket.removeAllListeners(event);
       socket.pause();
@@ -257,52 +260,45 @@ export class Daemon implements Services, ControlHost {
   }
 
   /**
-   * A guest client connects to its domain's socket: it becomes the ring.
-   * While another client holds the ring, the newcomer is judged at its first
-   * request, not now: a previous client that hung up just before this one
-   * connected has its end-of-file read in the same poll round as this
-   * accept, possibly after it, but always before the newcomer's first bytes.
+   * A guest client connects to its domain's socket: it becomes the ring,
+   * or, while another client holds the ring, waits for it (ParkedGuests).
    */
   private acceptGuest(client: Requester, socket: net.Socket): void {
-    if (this.guestSlotFree(client)) {
-      this.attachGuest(this.connections.get(client.serial)!, socket);
-      return;
-    }
-    socket.on('error', () => socket.destroy());
-    socket.once('data', (chunk: Buffer) => {
-      if (!this.guestSlotFree(client)) {
-        this.refuse(socket, chunk, `domain ${client.domid} already has a client connected`);
-        return;
-      }
-      const conn = this.connections.get(client.serial)!;
-      socket.removeAllListeners('error');
-      this.attachGuest(conn, socket);
-      this.receive(conn, chunk);
-    });
+    if (this.ringFree(client)) this.admit(client, socket);
+    else this.parkedGuests.park(client, socket);
   }
 
-  private guestSlotFree(client: Requester): boolean {
+  ringFree(client: Requester): boolean {
     const conn = this.connections.get(client.serial);
     return conn !== undefined && conn.transport === undefined;
+  }
+
+  admit(client: Requester, socket: net.Socket, first?: Buffer): void {
+    const conn = this.connections.get(client.serial)!;
+    this.attachGuest(conn, socket);
+    if (first) this.receive(conn, first);
   }
 
   attachGuest(conn: Connection, socket: net.Socket): void {
     this.attach(conn, socket, () => {
       if (conn.transport) this.detachGuest(conn);
     });
-    // A guest never half-closes: end-of-file means it has gone, and its
-    // domain's socket must be free for the next client before 'close' comes.
-    socket.once('end', () => {
+    // A guest never half-closes: end-of-file, or a read or write failing
+    // (a guest that hangs up with output unread), means it has gone, and
+    // the ring is free for the next client before 'close' comes.
+    const gone = () => {
       if (this.sockets.get(conn) !== socket) return;
       this.sockets.delete(conn);
       this.detachGuest(conn);
-    });
+    };
+    socket.once('end', gone);
+    socket.once('error', gone);
   }
 
   /** Answers the refused client's first request with EBUSY, then hangs up. */
-  private refuse(socket: net.Socket, firstChunk: Buffer, why: string): void {
-    this.log(`refusing a guest client: ${why}`);
-    const reqId = firstChunk.length >= 8 ? firstChunk.readUInt32LE(4) : 0;
+  refuse(client: Requester, socket: net.Socket, first: Buffer): void {
+    this.log(`refusing a guest client: domain ${client.domid} already has a client connected`);
+    const reqId = first.length >= 8 ? first.readUInt32LE(4) : 0;
     socket.end(encodeFrame({ type: MessageType.ERROR, reqId, txId: 0, payload: cString('EBUSY') }));
   }
 
@@ -313,10 +309,12 @@ export class Daemon implements Services, ControlHost {
     transport?.close();
     this.store.dropWatchesAndTransactions(conn.client);
     conn.reset();
+    this.parkedGuests.ringFreed(conn.client);
   }
 
   /** The domain's connection is gone for good (RELEASE, destruction). */
   connectionClosed(client: Requester): void {
+    this.parkedGuests.dismiss(client);
     const conn = this.connections.get(client.serial);
     if (conn) {
       conn.transport?.close();
@@ -371,6 +369,7 @@ export class Daemon implements Services, ControlHost {
 
   /** Stops listening, closes every client and removes the sockets. */
   async close(): Promise<void> {
+    this.parkedGuests.dismissAll();
     for (const conn of this.connections.values()) conn.transport?.close();
     for (const [domid, server] of this.domainListeners) {
       server.close();
