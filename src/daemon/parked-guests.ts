@@ -31,7 +31,8 @@ interface Parked {
   socket: net.Socket;
   timer: NodeJS.Timeout;
   onClose: () => void;
-  onError: () => void;
+  /** Set once patience ran out: the socket is read, to judge its first request. */
+  onFirstRequest?: (first: Buffer) => void;
 }
 
 export class ParkedGuests {
@@ -50,11 +51,10 @@ export class ParkedGuests {
       socket,
       timer: setTimeout(() => this.outOfPatience(client, parked), this.patienceMs),
       onClose: () => this.unpark(client, parked),
-      onError: () => socket.destroy(),
     };
     parked.timer.unref();
     socket.once('close', parked.onClose);
-    socket.on('error', parked.onError);
+    socket.on('error', () => socket.destroy());
     const queue = this.queues.get(client);
     if (queue) queue.push(parked);
     else this.queues.set(client, [parked]);
@@ -72,7 +72,7 @@ export class ParkedGuests {
 
   /** The domain is gone: hang up on everyone waiting for it. */
   dismiss(client: Requester): void {
-    for (const parked of this.queues.get(client) ?? []) {
+    for (const parked of [...(this.queues.get(client) ?? [])]) {
       this.unpark(client, parked);
       parked.socket.destroy();
     }
@@ -84,23 +84,23 @@ export class ParkedGuests {
 
   /**
    * The holder is still there: the newcomer is judged at its first request
-   * (served should the ring have come free meanwhile, EBUSY otherwise).
+   * (EBUSY, unless the ring has come free by then). It stays in the queue
+   * meanwhile, so a ring let go first is still handed to it.
    */
   private outOfPatience(client: Requester, parked: Parked): void {
-    this.unpark(client, parked);
-    const { socket } = parked;
-    socket.on('error', () => socket.destroy());
-    socket.once('data', (first: Buffer) => {
-      if (this.host.ringFree(client)) this.host.admit(client, socket, first);
-      else this.host.refuse(client, socket, first);
-    });
-    resumeReading(socket);
+    parked.onFirstRequest = (first) => {
+      this.unpark(client, parked);
+      if (this.host.ringFree(client)) this.host.admit(client, parked.socket, first);
+      else this.host.refuse(client, parked.socket, first);
+    };
+    parked.socket.once('data', parked.onFirstRequest);
+    resumeReading(parked.socket);
   }
 
   private unpark(client: Requester, parked: Parked): void {
     clearTimeout(parked.timer);
     parked.socket.off('close', parked.onClose);
-    parked.socket.off('error', parked.onError);
+    if (parked.onFirstRequest) parked.socket.off('data', parked.onFirstRequest);
     const queue = this.queues.get(client);
     const at = queue?.indexOf(parked) ?? -1;
     if (at >= 0) queue!.splice(at, 1);

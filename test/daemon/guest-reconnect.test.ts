@@ -96,6 +96,21 @@ describe('guest clients on domain/<id>', () => {
     third.close();
   });
 
+  it('a newcomer that gives up waiting does not hold up the one after it', async () => {
+    const daemon = await introducedGuest(5);
+    const holder = await RawClient.connect(daemon.domainSocket(5));
+    expect((await holder.call(T.WRITE, 'name\0guest5')).text).toBe('OK\0');
+    const quitter = await RawClient.connect(daemon.domainSocket(5));
+    quitter.send(T.READ, 'name\0');
+    const next = await RawClient.connect(daemon.domainSocket(5));
+    const waiting = next.send(T.READ, 'name\0');
+    await holderRoundTrips(holder, 'name', 'guest5');
+    quitter.close();
+    holder.close();
+    expect((await next.take((f) => f.reqId === waiting)).payload.toString('latin1')).toBe('guest5');
+    next.close();
+  });
+
   it('a second client while the first stays connected gets EBUSY after waiting, and the first keeps working', async () => {
     const daemon = await introducedGuest(5);
     const first = await RawClient.connect(daemon.domainSocket(5));
