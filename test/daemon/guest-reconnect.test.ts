@@ -96,6 +96,34 @@ describe('guest clients on domain/<id>', () => {
     third.close();
   });
 
+  it('a newcomer whose request comes with the hang-up of a holder that left replies unread is served (20 rounds)', async () => {
+    const daemon = await introducedGuest(5);
+    const dom0 = await RawClient.connect(daemon.socketPath);
+    expect((await dom0.call(T.WRITE, `/local/domain/5/big\0${'v'.repeat(4000)}`)).text).toBe('OK\0');
+    const answers: string[] = [];
+    for (let round = 0; round < 20; round++) {
+      // The holder's replies outgrow what Node reads ahead for a paused
+      // socket, so some stay in its kernel buffer: its hang-up then reaches
+      // the daemon as ECONNRESET (an error, then 'close'), not end-of-file.
+      const holder = await RawClient.connect(daemon.domainSocket(5));
+      holder.socket.pause();
+      holder.socket.removeAllListeners('data');
+      for (let i = 0; i < 16; i++) holder.send(T.READ, 'big\0');
+      const newcomer = await RawClient.connect(daemon.domainSocket(5));
+      await waitFor('the holder to have replies it did not read', () => holder.socket.readableLength > 0);
+      // Keep the daemon busy, so that the hang-up and the newcomer's request
+      // are often read in the same turn of its event loop.
+      for (let i = 0; i < 500; i++) dom0.send(T.WRITE, '/busy\0x');
+      holder.close();
+      const reqId = newcomer.send(T.READ, 'big\0');
+      const reply = await newcomer.take((f) => f.reqId === reqId);
+      answers.push(reply.type === T.ERROR ? reply.payload.toString('latin1') : `${reply.payload.length} bytes`);
+      newcomer.close();
+    }
+    expect(answers).toEqual(Array(20).fill('4000 bytes'));
+    dom0.close();
+  });
+
   it('a newcomer that gives up waiting does not hold up the one after it', async () => {
     const daemon = await introducedGuest(5);
     const holder = await RawClient.connect(daemon.domainSocket(5));
