@@ -7,7 +7,7 @@
  * client.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { RawClient } from '../helpers/raw-client.js';
+import { WireClient } from '../../src/testing/wire-client.js';
 import { startSim, type SimDaemon } from '../helpers/sim-daemon.js';
 import { MessageType as T } from '../../src/wire/vocabulary.js';
 
@@ -19,7 +19,7 @@ afterEach(async () => {
 
 async function introducedGuest(domid: number): Promise<SimDaemon> {
   sim = await startSim();
-  const dom0 = await RawClient.connect(sim.socketPath);
+  const dom0 = await WireClient.connect(sim.socketPath);
   await dom0.call(T.WRITE, `/local/domain/${domid}\0`);
   await dom0.call(T.SET_PERMS, `/local/domain/${domid}\0n${domid}\0`);
   expect((await dom0.call(T.INTRODUCE, `${domid}\x001\x007\0`)).text).toBe('OK\0');
@@ -32,7 +32,7 @@ describe('guest clients on domain/<id>', () => {
     const daemon = await introducedGuest(5);
     const answers = new Map<string, number>();
     for (let i = 0; i < 3000; i++) {
-      const guest = await RawClient.connect(daemon.domainSocket(5));
+      const guest = await WireClient.connect(daemon.domainSocket(5));
       const reply = await guest.call(T.GET_DOMAIN_PATH, '5\0');
       const key = reply.type === T.ERROR ? reply.text : 'OK';
       answers.set(key, (answers.get(key) ?? 0) + 1);
@@ -43,9 +43,9 @@ describe('guest clients on domain/<id>', () => {
 
   it('a second client while the first is connected gets EBUSY and the first keeps working', async () => {
     const daemon = await introducedGuest(5);
-    const first = await RawClient.connect(daemon.domainSocket(5));
+    const first = await WireClient.connect(daemon.domainSocket(5));
     expect((await first.call(T.WRITE, 'name\0guest5')).text).toBe('OK\0');
-    const second = await RawClient.connect(daemon.domainSocket(5));
+    const second = await WireClient.connect(daemon.domainSocket(5));
     expect(await second.call(T.READ, 'name\0')).toMatchObject({ type: T.ERROR, text: 'EBUSY\0' });
     expect((await first.call(T.READ, 'name\0')).text).toBe('guest5');
     first.close();
