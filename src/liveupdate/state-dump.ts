@@ -15,7 +15,7 @@ import { QUOTA_NAMES } from '../store/quotas.js';
 import { givenPath } from '../store/watches.js';
 import type { Transaction } from '../store/transaction.js';
 import { NodeAccess, type NodePerm, type QuotaEntry, type StreamRecord, type StreamVersion } from './records.js';
-import { encodeGenerations, encodeSimState, SimRecordType, type SimConnection, type SimTransaction } from './sim-extension.js';
+import { encodeChecksum, encodeGenerations, encodeSimState, SimRecordType, type SimConnection, type SimTransaction } from './sim-extension.js';
 import { StreamWriter } from './stream-writer.js';
 
 /** Where each socket lives, for a live update that keeps them open. */
@@ -126,6 +126,7 @@ export function dumpDaemon(daemon: Daemon, options: DumpOptions): Buffer {
         transactions: simTransactions,
       }),
     });
+    writer.write({ kind: 'unknown', type: SimRecordType.CHECKSUM, body: encodeChecksum(writer.written()) });
   }
   return writer.finish();
 }

@@ -21,7 +21,8 @@ import type { Watch } from '../store/watches.js';
 import {
   NodeAccess, type ConnectionRecord, type DecodedRecord, type GlobalRecord, type NodePerm, type NodeRecord as StreamNode, type QuotaEntry,
 } from './records.js';
-import { decodeGenerations, decodeSimState, SimRecordType, type SimConnection, type SimState } from './sim-extension.js';
+import { checksumMatches, decodeGenerations, decodeSimState, SimRecordType, type SimConnection, type SimState } from './sim-extension.js';
+import { recordSite } from './body-reader.js';
 import { StreamChecker } from './stream-check.js';
 import { StreamError } from './stream-error.js';
 import { iterateStream, readHeader } from './stream-reader.js';
@@ -134,6 +135,10 @@ export function restoreDaemon(options: DaemonOptions, stream: Buffer, sockets: S
       case 'unknown':
         if (r.type === SimRecordType.STATE) sim = decodeSimState(r.body);
         else if (r.type === SimRecordType.NODE_GENERATIONS) generations = at;
+        else if (r.type === SimRecordType.CHECKSUM && !checksumMatches(r.body, stream.subarray(0, at.offset))) {
+          throw new StreamError('XS_STREAM_CHECKSUM', recordSite(at.offset, at.index, r.type),
+            'the checksum does not match the bytes before it: the stream was damaged');
+        }
         else log?.(`live update: skipping unknown record type 0x${r.type.toString(16)}`);
         break;
     }
