@@ -114,7 +114,7 @@ export function restoreDaemon(options: DaemonOptions, stream: Buffer, sockets: S
           relativeTo: relative ? conn.client.home : undefined,
           depth: typeof r.depth === 'number' ? r.depth : undefined,
         };
-        conn.client.watches.push(watch);
+        store.watch(conn.client, watch);
         break;
       }
       case 'transaction': {
