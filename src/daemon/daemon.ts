@@ -15,7 +15,7 @@ import type { HandlerRequest, Services } from '../protocol/handler.js';
 import { cString } from '../protocol/payload.js';
 import type { Reply } from '../protocol/reply.js';
 import { bindSocket, socketTransport } from '../protocol/unix-transport.js';
-import { MessageType } from '../protocol/wire.js';
+import { MessageType } from '../wire/vocabulary.js';
 import type { Client } from '../store/client.js';
 import { COMPAT } from '../store/compat.js';
 import { Store } from '../store/store.js';

@@ -1,6 +1,6 @@
 /** The request trace (-T): one line per request, reply and watch event. */
 import fs from 'node:fs';
-import { messageTypeName } from '../protocol/wire.js';
+import { messageTypeName } from '../wire/vocabulary.js';
 import type { Frame } from '../protocol/frame.js';
 
 export class TraceLog {

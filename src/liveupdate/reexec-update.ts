@@ -15,7 +15,7 @@ import { fdOf } from './adopt-fds.js';
 import { reexecAvailable, reexecSelf, spawnSuccessor, type SuccessorOptions } from './exec-image.js';
 import { releaseGuard, startGuard, STATE_COPY_ENV, writeStateCopy } from './handover-guard.js';
 import { dumpDaemon, type Descriptors } from './state-dump.js';
-import type { StreamVersion } from './records.js';
+import type { StreamVersion } from '../stream/records.js';
 
 /** The stream file the new image reads, as C xenstored names it. */
 export function stateFile(rundir: string): string {

@@ -12,7 +12,7 @@ import { parseDomid } from '../store/domain-ops.js';
 import { fail } from '../store/errors.js';
 import { exportDomain, importDomain, MigrationError } from './domain-migration.js';
 import { LiveUpdateCommand } from './live-update-command.js';
-import { StreamError } from './stream-error.js';
+import { StreamError } from '../stream/stream-error.js';
 import { dumpDaemon } from './state-dump.js';
 
 /** Runs `work`; a failure is answered as text (like live-update's), never as a crash. */

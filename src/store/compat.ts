@@ -2,8 +2,8 @@
  * Every behaviour that differs between C xenstored 4.17 and current upstream
  * (master), in one table. Code asks the table; it never tests the version.
  */
-import { DOMID_ANY } from '../protocol/wire.js';
-import type { ErrorName } from '../protocol/wire.js';
+import { DOMID_ANY } from '../wire/vocabulary.js';
+import type { ErrorName } from '../wire/vocabulary.js';
 
 export type XenVersion = 'master' | '4.17';
 

@@ -54,7 +54,7 @@
 import net from 'node:net';
 import { encodeFrame, type Frame } from '../../src/protocol/frame.js';
 import { FrameReader } from '../../src/protocol/frame-reader.js';
-import { MessageType, messageTypeName } from '../../src/protocol/wire.js';
+import { MessageType, messageTypeName } from '../../src/wire/vocabulary.js';
 import { startCXenstored } from '../helpers/c-xenstored.js';
 import { startSim } from '../helpers/sim-daemon.js';
 import {

@@ -18,7 +18,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { dumpDaemon } from '../../src/liveupdate/state-dump.js';
 import { NO_SOCKETS, restoreDaemon } from '../../src/liveupdate/state-restore.js';
-import { MessageType as T } from '../../src/protocol/wire.js';
+import { MessageType as T } from '../../src/wire/vocabulary.js';
 import { connect as connectInProcess, startDaemon, tearDownAfterEach } from '../helpers/in-process-daemon.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { SIM_CLI, startSim, type SimDaemon } from '../helpers/sim-daemon.js';
