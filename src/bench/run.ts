@@ -19,6 +19,7 @@ import { cVersion, findKit, rssBytes, startC, startSim, type BenchDaemon } from 
 import { listingRequests, type InProcResults } from './inproc.js';
 import { format, machine, median, Results, revision, writeReport, type Daemon } from './report.js';
 import { FLOOR_SIZES, roundTripFloor } from './floor.js';
+import { smallStoreMeasures } from './startup.js';
 import { XsClient } from './xsclient.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -72,6 +73,7 @@ function defineMeasures(r: Results): void {
   r.define('watchfan', { label: 'one WRITE fanned out to 1000 watchers, all events in', unit: 'ms', better: 'lower' });
   r.define('populate', { label: `populate ${k(bigStore)} nodes under ${k(bigStore / 100)} dirs, one client`, unit: 's', better: 'lower', target: 5 });
   r.define('lu', { label: `live-update pause other clients see, ${k(bigStore)} nodes, 100 connections`, unit: 'ms', better: 'lower', target: 20 });
+  r.define('lu10k', { label: 'live-update pause other clients see, 10k nodes, 10 connections (from the table below)', unit: 'ms', better: 'lower', target: 1 });
   r.define('luTurnaround', { label: `live-update \`-s\` until the requester's next reply, same store`, unit: 'ms', better: 'lower' });
   r.define('rssPerNode', { label: `resident memory per node, ${k(bigStore)} nodes of 16 bytes`, unit: 'B/node', better: 'lower', target: 0.33, digits: 0 });
 }
@@ -243,7 +245,17 @@ function inProcessSections(res: InProcResults): string[] {
       return `| ${k(s.nodes)} | ${mb.toFixed(1)} | ${s.dumpMs.toFixed(0)} | ${(mb / (s.dumpMs / 1000)).toFixed(0)} | ${s.restoreMs.toFixed(0)} | ${(mb / (s.restoreMs / 1000)).toFixed(0)} | ${(((s.dumpMs + s.restoreMs) / s.nodes) * 1000).toFixed(2)} |`;
     }),
   ];
-  return [scaling.join('\n'), '', stream.join('\n')];
+  const watches = [
+    '## Watch matching (xenstored-sim, in process)',
+    '',
+    'One WRITE whose event matches 10 watches, while 100 other clients hold the given number of watches elsewhere',
+    '(CPU microseconds per WRITE, median of batches). Watches are filed by path, so the others cost nothing.',
+    '',
+    '| other watches | µs per WRITE |',
+    '| ---: | ---: |',
+    ...res.watchMatch.map((w) => `| ${k(w.watches)} | ${us(w.writeUs)} |`),
+  ];
+  return [scaling.join('\n'), '', stream.join('\n'), '', watches.join('\n')];
 }
 
 function inProcess(): InProcResults {
@@ -263,7 +275,8 @@ async function main(): Promise<void> {
   const client = XsClient.build(repo);
   const kit = process.env.BENCH_NO_C === '1' ? undefined : findKit(repo);
   let cStatus = 'not measured (BENCH_NO_C=1)';
-  const starters: Context['starters'] = { sim: () => startSim(repo, path.join(workDir, 'sim')) };
+  const simStarter: Starter = () => startSim(repo, path.join(workDir, 'sim'));
+  const starters: Context['starters'] = { sim: simStarter };
   if (kit) {
     try {
       const probe = await startC(kit, path.join(workDir, 'c'));
@@ -287,6 +300,8 @@ async function main(): Promise<void> {
   await throughput(ctx);
   await roundTripFloor(repo, ctx.client, ctx.results, runs);
   log('  round-trip floor measured');
+  log('small stores: start-up, first requests, small live update (fresh daemons, alternating)');
+  const smallStores = await smallStoreMeasures(ctx.client, simStarter, starters.C, runs);
   log(`${k(bigStore)}-node store: population, memory, live update with 100 connections`);
   for (const name of (['sim', 'C'] as const).filter((n) => starters[n])) await bigStoreMeasures(ctx, name);
 
@@ -295,12 +310,15 @@ async function main(): Promise<void> {
   // C at 100k nodes is the live-update row of the main table (a C update of 100k nodes takes 12 s or more).
   if (withC) luRows.push(...(await liveUpdateScaling(ctx, 'C', [10_000], [10, 1000], luRuns)));
   const largest = luRows.filter((r) => r.daemon === 'sim').at(-1)!;
+  for (const r of luRows) if (r.nodes === 10_000 && r.conns === 10) for (const p of r.pauseMs) results.add('lu10k', r.daemon, p);
 
   log('in process: scaling and migration stream');
   const inproc = inProcess();
 
   results.sections.push(
     ...ceilings(results),
+    smallStores,
+    '',
     liveUpdateSection(luRows),
     '',
     `RSS of xenstored-sim with ${k(largest.nodes)} nodes: ${((largest.filledRss - largest.emptyRss) / largest.nodes).toFixed(0)} bytes per node once written, `

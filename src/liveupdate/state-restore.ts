@@ -135,9 +135,11 @@ export function restoreDaemon(options: DaemonOptions, stream: Buffer, sockets: S
       case 'unknown':
         if (r.type === SimRecordType.STATE) sim = decodeSimState(r.body);
         else if (r.type === SimRecordType.NODE_GENERATIONS) generations = at;
-        else if (r.type === SimRecordType.CHECKSUM && !checksumMatches(r.body, stream.subarray(0, at.offset))) {
-          throw new StreamError('XS_STREAM_CHECKSUM', recordSite(at.offset, at.index, r.type),
-            'the checksum does not match the bytes before it: the stream was damaged');
+        else if (r.type === SimRecordType.CHECKSUM) {
+          if (!checksumMatches(r.body, stream.subarray(0, at.offset))) {
+            throw new StreamError('XS_STREAM_CHECKSUM', recordSite(at.offset, at.index, r.type),
+              'the checksum does not match the bytes before it: the stream was damaged');
+          }
         }
         else log?.(`live update: skipping unknown record type 0x${r.type.toString(16)}`);
         break;
