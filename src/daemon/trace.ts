@@ -2,12 +2,13 @@
 import fs from 'node:fs';
 import { messageTypeName } from '../wire/vocabulary.js';
 import type { Frame } from '../protocol/frame.js';
+import { openPrivateAppend } from './private-files.js';
 
 export class TraceLog {
   private fd: number;
 
   constructor(readonly file: string) {
-    this.fd = fs.openSync(file, 'a');
+    this.fd = openPrivateAppend(file);
   }
 
   frame(direction: 'IN ' | 'OUT', connection: number, frame: Frame): void {

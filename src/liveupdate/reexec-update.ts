@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Daemon } from '../daemon/daemon.js';
+import { writePrivateFile } from '../daemon/private-files.js';
 import type { Connection } from '../protocol/connection.js';
 import { encodeFrame, type Frame } from '../protocol/frame.js';
 import { fdOf } from './adopt-fds.js';
@@ -152,7 +153,7 @@ export async function reexecUpdate(daemon: Daemon, request: UpdateRequest): Prom
   const file = stateFile(daemon.options.rundir);
   let copy: number;
   try {
-    fs.writeFileSync(file, stream);
+    writePrivateFile(file, stream);
     copy = writeStateCopy(daemon.options.rundir, stream);
   } catch {
     fs.rmSync(file, { force: true });

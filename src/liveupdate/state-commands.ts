@@ -4,6 +4,7 @@
  * migration) and `live-update`. File names are relative to the run directory.
  */
 import fs from 'node:fs';
+import { writePrivateFile } from '../daemon/private-files.js';
 import path from 'node:path';
 import type { Daemon } from '../daemon/daemon.js';
 import { cString } from '../protocol/payload.js';
@@ -43,7 +44,7 @@ export function installStateCommands(daemon: Daemon, daemonArgs: () => string[])
       }
       if (c417) version = 1;
       return attempt(() => {
-        fs.writeFileSync(file(rest[0]), dumpDaemon(daemon, { version, c417, includeInFlight: true }));
+        writePrivateFile(file(rest[0]), dumpDaemon(daemon, { version, c417, includeInFlight: true }));
         return OK;
       });
     },
@@ -53,7 +54,7 @@ export function installStateCommands(daemon: Daemon, daemonArgs: () => string[])
       if (args.length !== 2) fail('EINVAL');
       const domid = parseDomid(r.store, args[0]);
       return attempt(() => {
-        fs.writeFileSync(file(args[1]), exportDomain(daemon, domid));
+        writePrivateFile(file(args[1]), exportDomain(daemon, domid));
         return OK;
       });
     },
