@@ -47,10 +47,10 @@ afterEach(async () => {
   }
 });
 
-async function start(): Promise<{ sim: SimDaemon; pidFile: string }> {
+async function start(env: NodeJS.ProcessEnv = {}): Promise<{ sim: SimDaemon; pidFile: string }> {
   const rundir = fs.mkdtempSync('/tmp/xs-luf-');
   const pidFile = path.join(rundir, 'xenstored.pid');
-  const sim = await startSim({ rundir, args: ['-F', pidFile] });
+  const sim = await startSim({ rundir, args: ['-F', pidFile], env });
   sims.push(sim);
   return { sim, pidFile };
 }
@@ -162,16 +162,17 @@ describe('live update: bounded by -t, falling back to the previous image', () =>
     await expectIntact(c, tx);
   }, 60_000);
 
-  const failures: [string, (rundir: string) => string][] = [
+  const failures: [string, (rundir: string) => string, NodeJS.ProcessEnv?][] = [
     ['exits', () => 'exit 3'],
+    ['exits (hand-over by spawn, no re-exec addon)', () => 'exit 3', { XENSTORED_SIM_NO_NATIVE: '1' }],
     ['hangs', () => 'exec sleep 600'],
     ['finds state_dump truncated', (rundir) => `truncate -s 1000 '${rundir}/state_dump'`],
     ['finds a byte of a value flipped in state_dump', (rundir) =>
       `'${process.execPath}' -e "const f='${rundir}/state_dump', b=require('fs').readFileSync(f), i=b.indexOf('precious-value-7'); b[i]^=1; require('fs').writeFileSync(f, b)"`],
   ];
-  for (const [what, forReal] of failures) {
+  for (const [what, forReal, env] of failures) {
     it(`a new image that passes the dry run but ${what}: the previous image serves the whole state`, async () => {
-      const { sim, pidFile } = await start();
+      const { sim, pidFile } = await start(env);
       const bad = image(sim.rundir, 'bad', ':', forReal(sim.rundir));
       const c = await connect(sim.socketPath);
       const other = await connect(sim.socketPath);
