@@ -30,13 +30,14 @@ const text = (s: string) => `${s}\0`;
 
 const sims: SimDaemon[] = [];
 const clients: RawClient[] = [];
-const pids: number[] = [];
+/** Pid files of daemons whose process may have changed (a fallback or a spawn hand-over). */
+const pidFiles: string[] = [];
 afterEach(async () => {
   clients.splice(0).forEach((c) => c.close());
-  // A fallback runs under a new pid (the pid file says which): stop it too.
-  for (const pid of pids.splice(0)) {
+  // A fallback or a spawn hand-over runs under a new pid (the pid file says which): stop it too.
+  for (const file of pidFiles.splice(0)) {
     try {
-      process.kill(pid, 'SIGKILL');
+      process.kill(Number(fs.readFileSync(file, 'utf8')), 'SIGKILL');
     } catch {
       /* already gone */
     }
@@ -52,6 +53,7 @@ async function start(env: NodeJS.ProcessEnv = {}): Promise<{ sim: SimDaemon; pid
   const pidFile = path.join(rundir, 'xenstored.pid');
   const sim = await startSim({ rundir, args: ['-F', pidFile], env });
   sims.push(sim);
+  pidFiles.push(pidFile);
   return { sim, pidFile };
 }
 
@@ -183,7 +185,7 @@ describe('live update: bounded by -t, falling back to the previous image', () =>
       await expectIntact(c, tx);
       expect((await other.call(T.READ, '/keep/n7\0')).text).toBe('precious-value-7');
       expect(sim.stderr()).toContain('into the previous image');
-      pids.push(Number(fs.readFileSync(pidFile, 'utf8')));
+      expect(alive(Number(fs.readFileSync(pidFile, 'utf8')))).toBe(true);
       // Still able to update, to the real image this time.
       expect((await control(c, '-f', SIM_CLI)).text).toBe(text('OK'));
       expect((await control(c, '-s')).text).toBe(text('OK'));
