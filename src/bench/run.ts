@@ -28,7 +28,8 @@ const runs = Math.max(1, Number(process.env.RUNS ?? (quick ? 2 : 5)));
 const luRuns = quick ? 2 : 3;
 /** The store the population, memory and live-update measures are made on. */
 const bigStore = quick ? 10_000 : 100_000;
-const workDir = path.join(os.tmpdir(), 'xenstored-sim-bench');
+/** Run directories of the daemons under test: private to this run, removed at the end. */
+const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'xenstored-sim-bench-'));
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const k = (n: number) => (n >= 1_000_000 ? `${n / 1_000_000}M` : `${n / 1000}k`);
@@ -271,7 +272,6 @@ function inProcess(): InProcResults {
 async function main(): Promise<void> {
   const started = Date.now();
   const loadBefore = os.loadavg()[0]!;
-  fs.mkdirSync(workDir, { recursive: true });
   const client = XsClient.build(repo);
   const kit = process.env.BENCH_NO_C === '1' ? undefined : findKit(repo);
   let cStatus = 'not measured (BENCH_NO_C=1)';
@@ -386,7 +386,9 @@ function readVersion(): string {
   return (JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`bench failed: ${e instanceof Error ? e.stack : String(e)}\n`);
-  process.exitCode = 1;
-});
+main()
+  .catch((e: unknown) => {
+    process.stderr.write(`bench failed: ${e instanceof Error ? e.stack : String(e)}\n`);
+    process.exitCode = 1;
+  })
+  .finally(() => fs.rmSync(workDir, { recursive: true, force: true }));
