@@ -15,7 +15,7 @@ import { Daemon } from '../daemon/daemon.js';
 import { parseOptions } from '../daemon/options.js';
 import { dispatch } from '../protocol/dispatch.js';
 import { MessageType } from '../wire/vocabulary.js';
-import type { Client } from '../store/client.js';
+import type { Requester } from '../store/requester.js';
 import { dumpDaemon } from '../liveupdate/state-dump.js';
 import { NO_SOCKETS, restoreDaemon } from '../liveupdate/state-restore.js';
 
@@ -59,7 +59,7 @@ const options = parseOptions(['--compat', '4.17'], { XENSTORED_RUNDIR: path.join
 
 class Harness {
   readonly daemon = new Daemon(options, () => {});
-  readonly client: Client = this.daemon.store.addSocketClient();
+  readonly client: Requester = this.daemon.store.addSocketClient();
   private populated = 0;
 
   /** Sends one request and returns the reply payload; throws on an ERROR reply. */
@@ -193,7 +193,7 @@ function stream(h: Harness, nodes: number): StreamRow {
 function watchMatch(others: number): WatchMatchRow {
   const h = new Harness();
   const { store } = h.daemon;
-  const watch = (client: Client, path: string, token: string) => store.watch(client, { path, token, relativeTo: undefined, depth: undefined });
+  const watch = (client: Requester, path: string, token: string) => store.watch(client, { path, token, relativeTo: undefined, depth: undefined });
   const clients = Array.from({ length: 100 }, () => store.addSocketClient());
   for (let i = 0; i < others; i++) watch(clients[i % 100]!, `/cold/c${i % 100}/n${Math.floor(i / 100)}`, `t${i}`);
   for (let i = 0; i < 10; i++) watch(clients[i * 7]!, '/hot', `hot${i}`);

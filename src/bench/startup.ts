@@ -15,7 +15,7 @@ import { encodeFrame } from '../protocol/frame.js';
 import { MessageType } from '../wire/vocabulary.js';
 import { rssBytes, type BenchDaemon } from './daemons.js';
 import { median } from './report.js';
-import type { XsClient } from './xsclient.js';
+import type { LibxenstoreDriver } from './xsclient.js';
 
 type Starter = () => Promise<BenchDaemon>;
 
@@ -83,7 +83,7 @@ async function inProcessStart(runs: number): Promise<number[]> {
 }
 
 /** Pause another client sees in one live update of a fresh daemon holding 1k nodes and 10 connections. */
-async function smallLiveUpdate(client: XsClient, d: BenchDaemon): Promise<number> {
+async function smallLiveUpdate(client: LibxenstoreDriver, d: BenchDaemon): Promise<number> {
   client.one(d.socket, ['fill', 1000, 100, '/small']);
   const held = await client.hold(d.socket, 10);
   const [update] = client.run(d.socket, ['lu', d.liveUpdateBinary, 1], 120_000);
@@ -92,7 +92,7 @@ async function smallLiveUpdate(client: XsClient, d: BenchDaemon): Promise<number
   return update!.gap! * 1000;
 }
 
-export async function smallStoreMeasures(client: XsClient, sim: Starter, c: Starter | undefined, runs: number): Promise<string> {
+export async function smallStoreMeasures(client: LibxenstoreDriver, sim: Starter, c: Starter | undefined, runs: number): Promise<string> {
   const row = (label: string, unit: string, against: string, better: Row['better'], target: number): Row =>
     ({ label, unit, sim: [], reference: [], against, better, target });
   const cold = row('start until the first reply', 'ms', 'bare `node -e 0`', 'lower', 1.15);
@@ -148,7 +148,7 @@ export async function smallStoreMeasures(client: XsClient, sim: Starter, c: Star
 }
 
 /** The i-th of WRITE, READ, DIRECTORY: 1,000 requests on a daemon that has served none of that kind. */
-function freshOps(client: XsClient, d: BenchDaemon, i: number): number {
+function freshOps(client: LibxenstoreDriver, d: BenchDaemon, i: number): number {
   const r = i === 0 ? client.one(d.socket, ['write', 1000, '/fresh'])
     : i === 1 ? client.one(d.socket, ['read', 1000, '/fresh'])
       : client.one(d.socket, ['dir', '/fresh', 1000]);

@@ -20,7 +20,8 @@ const USAGE = `usage: xenstore-stream inspect FILE [--json]
 /** Bytes of a value shown before it is cut short. */
 const SHOW_BYTES = 48;
 
-class UsageError extends Error {}
+/** A bad xenstore-stream command line: the message plus the usage text go to stderr. */
+class StreamUsageError extends Error {}
 
 interface Args {
   command: string;
@@ -38,7 +39,7 @@ const COMMANDS: Record<string, { files: number; flags: Record<string, boolean> }
 function parseArgs(argv: string[]): Args {
   const [command = '', ...rest] = argv;
   const spec = COMMANDS[command];
-  if (!spec) throw new UsageError(command ? `unknown command ${JSON.stringify(command)}` : 'no command given');
+  if (!spec) throw new StreamUsageError(command ? `unknown command ${JSON.stringify(command)}` : 'no command given');
   const files: string[] = [];
   const flags = new Map<string, string>();
   for (let i = 0; i < rest.length; i++) {
@@ -48,13 +49,13 @@ function parseArgs(argv: string[]): Args {
       continue;
     }
     const takesValue = spec.flags[arg];
-    if (takesValue === undefined) throw new UsageError(`${command} does not accept ${arg}`);
-    if (flags.has(arg)) throw new UsageError(`${arg} given twice`);
+    if (takesValue === undefined) throw new StreamUsageError(`${command} does not accept ${arg}`);
+    if (flags.has(arg)) throw new StreamUsageError(`${arg} given twice`);
     const value = takesValue ? rest[++i] : '';
-    if (value === undefined) throw new UsageError(`${arg} needs a value`);
+    if (value === undefined) throw new StreamUsageError(`${arg} needs a value`);
     flags.set(arg, value);
   }
-  if (files.length !== spec.files) throw new UsageError(`${command} takes ${spec.files} file name(s), got ${files.length}`);
+  if (files.length !== spec.files) throw new StreamUsageError(`${command} takes ${spec.files} file name(s), got ${files.length}`);
   return { command, files, flags };
 }
 
@@ -160,10 +161,10 @@ function verify(file: string): void {
 function convert(input: string, output: string, flags: Map<string, string>): void {
   const versionFlag = flags.get('--version');
   if (versionFlag !== undefined && versionFlag !== '1' && versionFlag !== '2') {
-    throw new UsageError(`--version must be 1 or 2, not ${JSON.stringify(versionFlag)}`);
+    throw new StreamUsageError(`--version must be 1 or 2, not ${JSON.stringify(versionFlag)}`);
   }
   if (flags.has('--big-endian') && flags.has('--little-endian')) {
-    throw new UsageError('--big-endian and --little-endian exclude each other');
+    throw new StreamUsageError('--big-endian and --little-endian exclude each other');
   }
   const source = decodeStream(readFileSync(input));
   const version = versionFlag === undefined ? source.version : versionFlag === '1' ? 1 : 2;
@@ -188,7 +189,7 @@ function main(argv: string[]): number {
     else convert(first, second, flags);
     return 0;
   } catch (err) {
-    if (err instanceof UsageError) {
+    if (err instanceof StreamUsageError) {
       process.stderr.write(`xenstore-stream: ${err.message}\n${USAGE}\n`);
       return 2;
     }

@@ -5,7 +5,7 @@
  * 16: a store's nodes live long anyway, and it halves the resident memory
  * of a 100k-node store at no measurable cost in throughput.
  */
-import { HelpRequested, parseOptions, USAGE, UsageError, type DaemonOptions } from '../daemon/options.js';
+import { HelpRequested, parseOptions, USAGE, DaemonUsageError, type DaemonOptions } from '../daemon/options.js';
 import { startDaemon } from '../startup/startup.js';
 
 const log = (line: string) => process.stderr.write(`xenstored-sim: ${line}\n`);
@@ -15,7 +15,7 @@ function options(argv: string[]): DaemonOptions | undefined {
     return parseOptions(argv, process.env);
   } catch (e) {
     if (e instanceof HelpRequested) process.stdout.write(USAGE);
-    else if (e instanceof UsageError) {
+    else if (e instanceof DaemonUsageError) {
       log(e.message);
       process.stderr.write(USAGE);
       process.exitCode = 2;

@@ -16,7 +16,7 @@ import { cString } from '../protocol/payload.js';
 import type { Reply } from '../protocol/reply.js';
 import { bindSocket, socketTransport } from '../protocol/unix-transport.js';
 import { MessageType } from '../wire/vocabulary.js';
-import type { Client } from '../store/client.js';
+import type { Requester } from '../store/requester.js';
 import { COMPAT } from '../store/compat.js';
 import { Store } from '../store/store.js';
 import type { QuotaName } from '../store/quotas.js';
@@ -108,7 +108,7 @@ export class Daemon implements Services, ControlHost {
     this.attach(conn, socket, () => this.disconnect(conn));
   }
 
-  connectionFor(client: Client): Connection {
+  connectionFor(client: Requester): Connection {
     let conn = this.connections.get(client.serial);
     if (!conn) {
       const limit = client.quotaBound ? this.store.quotaOf(client, 'memory') || PRIVILEGED_EVENT_BACKLOG : PRIVILEGED_EVENT_BACKLOG;
@@ -164,12 +164,12 @@ export class Daemon implements Services, ControlHost {
       this.protocolError(conn);
       return;
     }
-    for (const frame of frames) this.process(conn, frame);
+    for (const frame of frames) this.handleFrame(conn, frame);
     this.flush();
     this.pollWindow.activity(conn);
   }
 
-  process(conn: Connection, frame: Frame): void {
+  private handleFrame(conn: Connection, frame: Frame): void {
     this.trace?.frame('IN ', conn.client.serial, frame);
     const answer = dispatch(this.store, conn.client, this, frame, (l) => this.log(l));
     if (answer.deferred) return;
@@ -215,13 +215,13 @@ export class Daemon implements Services, ControlHost {
   }
 
   /** INTRODUCE (re)set a ring connection; make sure its socket exists. */
-  connectionReset(client: Client): void {
+  connectionReset(client: Requester): void {
     this.connectionFor(client).reset();
     this.openDomainSocket(client);
   }
 
   /** Listens on <rundir>/domain/<domid> for the guest, or adopts a kept listener. */
-  openDomainSocket(client: Client, kept?: net.Server): void {
+  openDomainSocket(client: Requester, kept?: net.Server): void {
     const domid = client.domid;
     if (this.domainListeners.has(domid) || (!this.mainServer && !kept)) return;
     let server = kept;
@@ -253,7 +253,7 @@ export class Daemon implements Services, ControlHost {
    * connected has its end-of-file read in the same poll round as this
    * accept, possibly after it, but always before the newcomer's first bytes.
    */
-  private acceptGuest(client: Client, socket: net.Socket): void {
+  private acceptGuest(client: Requester, socket: net.Socket): void {
     if (this.guestSlotFree(client)) {
       this.attachGuest(this.connections.get(client.serial)!, socket);
       return;
@@ -271,7 +271,7 @@ export class Daemon implements Services, ControlHost {
     });
   }
 
-  private guestSlotFree(client: Client): boolean {
+  private guestSlotFree(client: Requester): boolean {
     const conn = this.connections.get(client.serial);
     return conn !== undefined && conn.transport === undefined;
   }
@@ -306,7 +306,7 @@ export class Daemon implements Services, ControlHost {
   }
 
   /** The domain's connection is gone for good (RELEASE, destruction). */
-  connectionClosed(client: Client): void {
+  connectionClosed(client: Requester): void {
     const conn = this.connections.get(client.serial);
     if (conn) {
       conn.transport?.close();

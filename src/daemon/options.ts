@@ -31,7 +31,8 @@ export interface DaemonOptions {
 /** 50 µs covers a client's turnaround between replies and requests with room to spare. */
 export const DEFAULT_POLL_WINDOW_US = 50;
 
-export class UsageError extends Error {}
+/** A bad xenstored-sim command line: the message plus the usage text go to stderr. */
+export class DaemonUsageError extends Error {}
 
 export const USAGE = `usage: xenstored-sim [options]
 
@@ -72,11 +73,11 @@ export function defaultRundir(env: NodeJS.ProcessEnv): string {
 }
 
 function number(name: string, text: string): number {
-  if (!/^-?\d+$/.test(text)) throw new UsageError(`--${name} needs a number, got "${text}"`);
+  if (!/^-?\d+$/.test(text)) throw new DaemonUsageError(`--${name} needs a number, got "${text}"`);
   return atoi(text);
 }
 
-/** Parses argv (without node and script); throws UsageError, or HelpRequested for --help. */
+/** Parses argv (without node and script); throws DaemonUsageError, or HelpRequested for --help. */
 export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): DaemonOptions {
   const rundir = defaultRundir(env);
   const options: DaemonOptions = {
@@ -95,11 +96,11 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
     } else if (/^-[A-Za-z]$/.test(arg) && SHORT[arg[1]!]) {
       name = SHORT[arg[1]!]!;
     } else {
-      throw new UsageError(`unknown argument "${arg}"`);
+      throw new DaemonUsageError(`unknown argument "${arg}"`);
     }
     if (TAKES_VALUE.has(name) && value === undefined) {
       value = argv[++i];
-      if (value === undefined) throw new UsageError(`--${name} needs a value`);
+      if (value === undefined) throw new DaemonUsageError(`--${name} needs a value`);
     }
     apply(options, name, value);
   }
@@ -115,26 +116,26 @@ function apply(options: DaemonOptions, name: string, value: string | undefined):
   switch (name) {
     case 'socket': options.socketPath = path.resolve(value!); return;
     case 'compat':
-      if (!isXenVersion(value!)) throw new UsageError(`--compat must be 4.17 or master, got "${value}"`);
+      if (!isXenVersion(value!)) throw new DaemonUsageError(`--compat must be 4.17 or master, got "${value}"`);
       options.compat = value;
       return;
     case 'restore': options.restoreFile = value; return;
     case 'check-stream': options.checkStream = value; return;
     case 'quota': case 'quota-soft': {
       const m = /^([a-z-]+)=(-?\d+)$/.exec(value!);
-      if (!m || !isQuotaName(m[1]!) || (name === 'quota-soft' && m[1] !== 'memory')) throw new UsageError(`bad --${name} "${value}"`);
+      if (!m || !isQuotaName(m[1]!) || (name === 'quota-soft' && m[1] !== 'memory')) throw new DaemonUsageError(`bad --${name} "${value}"`);
       if (name === 'quota') options.quotas[m[1]!] = atoi(m[2]!);
       else options.softMemory = atoi(m[2]!);
       return;
     }
     case 'timeout':
-      if (!/^watch-event=\d+$/.test(value!)) throw new UsageError(`bad --timeout "${value}"`);
+      if (!/^watch-event=\d+$/.test(value!)) throw new DaemonUsageError(`bad --timeout "${value}"`);
       return;
     case 'pid-file': options.pidFile = path.resolve(value!); return;
     case 'trace-file': options.traceFile = path.resolve(value!); return;
     case 'poll-window-us': {
       const us = number(name, value!);
-      if (us < 0) throw new UsageError(`--poll-window-us must not be negative, got ${us}`);
+      if (us < 0) throw new DaemonUsageError(`--poll-window-us must not be negative, got ${us}`);
       options.pollWindowUs = us;
       return;
     }
@@ -144,7 +145,7 @@ function apply(options: DaemonOptions, name: string, value: string | undefined):
     case 'live-update': options.liveUpdate = true; return;
     case 'help': throw new HelpRequested();
     case 'no-fork': case 'no-domain-init': case 'output-pid': case 'no-recovery': case 'internal-db': return;
-    default: throw new UsageError(`unknown option --${name}`);
+    default: throw new DaemonUsageError(`unknown option --${name}`);
   }
 }
 

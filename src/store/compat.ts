@@ -1,6 +1,7 @@
 /**
  * Every behaviour that differs between C xenstored 4.17 and current upstream
- * (master), in one table. Code asks the table; it never tests the version.
+ * (master), in one table. Code asks the table; the sites that still test
+ * `compat.version` directly (grep for it) are the exceptions left to move here.
  */
 import { DOMID_ANY } from '../wire/vocabulary.js';
 import type { ErrorName } from '../wire/vocabulary.js';

@@ -3,9 +3,9 @@
  * which of their watches match. Inside a transaction events are only noted;
  * they fire at commit.
  */
-import type { Client } from './client.js';
+import type { Requester } from './requester.js';
 import type { OpContext } from './context.js';
-import type { NodeRecord } from './node.js';
+import type { NodeContents } from './node.js';
 import { parentPath } from './path.js';
 import { permFor, PERM_READ, type Perms } from './permissions.js';
 import type { Store } from './store.js';
@@ -17,13 +17,13 @@ import { eventPathFor, watchMatches, type MatchMode, type Watch } from './watche
  * (undefined to look it up).
  */
 export interface ChangeContext {
-  record: NodeRecord | null;
+  record: NodeContents | null;
   oldPerms: Perms | null;
-  parent?: NodeRecord | null;
+  parent?: NodeContents | null;
 }
 
 /** May `client` learn that `path` changed? (C's watch_permitted) */
-function mayObserve(store: Store, client: Client, path: string, change: ChangeContext): boolean {
+function mayObserve(store: Store, client: Requester, path: string, change: ChangeContext): boolean {
   if (change.oldPerms && permFor(client, change.oldPerms) & PERM_READ) return true;
   const node = change.record ?? liveRecord(store, path);
   if (!node) return false;
@@ -32,7 +32,7 @@ function mayObserve(store: Store, client: Client, path: string, change: ChangeCo
   return parent !== null && (permFor(client, parent.perms) & PERM_READ) !== 0;
 }
 
-function liveRecord(store: Store, path: string): NodeRecord | null {
+function liveRecord(store: Store, path: string): NodeContents | null {
   const node = store.lookup(path);
   return node ? store.withCurrentPerms(node) : null;
 }
@@ -43,7 +43,7 @@ function liveRecord(store: Store, path: string): NodeRecord | null {
  * permission check runs once per client, as C's does.
  */
 export function deliverNodeEvent(store: Store, path: string, mode: MatchMode, change: ChangeContext): void {
-  let client: Client | undefined;
+  let client: Requester | undefined;
   let allowed = false;
   for (const { client: owner, watch } of store.watchIndex.candidates(path, mode)) {
     if (!watchMatches(watch, path, mode)) continue;
@@ -56,7 +56,7 @@ export function deliverNodeEvent(store: Store, path: string, mode: MatchMode, ch
 }
 
 /** C's fire_watches for a node change made by a request. */
-export function fireNodeEvent(ctx: OpContext, path: string, mode: MatchMode, record: NodeRecord | null, oldPerms: Perms | null = null): void {
+export function fireNodeEvent(ctx: OpContext, path: string, mode: MatchMode, record: NodeContents | null, oldPerms: Perms | null = null): void {
   if (ctx.tx) ctx.tx.queueEvent(path, mode);
   else deliverNodeEvent(ctx.store, path, mode, { record, oldPerms });
 }
@@ -66,7 +66,7 @@ export function fireNodeEvent(ctx: OpContext, path: string, mode: MatchMode, rec
  * nodes (master) the ordinary rule applies, parent "/" included; 4.17 asks
  * its side list only.
  */
-function mayObserveSpecial(store: Store, client: Client, name: string): boolean {
+function mayObserveSpecial(store: Store, client: Requester, name: string): boolean {
   if (store.compat.specialPathsAreNodes) {
     const node = store.lookup(name);
     return node !== undefined && mayObserve(store, client, name, { record: store.withCurrentPerms(node), oldPerms: null });

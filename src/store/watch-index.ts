@@ -5,11 +5,11 @@
  * order: by connection, oldest first (a client's serial), then in the order
  * each connection registered them.
  */
-import type { Client } from './client.js';
+import type { Requester } from './requester.js';
 import type { MatchMode, Watch } from './watches.js';
 
 export interface IndexedWatch {
-  readonly client: Client;
+  readonly client: Requester;
   readonly watch: Watch;
   /** Registration order across all clients. */
   readonly seq: number;
@@ -21,7 +21,7 @@ export class WatchIndex {
   private readonly byPath = new Map<string, IndexedWatch[]>();
   private seq = 0;
 
-  add(client: Client, watch: Watch): void {
+  add(client: Requester, watch: Watch): void {
     const entry = { client, watch, seq: this.seq++ };
     const bucket = this.byPath.get(watch.path);
     if (bucket) bucket.push(entry);

@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Client } from '../../src/store/client.js';
+import type { Requester } from '../../src/store/requester.js';
 import { COMPAT } from '../../src/store/compat.js';
 import { Store } from '../../src/store/store.js';
 import { watchMatches, type MatchMode, type Watch } from '../../src/store/watches.js';
@@ -31,7 +31,7 @@ function plainMatches(store: Store, path: string, mode: MatchMode): string[] {
   return out;
 }
 
-const label = (client: Client, watch: Watch) => `${client.serial}:${watch.token}`;
+const label = (client: Requester, watch: Watch) => `${client.serial}:${watch.token}`;
 
 describe('watch index', () => {
   it('finds the same watches as checking every one, in the same order', () => {
