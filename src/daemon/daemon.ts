@@ -25,7 +25,7 @@ import type { DaemonOptions } from './options.js';
 import { PollWindow } from './poll-window.js';
 import { writePrivateFile } from './private-files.js';
 import { ensurePrivateDir, listenOwnerOnly, prepareRunDir, removeSocketFile } from './run-dir.js';
-import { TraceLog } from './trace.js';
+import { eventLine, frameLine, logLine, TraceLog } from './trace.js';
 
 /** Output kept for a privileged client that does not read its events. */
 const PRIVILEGED_EVENT_BACKLOG = 64 << 20;
@@ -43,6 +43,15 @@ export class Daemon implements Services, ControlHost {
   readonly controlExtensions = new Map<string, ControlExtension>();
   readonly traceSwitches = new Set<string>(['obj', 'io']);
   readonly quotaMaxSeen = new Map<QuotaName, number>();
+  /** Receive every trace line (requests, replies, watch events, log lines), as the trace file does. */
+  readonly traceListeners = new Set<(line: string) => void>();
+  /**
+   * Listening sockets besides XenStore's (the sandbox page) that a live
+   * update carries over, by name; after one, the new image finds their
+   * descriptors in `inheritedListeners`.
+   */
+  readonly keptListeners = new Map<string, net.Server>();
+  readonly inheritedListeners = new Map<string, number>();
 
   constructor(
     readonly options: DaemonOptions,
@@ -63,6 +72,7 @@ export class Daemon implements Services, ControlHost {
       if (!conn) return;
       conn.queueEvent(eventPath, token);
       this.dirty.add(conn);
+      if (this.tracing) this.traced(eventLine(client.serial, eventPath, token));
     };
     this.pollWindow = new PollWindow(options.pollWindowUs / 1000);
     if (options.traceFile) this.setTraceFile(options.traceFile);
@@ -170,7 +180,7 @@ export class Daemon implements Services, ControlHost {
   }
 
   private handleFrame(conn: Connection, frame: Frame): void {
-    this.trace?.frame('IN ', conn.client.serial, frame);
+    if (this.tracing) this.traced(frameLine('IN ', conn.client.serial, frame));
     const answer = dispatch(this.store, conn.client, this, frame, (l) => this.log(l));
     if (answer.deferred) return;
     this.reply(conn, answer.frame);
@@ -178,7 +188,7 @@ export class Daemon implements Services, ControlHost {
   }
 
   reply(conn: Connection, frame: Frame): void {
-    this.trace?.frame('OUT', conn.client.serial, frame);
+    if (this.tracing) this.traced(frameLine('OUT', conn.client.serial, frame));
     conn.queueReply(frame);
     this.dirty.add(conn);
   }
@@ -329,7 +339,18 @@ export class Daemon implements Services, ControlHost {
 
   log(line: string): void {
     this.logLine(line);
-    this.trace?.line(line);
+    if (this.trace || this.traceListeners.size > 0) this.traced(logLine(line), false);
+  }
+
+  /** Is anybody reading trace lines? (Formatting them is not free.) */
+  private get tracing(): boolean {
+    return this.trace !== undefined || this.options.verbose || this.traceListeners.size > 0;
+  }
+
+  private traced(line: string, toStderr = this.options.verbose): void {
+    this.trace?.write(line);
+    if (toStderr) this.logLine(line);
+    for (const listener of this.traceListeners) listener(line);
   }
 
   setTraceFile(file: string | undefined): void {

@@ -26,6 +26,8 @@ export interface DaemonOptions {
   checkStream: string | undefined;
   /** How long to keep polling for a lone client's next request before sleeping (0: never). */
   pollWindowUs: number;
+  /** Serve the sandbox page here (--ui). */
+  ui: { host: string; port: number } | undefined;
 }
 
 /** 50 µs covers a client's turnaround between replies and requests with room to spare. */
@@ -46,10 +48,11 @@ export const USAGE = `usage: xenstored-sim [options]
   -Q, --quota NAME=N       any quota by name         -q, --quota-soft memory=N
   -w, --timeout watch-event=S (accepted, not enforced)
   -K, --keep-orphans       give a dead domain's nodes to dom0 instead of deleting them
-  -F, --pid-file FILE      write the pid here        -T, --trace-file FILE  log every request and reply
+  -F, --pid-file FILE      write the pid here        -T, --trace-file FILE  log requests, replies, watch events
   --poll-window-us N       after answering a lone client, poll this long for its next
                            request before sleeping (default ${DEFAULT_POLL_WINDOW_US}; 0 turns it off)
-  -V, --verbose            log more                  -N, -D, -I, -R       accepted for compatibility
+  -V, --verbose            the trace on stderr too   -N, -D, -I, -R       accepted for compatibility
+  --ui [HOST:]PORT         serve the sandbox page (default host 127.0.0.1; port 0: any free one)
   -H, --help               this text
 
 The run directory is $XENSTORED_RUNDIR, else $XDG_RUNTIME_DIR/xenstored-sim, else /tmp/xenstored-sim;
@@ -61,7 +64,7 @@ const SHORT: Record<string, string> = {
   Q: 'quota', q: 'quota-soft', w: 'timeout', F: 'pid-file', T: 'trace-file', V: 'verbose', K: 'keep-orphans',
   H: 'help', h: 'help', N: 'no-fork', D: 'no-domain-init', P: 'output-pid', R: 'no-recovery', I: 'internal-db', U: 'live-update',
 };
-const TAKES_VALUE = new Set(['socket', 'compat', 'restore', 'check-stream', 'entry-nb', 'entry-size', 'watch-nb', 'transaction', 'perm-nb', 'path-max', 'quota', 'quota-soft', 'timeout', 'pid-file', 'trace-file', 'poll-window-us']);
+const TAKES_VALUE = new Set(['socket', 'compat', 'restore', 'check-stream', 'entry-nb', 'entry-size', 'watch-nb', 'transaction', 'perm-nb', 'path-max', 'quota', 'quota-soft', 'timeout', 'pid-file', 'trace-file', 'poll-window-us', 'ui']);
 const QUOTA_FLAGS: Record<string, keyof Quotas> = {
   'entry-nb': 'nodes', 'entry-size': 'node-size', 'watch-nb': 'watches', transaction: 'transactions', 'perm-nb': 'node-permissions', 'path-max': 'path-max',
 };
@@ -84,6 +87,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
     compat: 'master', rundir, socketPath: path.join(rundir, 'socket'), quotas: {}, softMemory: undefined,
     implicitDomains: true, keepOrphans: false, pidFile: undefined, traceFile: undefined, verbose: false,
     restoreFile: undefined, liveUpdate: false, checkStream: undefined, pollWindowUs: DEFAULT_POLL_WINDOW_US,
+    ui: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -139,6 +143,7 @@ function apply(options: DaemonOptions, name: string, value: string | undefined):
       options.pollWindowUs = us;
       return;
     }
+    case 'ui': options.ui = uiAddress(value!); return;
     case 'verbose': options.verbose = true; return;
     case 'keep-orphans': options.keepOrphans = true; return;
     case 'explicit-domains': options.implicitDomains = false; return;
@@ -150,3 +155,11 @@ function apply(options: DaemonOptions, name: string, value: string | undefined):
 }
 
 export class HelpRequested extends Error {}
+
+/** `[HOST:]PORT`; the host defaults to loopback, so the page is not exposed by accident. */
+function uiAddress(text: string): { host: string; port: number } {
+  const m = /^(?:(.+):)?(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw new DaemonUsageError(`--ui needs [HOST:]PORT, got "${text}"`);
+  return { host: m[1]?.replace(/^\[(.*)\]$/, '$1') ?? '127.0.0.1', port };
+}

@@ -13,7 +13,7 @@ import { readFileNoFollow, writePrivateFile } from '../daemon/private-files.js';
 import { adoptConnectedSocket } from './adopt-fds.js';
 import { INHERITED_FDS_ENV, reexecAvailable, reexecSelf, spawnSuccessor, takeInheritedFds } from './exec-image.js';
 import { inheritedStateCopy, readStateCopy, releaseGuard } from './handover-guard.js';
-import { FALLBACK_ENV, KEPT_FDS_ENV, PREVIOUS_IMAGE_ENV, stateFile, type Image } from './reexec-update.js';
+import { FALLBACK_ENV, KEPT_FDS_ENV, KEPT_LISTENERS_ENV, PREVIOUS_IMAGE_ENV, stateFile, type Image } from './reexec-update.js';
 import { restoreDaemon, type SocketSource } from './state-restore.js';
 
 function listenOnFd(fd: number): net.Server {
@@ -62,9 +62,15 @@ export function resumeAfterUpdate(options: DaemonOptions, log: (line: string) =>
   }
   const { daemon, replay } = restored;
   fs.rmSync(file, { force: true });
+  for (const pair of (process.env[KEPT_LISTENERS_ENV] ?? '').split(',').filter(Boolean)) {
+    const [name, old] = pair.split('=');
+    const fd = fdFor(Number(old));
+    if (name && fd !== undefined) daemon.inheritedListeners.set(name, fd);
+  }
   if (copy !== undefined) releaseGuard(copy);
   if (options.pidFile) writePrivateFile(options.pidFile, `${process.pid}\n`);
   delete process.env[KEPT_FDS_ENV];
+  delete process.env[KEPT_LISTENERS_ENV];
   delete process.env[PREVIOUS_IMAGE_ENV];
   delete process.env[FALLBACK_ENV];
   log(`live update: restored ${daemon.connections.size} connections${fromCopy ? ' into the previous image' : ''}`);
