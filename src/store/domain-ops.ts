@@ -12,7 +12,7 @@ import { fireSpecialEvent } from './events.js';
 import { atoi, strictDomid } from './numbers.js';
 import { removeNode } from './operations.js';
 import { childPath } from './path.js';
-import { makePerms, type Perms } from './permissions.js';
+import type { Perms } from './permissions.js';
 import type { Store } from './store.js';
 
 /** Parses a domid argument the way the configured Xen version does. */
@@ -119,8 +119,9 @@ function removeOwnedNodes(store: Store, domain: Domain): void {
       if (!node || domain.nodeCount <= 0) return;
       if (node.perms[0]!.domid === domain.domid) {
         if (store.keepOrphans) {
-          store.changeOwner(node.perms, ownedBy(node.perms, 0), undefined);
-          node.perms = ownedBy(node.perms, 0);
+          const orphaned = ownedBy(store, node.perms, 0);
+          store.changeOwner(node.perms, orphaned, undefined);
+          node.perms = orphaned;
         } else {
           removeNode(ctx, path);
           return;
@@ -134,23 +135,23 @@ function removeOwnedNodes(store: Store, domain: Domain): void {
   }
 }
 
-function ownedBy(perms: Perms, domid: number): Perms {
-  return makePerms([{ ...perms[0]!, domid }, ...perms.slice(1)]);
+function ownedBy(store: Store, perms: Perms, domid: number): Perms {
+  return store.perms.intern([{ ...perms[0]!, domid }, ...perms.slice(1)]);
 }
 
-function withoutDomain(perms: Perms, domid: number): Perms {
+function withoutDomain(store: Store, perms: Perms, domid: number): Perms {
   const owner = perms[0]!.domid === domid ? { ...perms[0]!, domid: 0 } : perms[0]!;
-  return makePerms([owner, ...perms.slice(1).filter((e) => e.domid !== domid)]);
+  return store.perms.intern([owner, ...perms.slice(1).filter((e) => e.domid !== domid)]);
 }
 
 function cleanSpecialPerms(store: Store, domid: number): void {
-  for (const [name, perms] of store.specialPerms) store.specialPerms.set(name, withoutDomain(perms, domid));
+  for (const [name, perms] of store.specialPerms) store.specialPerms.set(name, withoutDomain(store, perms, domid));
   if (!store.compat.removeDeadDomainPerms) return;
-  for (const node of store.specialNodes.values()) node.perms = withoutDomain(node.perms, domid);
+  for (const node of store.specialNodes.values()) node.perms = withoutDomain(store, node.perms, domid);
   const visit = (path: string): void => {
     const node = store.lookup(path)!;
     if (node.perms.length > 1 && node.perms.some((e, i) => i > 0 && e.domid === domid)) {
-      node.perms = makePerms([node.perms[0]!, ...node.perms.slice(1).filter((e) => e.domid !== domid)]);
+      node.perms = store.perms.intern([node.perms[0]!, ...node.perms.slice(1).filter((e) => e.domid !== domid)]);
     }
     for (const name of node.children?.names() ?? []) visit(childPath(path, name));
   };

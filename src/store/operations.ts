@@ -9,7 +9,7 @@ import { fireNodeEvent } from './events.js';
 import type { NodeContents } from './node.js';
 import { baseName, parentPath } from './path.js';
 import {
-  makePerms, permFor, PERM_OWNER, PERM_READ, PERM_WRITE, type PermEntry, type Perms,
+  permFor, PERM_OWNER, PERM_READ, PERM_WRITE, type PermEntry, type Perms,
 } from './permissions.js';
 import type { ErrorName } from '../wire/vocabulary.js';
 
@@ -74,7 +74,7 @@ export function createNode(ctx: OpContext, path: string, value: string): void {
   }
   const { client, store } = ctx;
   const inherited = client.quotaBound
-    ? makePerms([{ ...ancestorRecord.perms[0]!, domid: client.domid }, ...ancestorRecord.perms.slice(1)])
+    ? store.perms.intern([{ ...ancestorRecord.perms[0]!, domid: client.domid }, ...ancestorRecord.perms.slice(1)])
     : ancestorRecord.perms;
   if (client.quotaBound) {
     const quota = store.quotaOf(client, 'nodes');
@@ -155,7 +155,7 @@ export function setNodePerms(ctx: OpContext, path: string, perms: Perms): void {
  * kept but marked stale; a stale owner is ENOENT.
  */
 export function resolveNewPerms(ctx: OpContext, entries: PermEntry[]): Perms {
-  const perms = ctx.store.resolvePermDomains(makePerms(entries), ctx.client);
+  const perms = ctx.store.resolvePermDomains(entries, ctx.client);
   if (perms[0]!.stale) fail('ENOENT', `owner domain ${perms[0]!.domid} does not exist`);
   return perms;
 }
