@@ -20,7 +20,7 @@ import { dumpDaemon } from '../../src/liveupdate/state-dump.js';
 import { NO_SOCKETS, restoreDaemon } from '../../src/liveupdate/state-restore.js';
 import { MessageType as T } from '../../src/wire/vocabulary.js';
 import { connect as connectInProcess, startDaemon, tearDownAfterEach } from '../helpers/in-process-daemon.js';
-import { RawClient } from '../helpers/raw-client.js';
+import { WireClient } from '../../src/testing/wire-client.js';
 import { SIM_CLI, startSim, type SimDaemon } from '../helpers/sim-daemon.js';
 
 tearDownAfterEach();
@@ -29,7 +29,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const text = (s: string) => `${s}\0`;
 
 const sims: SimDaemon[] = [];
-const clients: RawClient[] = [];
+const clients: WireClient[] = [];
 /** Pid files of daemons whose process may have changed (a fallback or a spawn hand-over). */
 const pidFiles: string[] = [];
 afterEach(async () => {
@@ -57,8 +57,8 @@ async function start(env: NodeJS.ProcessEnv = {}): Promise<{ sim: SimDaemon; pid
   return { sim, pidFile };
 }
 
-async function connect(socketPath: string): Promise<RawClient> {
-  const c = await RawClient.connect(socketPath);
+async function connect(socketPath: string): Promise<WireClient> {
+  const c = await WireClient.connect(socketPath);
   clients.push(c);
   return c;
 }
@@ -78,10 +78,10 @@ function image(dir: string, name: string, dryRun: string, forReal: string): stri
   return file;
 }
 
-const control = (c: RawClient, ...args: string[]) => c.call(T.CONTROL, `live-update\0${args.join('\0')}\0`);
+const control = (c: WireClient, ...args: string[]) => c.call(T.CONTROL, `live-update\0${args.join('\0')}\0`);
 
 /** Some state: nodes, a watch, an open transaction with a write in it. */
-async function populate(c: RawClient): Promise<number> {
+async function populate(c: WireClient): Promise<number> {
   for (let i = 0; i < 50; i++) expect((await c.call(T.WRITE, `/keep/n${i}\0precious-value-${i}`)).text).toBe(text('OK'));
   expect((await c.call(T.WATCH, '/keep\0w\0')).text).toBe(text('OK'));
   expect(await c.event()).toBe('/keep\0w\0');
@@ -91,7 +91,7 @@ async function populate(c: RawClient): Promise<number> {
 }
 
 /** Everything `populate` made is there and alive on the same connection. */
-async function expectIntact(c: RawClient, tx: number): Promise<void> {
+async function expectIntact(c: WireClient, tx: number): Promise<void> {
   for (let i = 0; i < 50; i++) expect((await c.call(T.READ, `/keep/n${i}\0`)).text).toBe(`precious-value-${i}`);
   expect((await c.call(T.TRANSACTION_END, 'T\0', tx)).text).toBe(text('OK'));
   expect(await c.event()).toBe('/keep/tx\0w\0');
