@@ -12,7 +12,7 @@ import { saveDomain } from '../store/domains.js';
 import { QUOTA_NAMES } from '../store/quotas.js';
 import { forEachSavedNode } from '../store/saved-store.js';
 import { type QuotaEntry, type StreamVersion } from '../stream/records.js';
-import { encodeGenerations, encodeSimState, SimRecordType, type SimConnection, type SimState } from '../stream/sim-extension.js';
+import { encodeChecksum, encodeGenerations, encodeSimState, SimRecordType, type SimConnection, type SimState } from '../stream/sim-extension.js';
 import type { PermEntry } from '../store/permissions.js';
 import { StreamWriter } from '../stream/stream-writer.js';
 import { committedNodeRecord, permsToRecord, transactionRecords, watchRecord, wideEntries } from './record-values.js';
@@ -117,6 +117,7 @@ export function dumpDaemon(daemon: LiveUpdateHost, options: DumpOptions): Buffer
         wideDomids,
       }),
     });
+    writer.write({ kind: 'unknown', type: SimRecordType.CHECKSUM, body: encodeChecksum(writer.written()) });
   }
   return writer.finish();
 }

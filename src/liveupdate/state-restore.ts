@@ -16,7 +16,8 @@ import type { DomainUpdate } from '../store/domains.js';
 import { StoreImport } from '../store/store-import.js';
 import { isQuotaName, type Quotas } from '../store/quotas.js';
 import type { ConnectionRecord, DecodedRecord, GlobalRecord, QuotaEntry } from '../stream/records.js';
-import { decodeGenerations, decodeSimState, SimRecordType, type SimConnection, type SimState } from '../stream/sim-extension.js';
+import { checksumMatches, decodeGenerations, decodeSimState, SimRecordType, type SimConnection, type SimState } from '../stream/sim-extension.js';
+import { recordSite } from '../stream/body-reader.js';
 import { StreamChecker } from '../stream/stream-check.js';
 import { StreamError } from '../stream/stream-error.js';
 import { iterateStream, readHeader } from '../stream/stream-reader.js';
@@ -113,6 +114,12 @@ export function restoreDaemon(options: DaemonOptions, stream: Buffer, sockets: S
       case 'unknown':
         if (r.type === SimRecordType.STATE) sim = decodeSimStateAt(at, r.body);
         else if (r.type === SimRecordType.NODE_GENERATIONS) generations = r.body;
+        else if (r.type === SimRecordType.CHECKSUM) {
+          if (!checksumMatches(r.body, stream.subarray(0, at.offset))) {
+            throw new StreamError('XS_STREAM_CHECKSUM', recordSite(at.offset, at.index, r.type),
+              'the checksum does not match the bytes before it: the stream was damaged');
+          }
+        }
         else log?.(`live update: skipping unknown record type 0x${r.type.toString(16)}`);
         break;
     }

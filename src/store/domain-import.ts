@@ -64,7 +64,7 @@ export function importDomain(store: Store, imported: ImportedDomain): Requester 
     target: imported.client.target !== undefined && store.domains.introduced(imported.client.target) ? imported.client.target : undefined,
     transactions: imported.client.transactions.map((tx) => ({ ...tx, startGen: store.nextGeneration(), historyUnknown: true })),
     nextTransactionId: Math.max(imported.client.nextTransactionId, ...imported.client.transactions.map((tx) => tx.id + 1)),
-  }, store.perms);
+  }, store);
   return client;
 }
 

@@ -6,7 +6,8 @@
  */
 import { SUPPORTED_FEATURES } from '../wire/vocabulary.js';
 import type { Domain } from './domains.js';
-import type { PermIdentity, PermsTable } from './permissions.js';
+import type { PermIdentity } from './permissions.js';
+import type { Store } from './store.js';
 import { loadTransaction, saveTransaction, type SavedTransaction, type StoreTransaction } from './transaction.js';
 import { loadWatch, saveWatch, type SavedWatch, type Watch } from './watches.js';
 
@@ -70,11 +71,12 @@ export function saveRequester(client: Requester): SavedRequester {
 }
 
 /** Gives a freshly registered client its saved state. */
-export function loadRequester(client: Requester, saved: SavedRequester, perms: PermsTable): void {
+/** Watches go through the store's index, permission lists into its table. */
+export function loadRequester(client: Requester, saved: SavedRequester, store: Store): void {
   client.target = saved.target;
   client.nextTransactionId = saved.nextTransactionId;
   client.transactionsSince = saved.transactionsSince;
   client.ignored = saved.ignored;
-  for (const w of saved.watches) client.watches.push(loadWatch(w, client.home));
-  for (const t of saved.transactions) client.transactions.set(t.id, loadTransaction(t, perms));
+  for (const w of saved.watches) store.watch(client, loadWatch(w, client.home));
+  for (const t of saved.transactions) client.transactions.set(t.id, loadTransaction(t, store.perms));
 }

@@ -146,7 +146,7 @@ export class StoreImport {
   addClient(saved: SavedRequester): Requester {
     const { store } = this;
     const client = saved.ring ? store.addDomainClient(store.domainObject(saved.domid)) : store.addSocketClient();
-    loadRequester(client, saved, store.perms);
+    loadRequester(client, saved, store);
     return client;
   }
 

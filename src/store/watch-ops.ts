@@ -25,7 +25,7 @@ export function addWatch(store: Store, client: Requester, args: string[]): Watch
     fail(store.compat.watchQuotaError, 'watches quota');
   }
   const watch: Watch = { path, token, relativeTo: relative ? client.home : undefined, depth };
-  client.watches.push(watch);
+  store.watch(client, watch);
   return watch;
 }
 
@@ -34,5 +34,5 @@ export function removeWatch(store: Store, client: Requester, args: string[]): vo
   const path = unwatchPath(store, client, args[0]!);
   const i = client.watches.findIndex((w) => w.path === path && w.token === args[1]);
   if (i < 0) fail('ENOENT', 'no such watch');
-  client.watches.splice(i, 1);
+  store.unwatch(client, i);
 }
