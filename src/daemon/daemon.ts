@@ -24,6 +24,7 @@ import { runControl, type ControlExtension, type ControlHost } from './control.j
 import type { DaemonOptions } from './options.js';
 import { PollWindow } from './poll-window.js';
 import { TraceLog } from './trace.js';
+import { quotaFor } from '../store/quota-gate.js';
 
 /** Output kept for a privileged client that does not read its events. */
 const PRIVILEGED_EVENT_BACKLOG = 64 << 20;
@@ -103,7 +104,7 @@ export class Daemon implements Services, ControlHost {
   connectionFor(client: Client): Connection {
     let conn = this.connections.get(client.serial);
     if (!conn) {
-      const limit = client.quotaBound ? this.store.quotaOf(client, 'memory') || PRIVILEGED_EVENT_BACKLOG : PRIVILEGED_EVENT_BACKLOG;
+      const limit = client.quotaBound ? quotaFor(this.store, client, 'memory') || PRIVILEGED_EVENT_BACKLOG : PRIVILEGED_EVENT_BACKLOG;
       conn = new Connection(client, limit);
       this.connections.set(client.serial, conn);
     }

@@ -120,6 +120,7 @@ function apply(daemon: Daemon, records: DecodedRecord[], ring: RingConnectionRec
       for (const q of r.quotas) if (isQuotaName(q.name)) domain.quotas[q.name] = q.value;
     }
   }
+  store.recountNodeMemory();
   fireSpecialEvent(store, INTRODUCE_DOMAIN, ring.domid, true);
   daemon.flush();
 }

@@ -147,6 +147,8 @@ export function restoreDaemon(options: DaemonOptions, stream: Buffer, sockets: S
   }
   if (sim) applySimState(daemon, sim, conns);
   else for (const [, conn] of conns) doomTransactions(conn);
+  // Memory is not in the stream: it follows from the nodes, as C recounts it.
+  store.recountNodeMemory();
   attachSockets(daemon, sockets, global, socketConns, sim);
   return { daemon, replay: () => pendingInput.forEach(([conn, bytes]) => daemon.receive(conn, bytes)) };
 }

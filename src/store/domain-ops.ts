@@ -119,8 +119,10 @@ function removeOwnedNodes(store: Store, domain: Domain): void {
       if (!node || domain.nodeCount <= 0) return;
       if (node.perms[0]!.domid === domain.domid) {
         if (store.keepOrphans) {
+          store.chargeNode(path, node, -1);
           store.changeOwner(node.perms, ownedBy(node.perms, 0), undefined);
           node.perms = ownedBy(node.perms, 0);
+          store.chargeNode(path, node, +1);
         } else {
           removeNode(ctx, path);
           return;
@@ -146,11 +148,17 @@ function withoutDomain(perms: Perms, domid: number): Perms {
 function cleanSpecialPerms(store: Store, domid: number): void {
   for (const [name, perms] of store.specialPerms) store.specialPerms.set(name, withoutDomain(perms, domid));
   if (!store.compat.removeDeadDomainPerms) return;
-  for (const node of store.specialNodes.values()) node.perms = withoutDomain(node.perms, domid);
+  for (const [path, node] of store.specialNodes) {
+    store.chargeNode(path, node, -1);
+    node.perms = withoutDomain(node.perms, domid);
+    store.chargeNode(path, node, +1);
+  }
   const visit = (path: string): void => {
     const node = store.lookup(path)!;
     if (node.perms.length > 1 && node.perms.some((e, i) => i > 0 && e.domid === domid)) {
+      store.chargeNode(path, node, -1);
       node.perms = makePerms([node.perms[0]!, ...node.perms.slice(1).filter((e) => e.domid !== domid)]);
+      store.chargeNode(path, node, +1);
     }
     for (const name of node.children?.names() ?? []) visit(childPath(path, name));
   };

@@ -10,6 +10,7 @@ import { fail } from './errors.js';
 import { Node, type NodeRecord } from './node.js';
 import { baseName, childPath, parentPath } from './path.js';
 import type { Perms } from './permissions.js';
+import { enforce } from './quota-gate.js';
 import type { Store } from './store.js';
 import { NO_GENERATION, Transaction, type TouchedNode } from './transaction.js';
 import type { Client } from './client.js';
@@ -43,10 +44,12 @@ export class LiveView implements NodeView {
   update(path: string, _record: NodeRecord, change: { value?: string; perms?: Perms }): void {
     const node = this.store.lookup(path)!;
     const gen = this.store.nextGeneration();
+    this.store.chargeNode(path, node, -1);
     if (change.value !== undefined) node.value = change.value;
     if (change.perms !== undefined) this.store.changeOwner(node.perms, change.perms, this.client);
     node.perms = this.store.persistPerms(change.perms ?? node.perms, gen);
     node.gen = gen;
+    this.store.chargeNode(path, node, +1);
   }
 
   createChain(ancestor: string, ancestorRecord: NodeRecord, paths: string[], value: string, perms: (i: number) => Perms): void {
@@ -59,21 +62,26 @@ export class LiveView implements NodeView {
       node.gen = this.store.nextGeneration();
       node.perms = this.store.persistPerms(node.perms, node.gen);
       this.store.countNode(node.perms, +1, this.client);
+      this.store.chargeNode(paths[i]!, node, +1);
     }
     const parent = this.store.lookup(ancestor)!;
+    this.store.chargeNode(ancestor, parent, -1);
     parent.children = (parent.children ?? new ChildList()).writable();
     parent.children.add(baseName(paths[0]!), created[0]);
     parent.gen = this.store.nextGeneration();
     parent.perms = this.store.persistPerms(ancestorRecord.perms, parent.gen);
+    this.store.chargeNode(ancestor, parent, +1);
   }
 
   removeSubtree(path: string, _parentRecord: NodeRecord, removed: (path: string, record: NodeRecord) => void): void {
     const parentPathName = parentPath(path);
     const parent = this.store.lookup(parentPathName)!;
     this.removeBelow(path, this.store.lookup(path)!, removed);
+    this.store.chargeNode(parentPathName, parent, -1);
     parent.children = parent.children!.writable();
     parent.children.delete(baseName(path));
     parent.gen = this.store.nextGeneration();
+    this.store.chargeNode(parentPathName, parent, +1);
   }
 
   private removeBelow(path: string, node: Node, removed: (path: string, record: NodeRecord) => void): void {
@@ -88,6 +96,7 @@ export class LiveView implements NodeView {
     this.store.nextGeneration();
     removed(path, this.store.withCurrentPerms(node));
     this.store.countNode(node.perms, -1, this.client);
+    this.store.chargeNode(path, node, -1);
   }
 }
 
@@ -130,7 +139,6 @@ export class TransactionView implements NodeView {
   }
 
   createChain(ancestor: string, ancestorRecord: NodeRecord, paths: string[], value: string, perms: (i: number) => Perms): void {
-    this.tx.createdNode = true;
     for (let i = paths.length - 1; i >= 0; i--) {
       const gen = this.store.nextGeneration();
       const below = paths[i + 1];
@@ -196,10 +204,6 @@ export class TransactionView implements NodeView {
   }
 
   private checkTouchQuota(): void {
-    const quota = this.store.quotaOf(this.client, 'transaction-nodes');
-    if (this.client.quotaBound && quota > 0 && this.store.compat.overTransactionNodeQuota(this.tx.touched.size, quota)) {
-      this.tx.failed = true;
-      fail('ENOSPC', 'transaction-nodes quota');
-    }
+    enforce(this.store, this.client, 'transaction-nodes', this.tx.touched.size, this.tx);
   }
 }
