@@ -8,6 +8,7 @@ import type { OpContext } from './context.js';
 import type { NodeRecord } from './node.js';
 import { parentPath } from './path.js';
 import { permFor, PERM_READ, type Perms } from './permissions.js';
+import { outputFits } from './quota-gate.js';
 import type { Store } from './store.js';
 import { eventPathFor, watchMatches, type MatchMode, type Watch } from './watches.js';
 
@@ -42,7 +43,7 @@ export function deliverNodeEvent(store: Store, path: string, mode: MatchMode, ch
   for (const client of store.clients.values()) {
     if (client.watches.length === 0 || !mayObserve(store, client, path, change)) continue;
     for (const watch of client.watches) {
-      if (watchMatches(watch, path, mode)) store.events(client, eventPathFor(watch, path), watch.token);
+      if (watchMatches(watch, path, mode)) emit(store, client, eventPathFor(watch, path), watch.token);
     }
   }
 }
@@ -88,6 +89,11 @@ export function fireSpecialEvent(store: Store, name: string, domid: number | und
 function fireSpecial(store: Store, name: string, eventPath: string, matches: (w: Watch) => boolean): void {
   for (const client of store.clients.values()) {
     if (client.watches.length === 0 || !mayObserveSpecial(store, client, name)) continue;
-    for (const watch of client.watches) if (matches(watch)) store.events(client, eventPath, watch.token);
+    for (const watch of client.watches) if (matches(watch)) emit(store, client, eventPath, watch.token);
   }
+}
+
+/** Hands an event to the sink unless it would break the guest's memory quota (C drops it). */
+export function emit(store: Store, client: Client, path: string, token: string): void {
+  if (outputFits(store, client, path.length + token.length + 2)) store.events(client, path, token);
 }

@@ -5,6 +5,7 @@
  * the global one), which comparison and error this Xen version uses, and
  * whether the refusal poisons the transaction it happened in.
  */
+import { HEADER_SIZE } from '../protocol/wire.js';
 import type { Client } from './client.js';
 import type { GatedQuota } from './compat.js';
 import { fail } from './errors.js';
@@ -45,10 +46,26 @@ function refuse(store: Store, check: GatedQuota, tx: Transaction | undefined): n
 export function enforceMemory(
   store: Store, client: Client, check: 'node-memory' | 'watch-memory', chargedDomid: number, add: number, tx?: Transaction,
 ): void {
+  if (overMemory(store, client, chargedDomid, add)) refuse(store, check, tx);
+}
+
+/** Would charging `add` more bytes to `chargedDomid` break the memory quota? */
+export function overMemory(store: Store, client: Client, chargedDomid: number, add: number): boolean {
   const charged = store.domains.get(chargedDomid);
   const bound = store.compat.memoryQuotaOfCaller ? client.quotaBound : chargedDomid !== 0;
-  if (!charged || !bound) return;
-  const rule = store.compat.quotaRules[check];
-  const quota = store.compat.memoryQuotaOfCaller ? quotaFor(store, client, rule.limit) : store.quotas[rule.limit];
-  if (quota > 0 && rule.over(store.memoryOf(charged) + add, quota)) refuse(store, check, tx);
+  if (!charged || !bound) return false;
+  const quota = store.compat.memoryQuotaOfCaller ? quotaFor(store, client, 'memory') : store.quotas.memory;
+  return quota > 0 && store.memoryOf(charged) + add >= quota;
 }
+
+/**
+ * Output queued for a guest is charged too (C's send_reply and send_event):
+ * a reply longer than C's fixed 16-byte buffer, or a watch event, that
+ * would break the quota is replaced by ENOMEM, or dropped.
+ */
+export function outputFits(store: Store, client: Client, payloadLength: number): boolean {
+  return payloadLength <= FIXED_REPLY_BUFFER || !overMemory(store, client, client.domid, payloadLength + HEADER_SIZE);
+}
+
+/** C's DEFAULT_BUFFER_SIZE: replies up to this size are never refused. */
+const FIXED_REPLY_BUFFER = 16;
