@@ -138,6 +138,8 @@ const domain: Command = (host, args) => {
   const action = verb === undefined ? undefined : DOMAIN_VERBS[verb];
   if (args.length !== 2 || !action || !/^\d+$/.test(id!)) fail('EINVAL', 'usage: domain create|shutdown|crash|dying|destroy <domid>');
   const domid = Number(id);
+  // dom0 is the daemon's own domain: nothing may stop it, and a refusal changes nothing.
+  if (domid === 0) fail('EINVAL', 'dom0 cannot be created, stopped or destroyed');
   try {
     if (action === 'create') store.hypervisor.create(domid);
     else if (action === 'destroy') store.hypervisor.destroy(domid);
