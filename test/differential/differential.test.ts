@@ -134,8 +134,8 @@ async function compareOnce(seq: OpSequence): Promise<Outcome> {
   const [refD, otherD] = await pool.take();
   try {
     const [ref, other] = await Promise.all([
-      runSequence(refD.name, refD.socketPath, seq),
-      runSequence(otherD.name, otherD.socketPath, seq),
+      runSequence(refD, seq),
+      runSequence(otherD, seq),
     ]);
     const mismatch = compareTranscripts(ref, other);
     stats.sequences++;
