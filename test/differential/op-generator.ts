@@ -592,13 +592,13 @@ const reuseArb: fc.Arbitrary<OpBody & { reintroduce: number }> = fc.constantFrom
 }));
 
 /**
- * Requests only sockets send. A guest's oversized frame leaves its ring in
- * an undefined state in C; a guest's SET_PERMS on a special path is refused
+ * Requests only sockets send. A guest's oversized frame (len > 4096) makes
+ * C ignore its ring for good (no reply, no close); a guest's SET_PERMS on a special path is refused
  * by C 4.17's set_perms_special with a return value its caller ignores in
  * favour of a stale errno (core.c do_set_perms: `return errno`).
  */
 function guestMaySend(body: OpBody): boolean {
-  if (body.label.startsWith('oversized') || body.reintroduce !== undefined || body.type === MessageType.CONTROL) return false;
+  if (body.payload.length > PAYLOAD_MAX || body.reintroduce !== undefined || body.type === MessageType.CONTROL) return false;
   return !(body.type === MessageType.SET_PERMS && body.payload[0] === 0x40);
 }
 
