@@ -14,7 +14,7 @@ import path from 'node:path';
 import { Daemon } from '../daemon/daemon.js';
 import { parseOptions } from '../daemon/options.js';
 import { dispatch } from '../protocol/dispatch.js';
-import { MessageType } from '../protocol/wire.js';
+import { MessageType } from '../wire/vocabulary.js';
 import type { Client } from '../store/client.js';
 import { dumpDaemon } from '../liveupdate/state-dump.js';
 import { NO_SOCKETS, restoreDaemon } from '../liveupdate/state-restore.js';

@@ -7,11 +7,11 @@
  * without loss, 2 bad usage or an unreadable/unwritable file.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { recordTypeName, recordTypeOf, type DecodedRecord, type QuotaEntry, type StreamRecord } from '../liveupdate/records.js';
-import { checkStream } from '../liveupdate/stream-check.js';
-import { StreamEncodeError, StreamError } from '../liveupdate/stream-error.js';
-import { decodeStream, iterateStream, readHeader } from '../liveupdate/stream-reader.js';
-import { downgradeToV1, encodeStream } from '../liveupdate/stream-writer.js';
+import { recordTypeName, recordTypeOf, type DecodedRecord, type QuotaEntry, type StreamRecord } from '../stream/records.js';
+import { checkStream } from '../stream/stream-check.js';
+import { StreamEncodeError, StreamError } from '../stream/stream-error.js';
+import { decodeStream, iterateStream, readHeader } from '../stream/stream-reader.js';
+import { downgradeToV1, encodeStream } from '../stream/stream-writer.js';
 
 const USAGE = `usage: xenstore-stream inspect FILE [--json]
        xenstore-stream verify FILE

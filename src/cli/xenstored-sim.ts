@@ -6,7 +6,7 @@
  * of a 100k-node store at no measurable cost in throughput.
  */
 import { HelpRequested, parseOptions, USAGE, UsageError, type DaemonOptions } from '../daemon/options.js';
-import { startDaemon } from '../daemon/startup.js';
+import { startDaemon } from '../startup/startup.js';
 
 const log = (line: string) => process.stderr.write(`xenstored-sim: ${line}\n`);
 

@@ -18,7 +18,7 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { encodeFrame, type Frame } from '../protocol/frame.js';
 import { FrameReader } from '../protocol/frame-reader.js';
-import { MessageType, messageTypeName } from '../protocol/wire.js';
+import { MessageType, messageTypeName } from '../wire/vocabulary.js';
 import { decodeString, decodeStrings, decodeUint, encodeArgs } from './codec.js';
 import { XsConnectionError, XsError, XsProtocolError } from './errors.js';
 import { XsNodeOps } from './node-ops.js';

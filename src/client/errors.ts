@@ -8,7 +8,7 @@
  * - XsConnectionError: the connection is gone; every request still waiting
  *   for its reply rejects with one of these.
  */
-import { messageTypeName, type ErrorName } from '../protocol/wire.js';
+import { messageTypeName, type ErrorName } from '../wire/vocabulary.js';
 
 /** An errno name as sent by the daemon; usually one of ERROR_NAMES. */
 export type XsErrorCode = ErrorName | (string & {});

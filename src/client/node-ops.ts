@@ -4,7 +4,7 @@
  * own id). Subclasses only say how a raw request is sent.
  */
 import type { Frame } from '../protocol/frame.js';
-import { MessageType, PAYLOAD_MAX } from '../protocol/wire.js';
+import { MessageType, PAYLOAD_MAX } from '../wire/vocabulary.js';
 import { decodeNames, decodeStrings, encodeArgs } from './codec.js';
 import { XsError, XsProtocolError } from './errors.js';
 

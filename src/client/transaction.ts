@@ -5,7 +5,7 @@
  * (XsClient.transaction() does that for you).
  */
 import type { Frame } from '../protocol/frame.js';
-import { MessageType } from '../protocol/wire.js';
+import { MessageType } from '../wire/vocabulary.js';
 import { encodeArgs } from './codec.js';
 import { XsNodeOps } from './node-ops.js';
 

@@ -4,7 +4,6 @@
  * (the hypervisor's part, so tests can drive a guest's whole life cycle)
  * and the state-stream commands other parts provide.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { checkDomains, clientOf, type DomainHooks } from '../store/domain-ops.js';
 import type { Domain } from '../store/domains.js';
@@ -16,6 +15,7 @@ import type { Store } from '../store/store.js';
 import type { HandlerRequest } from '../protocol/handler.js';
 import { cString } from '../protocol/payload.js';
 import { data, OK, type Reply } from '../protocol/reply.js';
+import { appendPrivateFile } from './private-files.js';
 
 /** Master's trace switches, in the order `log` lists them. */
 export const TRACE_SWITCHES = ['obj', 'io', 'wrl', 'acc', 'tdb'] as const;
@@ -186,7 +186,7 @@ const COMMANDS: CommandSpec[] = [
       if (a.length > 1) fail('EINVAL');
       if (a.length === 1) {
         try {
-          fs.appendFileSync(path.resolve(h.rundir, a[0]!), `${h.memoryReport()}\n`);
+          appendPrivateFile(path.resolve(h.rundir, a[0]!), `${h.memoryReport()}\n`);
         } catch {
           fail('EINVAL', `cannot write ${a[0]}`); // C: EBADF, reported as EINVAL
         }

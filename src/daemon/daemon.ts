@@ -9,13 +9,13 @@ import net from 'node:net';
 import path from 'node:path';
 import { dispatch } from '../protocol/dispatch.js';
 import { Connection } from '../protocol/connection.js';
-import type { Frame } from '../protocol/frame.js';
+import { encodeFrame, type Frame } from '../protocol/frame.js';
 import { FramingError } from '../protocol/frame-reader.js';
 import type { HandlerRequest, Services } from '../protocol/handler.js';
 import { cString } from '../protocol/payload.js';
 import type { Reply } from '../protocol/reply.js';
 import { bindSocket, socketTransport } from '../protocol/unix-transport.js';
-import { MessageType } from '../protocol/wire.js';
+import { MessageType } from '../wire/vocabulary.js';
 import type { Client } from '../store/client.js';
 import { COMPAT } from '../store/compat.js';
 import { Store } from '../store/store.js';
@@ -23,6 +23,8 @@ import type { QuotaName } from '../store/quotas.js';
 import { runControl, type ControlExtension, type ControlHost } from './control.js';
 import type { DaemonOptions } from './options.js';
 import { PollWindow } from './poll-window.js';
+import { writePrivateFile } from './private-files.js';
+import { ensurePrivateDir, listenOwnerOnly, prepareRunDir, removeSocketFile } from './run-dir.js';
 import { TraceLog } from './trace.js';
 import { quotaFor } from '../store/quota-gate.js';
 
@@ -70,13 +72,19 @@ export class Daemon implements Services, ControlHost {
 
   // --- sockets ---------------------------------------------------------------
 
-  /** Binds the main socket (removing a stale one) and writes the pid file. */
+  /**
+   * Binds the main socket, after checking the run directory and that no
+   * daemon listens there already (a stale socket is removed), and writes
+   * the pid file.
+   */
   async listen(): Promise<void> {
-    fs.mkdirSync(path.dirname(this.options.socketPath), { recursive: true });
-    fs.rmSync(this.options.socketPath, { force: true });
-    this.mainServer = await listenOn(this.options.socketPath, (socket) => this.acceptSocket(socket));
+    const { rundir, socketPath } = this.options;
+    await prepareRunDir(rundir, socketPath, this.domainDir);
+    const server = net.createServer((socket) => this.acceptSocket(socket));
+    await listenOwnerOnly(server, socketPath, (l) => this.log(l));
+    this.mainServer = server;
     for (const client of this.store.clients.values()) if (client.domain) this.openDomainSocket(client);
-    if (this.options.pidFile) fs.writeFileSync(this.options.pidFile, `${process.pid}\n`);
+    if (this.options.pidFile) writePrivateFile(this.options.pidFile, `${process.pid}\n`);
   }
 
   /** Adopts an already listening server (live update hands one over). */
@@ -220,10 +228,16 @@ export class Daemon implements Services, ControlHost {
     let server = kept;
     if (!server) {
       const socketPath = path.join(this.domainDir, String(domid));
-      fs.mkdirSync(this.domainDir, { recursive: true });
-      fs.rmSync(socketPath, { force: true });
       server = net.createServer();
-      server.listen(socketPath);
+      // The domain stays introduced either way; its guest just cannot connect.
+      const cannotListen = (e: Error) => this.log(`domain ${domid}: cannot listen on ${socketPath}: ${e.message}`);
+      try {
+        ensurePrivateDir(this.domainDir);
+        removeSocketFile(socketPath);
+        listenOwnerOnly(server, socketPath, (l) => this.log(l)).catch(cannotListen);
+      } catch (e) {
+        cannotListen(e as Error);
+      }
     }
     server.on('connection', (socket: net.Socket) => this.acceptGuest(client, socket));
     this.domainListeners.set(domid, server);
@@ -233,35 +247,54 @@ export class Daemon implements Services, ControlHost {
     return this.domainListeners.get(domid);
   }
 
-  /** A guest client connects to its domain's socket: it becomes the ring. */
+  /**
+   * A guest client connects to its domain's socket: it becomes the ring.
+   * While another client holds the ring, the newcomer is judged at its first
+   * request, not now: a previous client that hung up just before this one
+   * connected has its end-of-file read in the same poll round as this
+   * accept, possibly after it, but always before the newcomer's first bytes.
+   */
   private acceptGuest(client: Client, socket: net.Socket): void {
-    const conn = this.connections.get(client.serial);
-    if (!conn || conn.transport) {
-      this.refuse(socket, `domain ${client.domid} already has a client connected`);
+    if (this.guestSlotFree(client)) {
+      this.attachGuest(this.connections.get(client.serial)!, socket);
       return;
     }
-    this.attachGuest(conn, socket);
+    socket.on('error', () => socket.destroy());
+    socket.once('data', (chunk: Buffer) => {
+      if (!this.guestSlotFree(client)) {
+        this.refuse(socket, chunk, `domain ${client.domid} already has a client connected`);
+        return;
+      }
+      const conn = this.connections.get(client.serial)!;
+      socket.removeAllListeners('error');
+      this.attachGuest(conn, socket);
+      this.receive(conn, chunk);
+    });
+  }
+
+  private guestSlotFree(client: Client): boolean {
+    const conn = this.connections.get(client.serial);
+    return conn !== undefined && conn.transport === undefined;
   }
 
   attachGuest(conn: Connection, socket: net.Socket): void {
     this.attach(conn, socket, () => {
       if (conn.transport) this.detachGuest(conn);
     });
+    // A guest never half-closes: end-of-file means it has gone, and its
+    // domain's socket must be free for the next client before 'close' comes.
+    socket.once('end', () => {
+      if (this.sockets.get(conn) !== socket) return;
+      this.sockets.delete(conn);
+      this.detachGuest(conn);
+    });
   }
 
   /** Answers the refused client's first request with EBUSY, then hangs up. */
-  private refuse(socket: net.Socket, why: string): void {
+  private refuse(socket: net.Socket, firstChunk: Buffer, why: string): void {
     this.log(`refusing a guest client: ${why}`);
-    socket.once('data', (chunk: Buffer) => {
-      const reqId = chunk.length >= 8 ? chunk.readUInt32LE(4) : 0;
-      const payload = cString('EBUSY');
-      const header = Buffer.alloc(16);
-      header.writeUInt32LE(MessageType.ERROR, 0);
-      header.writeUInt32LE(reqId, 4);
-      header.writeUInt32LE(payload.length, 12);
-      socket.end(Buffer.concat([header, payload]));
-    });
-    socket.on('error', () => socket.destroy());
+    const reqId = firstChunk.length >= 8 ? firstChunk.readUInt32LE(4) : 0;
+    socket.end(encodeFrame({ type: MessageType.ERROR, reqId, txId: 0, payload: cString('EBUSY') }));
   }
 
   /** The guest client went away: its watches and transactions go too. */
@@ -285,7 +318,7 @@ export class Daemon implements Services, ControlHost {
     if (server) {
       server.close();
       this.domainListeners.delete(client.domid);
-      fs.rmSync(path.join(this.domainDir, String(client.domid)), { force: true });
+      removeSocketFile(path.join(this.domainDir, String(client.domid)));
     }
   }
 
@@ -321,25 +354,14 @@ export class Daemon implements Services, ControlHost {
     for (const conn of this.connections.values()) conn.transport?.close();
     for (const [domid, server] of this.domainListeners) {
       server.close();
-      fs.rmSync(path.join(this.domainDir, String(domid)), { force: true });
+      removeSocketFile(path.join(this.domainDir, String(domid)));
     }
     this.domainListeners.clear();
     if (this.mainServer) {
       await new Promise<void>((resolve) => this.mainServer!.close(() => resolve()));
-      fs.rmSync(this.options.socketPath, { force: true });
+      removeSocketFile(this.options.socketPath);
     }
     if (this.options.pidFile) fs.rmSync(this.options.pidFile, { force: true });
     this.trace?.close();
   }
-}
-
-function listenOn(socketPath: string, onConnection: (socket: net.Socket) => void): Promise<net.Server> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer(onConnection);
-    server.once('error', reject);
-    server.listen({ path: socketPath, backlog: 511 }, () => {
-      server.off('error', reject);
-      resolve(server);
-    });
-  });
 }

@@ -51,7 +51,8 @@ export const USAGE = `usage: xenstored-sim [options]
   -V, --verbose            log more                  -N, -D, -I, -R       accepted for compatibility
   -H, --help               this text
 
-The run directory is $XENSTORED_RUNDIR, else $XDG_RUNTIME_DIR/xenstored-sim, else /tmp/xenstored-sim.
+The run directory is $XENSTORED_RUNDIR, else $XDG_RUNTIME_DIR/xenstored-sim, else /tmp/xenstored-sim;
+it must be yours alone (not writable by others), and is created 0700.
 `;
 
 const SHORT: Record<string, string> = {

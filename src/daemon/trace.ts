@@ -1,13 +1,14 @@
 /** The request trace (-T): one line per request, reply and watch event. */
 import fs from 'node:fs';
-import { messageTypeName } from '../protocol/wire.js';
+import { messageTypeName } from '../wire/vocabulary.js';
 import type { Frame } from '../protocol/frame.js';
+import { openPrivateAppend } from './private-files.js';
 
 export class TraceLog {
   private fd: number;
 
   constructor(readonly file: string) {
-    this.fd = fs.openSync(file, 'a');
+    this.fd = openPrivateAppend(file);
   }
 
   frame(direction: 'IN ' | 'OUT', connection: number, frame: Frame): void {

@@ -8,7 +8,7 @@
  * daemon's domain socket.
  */
 import type { Daemon } from '../daemon/daemon.js';
-import { DOMID_INVALID, INTRODUCE_DOMAIN } from '../protocol/wire.js';
+import { DOMID_INVALID, INTRODUCE_DOMAIN } from '../wire/vocabulary.js';
 import { ChildList } from '../store/child-list.js';
 import type { Client } from '../store/client.js';
 import { clientOf } from '../store/domain-ops.js';
@@ -19,13 +19,13 @@ import { makePerms, permBits } from '../store/permissions.js';
 import { isQuotaName } from '../store/quotas.js';
 import { givenPath } from '../store/watches.js';
 import { Transaction } from '../store/transaction.js';
-import { type DecodedRecord, type NodeRecord as StreamNode, type RingConnectionRecord, type StreamRecord } from './records.js';
+import { type DecodedRecord, type NodeRecord as StreamNode, type RingConnectionRecord, type StreamRecord } from '../stream/records.js';
 import { toStreamPerms, transactionRecords } from './state-dump.js';
 import { restorePendingNode } from './state-restore.js';
-import { checkStream } from './stream-check.js';
-import { StreamError } from './stream-error.js';
-import { decodeStream } from './stream-reader.js';
-import { encodeStream } from './stream-writer.js';
+import { checkStream } from '../stream/stream-check.js';
+import { StreamError } from '../stream/stream-error.js';
+import { decodeStream } from '../stream/stream-reader.js';
+import { encodeStream } from '../stream/stream-writer.js';
 
 export class MigrationError extends Error {}
 

@@ -9,12 +9,13 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Daemon } from '../daemon/daemon.js';
+import { writePrivateFile } from '../daemon/private-files.js';
 import type { Connection } from '../protocol/connection.js';
 import { encodeFrame, type Frame } from '../protocol/frame.js';
 import { fdOf } from './adopt-fds.js';
 import { reexecAvailable, reexecSelf, spawnSuccessor, type SuccessorOptions } from './exec-image.js';
 import { dumpDaemon, type Descriptors } from './state-dump.js';
-import type { StreamVersion } from './records.js';
+import type { StreamVersion } from '../stream/records.js';
 
 /** The stream file the new image reads, as C xenstored names it. */
 export function stateFile(rundir: string): string {
@@ -124,7 +125,7 @@ export async function reexecUpdate(daemon: Daemon, request: UpdateRequest): Prom
   const stream = dumpDaemon(daemon, { version: request.version, descriptors: map, includeInFlight: true, extraOutput });
   const file = stateFile(daemon.options.rundir);
   try {
-    fs.writeFileSync(file, stream);
+    writePrivateFile(file, stream);
   } catch {
     return 'Dump state open error';
   }

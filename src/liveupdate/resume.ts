@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import type { Daemon } from '../daemon/daemon.js';
 import type { DaemonOptions } from '../daemon/options.js';
+import { readFileNoFollow, writePrivateFile } from '../daemon/private-files.js';
 import { adoptConnectedSocket } from './adopt-fds.js';
 import { INHERITED_FDS_ENV, reexecAvailable, reexecSelf, spawnSuccessor, takeInheritedFds } from './exec-image.js';
 import { KEPT_FDS_ENV, PREVIOUS_IMAGE_ENV, stateFile, type Image } from './reexec-update.js';
@@ -53,13 +54,13 @@ export function resumeAfterUpdate(options: DaemonOptions, log: (line: string) =>
   let restored;
   try {
     // Descriptors are adopted only at the very end, so a fallback finds them untouched.
-    restored = restoreDaemon(options, fs.readFileSync(file), sockets, log);
+    restored = restoreDaemon(options, readFileNoFollow(file), sockets, log);
   } catch (e) {
     return fallBack(`cannot restore ${file}: ${(e as Error).message}`, kept, inherited, log);
   }
   const { daemon, replay } = restored;
   fs.rmSync(file, { force: true });
-  if (options.pidFile) fs.writeFileSync(options.pidFile, `${process.pid}\n`);
+  if (options.pidFile) writePrivateFile(options.pidFile, `${process.pid}\n`);
   delete process.env[KEPT_FDS_ENV];
   delete process.env[PREVIOUS_IMAGE_ENV];
   delete process.env[FALLBACK_ENV];

@@ -4,6 +4,7 @@
  * migration) and `live-update`. File names are relative to the run directory.
  */
 import fs from 'node:fs';
+import { writePrivateFile } from '../daemon/private-files.js';
 import path from 'node:path';
 import type { Daemon } from '../daemon/daemon.js';
 import { cString } from '../protocol/payload.js';
@@ -12,7 +13,7 @@ import { parseDomid } from '../store/domain-ops.js';
 import { fail } from '../store/errors.js';
 import { exportDomain, importDomain, MigrationError } from './domain-migration.js';
 import { LiveUpdateCommand } from './live-update-command.js';
-import { StreamError } from './stream-error.js';
+import { StreamError } from '../stream/stream-error.js';
 import { dumpDaemon } from './state-dump.js';
 
 /** Runs `work`; a failure is answered as text (like live-update's), never as a crash. */
@@ -43,7 +44,7 @@ export function installStateCommands(daemon: Daemon, daemonArgs: () => string[])
       }
       if (c417) version = 1;
       return attempt(() => {
-        fs.writeFileSync(file(rest[0]), dumpDaemon(daemon, { version, c417, includeInFlight: true }));
+        writePrivateFile(file(rest[0]), dumpDaemon(daemon, { version, c417, includeInFlight: true }));
         return OK;
       });
     },
@@ -53,7 +54,7 @@ export function installStateCommands(daemon: Daemon, daemonArgs: () => string[])
       if (args.length !== 2) fail('EINVAL');
       const domid = parseDomid(r.store, args[0]);
       return attempt(() => {
-        fs.writeFileSync(file(args[1]), exportDomain(daemon, domid));
+        writePrivateFile(file(args[1]), exportDomain(daemon, domid));
         return OK;
       });
     },

@@ -6,7 +6,7 @@
  */
 import type { Connection } from '../protocol/connection.js';
 import type { Daemon } from '../daemon/daemon.js';
-import { DOMID_INVALID } from '../protocol/wire.js';
+import { DOMID_INVALID } from '../wire/vocabulary.js';
 import type { Client } from '../store/client.js';
 import type { Node, NodeRecord } from '../store/node.js';
 import { childPath } from '../store/path.js';
@@ -14,9 +14,9 @@ import { permChar, type Perms } from '../store/permissions.js';
 import { QUOTA_NAMES } from '../store/quotas.js';
 import { givenPath } from '../store/watches.js';
 import type { Transaction } from '../store/transaction.js';
-import { NodeAccess, type NodePerm, type QuotaEntry, type StreamRecord, type StreamVersion } from './records.js';
-import { encodeGenerations, encodeSimState, SimRecordType, type SimConnection, type SimTransaction } from './sim-extension.js';
-import { StreamWriter } from './stream-writer.js';
+import { NodeAccess, type NodePerm, type QuotaEntry, type StreamRecord, type StreamVersion } from '../stream/records.js';
+import { encodeGenerations, encodeSimState, SimRecordType, type SimConnection, type SimTransaction } from '../stream/sim-extension.js';
+import { StreamWriter } from '../stream/stream-writer.js';
 
 /** Where each socket lives, for a live update that keeps them open. */
 export interface Descriptors {

@@ -10,7 +10,7 @@ import type net from 'node:net';
 import { Daemon } from '../daemon/daemon.js';
 import type { DaemonOptions } from '../daemon/options.js';
 import type { Connection } from '../protocol/connection.js';
-import { HEADER_SIZE, DOMID_INVALID } from '../protocol/wire.js';
+import { HEADER_SIZE, DOMID_INVALID } from '../wire/vocabulary.js';
 import { ChildList } from '../store/child-list.js';
 import { Node, type NodeRecord } from '../store/node.js';
 import { baseName, canonicalize, isSpecialPath, parentPath } from '../store/path.js';
@@ -20,11 +20,11 @@ import { NO_GENERATION, Transaction } from '../store/transaction.js';
 import type { Watch } from '../store/watches.js';
 import {
   NodeAccess, type ConnectionRecord, type DecodedRecord, type GlobalRecord, type NodePerm, type NodeRecord as StreamNode, type QuotaEntry,
-} from './records.js';
-import { decodeGenerations, decodeSimState, SimRecordType, type SimConnection, type SimState } from './sim-extension.js';
-import { StreamChecker } from './stream-check.js';
-import { StreamError } from './stream-error.js';
-import { iterateStream, readHeader } from './stream-reader.js';
+} from '../stream/records.js';
+import { decodeGenerations, decodeSimState, SimRecordType, type SimConnection, type SimState } from '../stream/sim-extension.js';
+import { StreamChecker } from '../stream/stream-check.js';
+import { StreamError } from '../stream/stream-error.js';
+import { iterateStream, readHeader } from '../stream/stream-reader.js';
 
 /** Where the restored daemon finds the sockets the stream refers to. */
 export interface SocketSource {

@@ -7,7 +7,7 @@
 import type { Client } from '../store/client.js';
 import { encodeFrame, type Frame } from './frame.js';
 import { FrameReader } from './frame-reader.js';
-import { HEADER_SIZE, MessageType, PAYLOAD_MAX } from './wire.js';
+import { HEADER_SIZE, MessageType, PAYLOAD_MAX } from '../wire/vocabulary.js';
 
 export interface Transport {
   /** Hands bytes to the peer; false when they had to be buffered. */

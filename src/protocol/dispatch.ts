@@ -13,7 +13,7 @@ import type { Services } from './handler.js';
 import { HANDLERS } from './handlers/index.js';
 import { cString } from './payload.js';
 import type { Reply } from './reply.js';
-import { MessageType, PAYLOAD_MAX, type ErrorName } from './wire.js';
+import { MessageType, PAYLOAD_MAX, type ErrorName } from '../wire/vocabulary.js';
 
 export interface Answer {
   frame: Frame;

@@ -1,5 +1,5 @@
 import { decodeHeader, type Frame } from './frame.js';
-import { HEADER_SIZE, PAYLOAD_MAX } from './wire.js';
+import { HEADER_SIZE, PAYLOAD_MAX } from '../wire/vocabulary.js';
 
 const EMPTY = Buffer.alloc(0);
 

@@ -1,4 +1,4 @@
-import { HEADER_SIZE } from './wire.js';
+import { HEADER_SIZE } from '../wire/vocabulary.js';
 
 /** One message as it travels: the four header words and the payload. */
 export interface Frame {

@@ -1,5 +1,5 @@
 /** What a handler answers: data, or data plus work to do once it is queued. */
-import { OK_PAYLOAD } from './wire.js';
+import { OK_PAYLOAD } from '../wire/vocabulary.js';
 
 export interface Reply {
   payload: Buffer;

@@ -3,8 +3,8 @@
  * (master), in one table. Code asks the table's named fields; only the
  * table itself knows which version it describes.
  */
-import { DOMID_ANY } from '../protocol/wire.js';
-import type { ErrorName } from '../protocol/wire.js';
+import { DOMID_ANY } from '../wire/vocabulary.js';
+import type { ErrorName } from '../wire/vocabulary.js';
 import { QUOTA_DESCRIPTIONS, QUOTA_NAMES, type QuotaName } from './quotas.js';
 
 /** The checks the quota gate (quota-gate.ts) makes, one per kind of request. */

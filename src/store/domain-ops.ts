@@ -3,7 +3,7 @@
  * SET_TARGET, and what happens when the hypervisor reports a domain shut
  * down or gone (owned nodes removed, @releaseDomain fired).
  */
-import { DOMID_SELF, INTRODUCE_DOMAIN, RELEASE_DOMAIN } from '../protocol/wire.js';
+import { DOMID_SELF, INTRODUCE_DOMAIN, RELEASE_DOMAIN } from '../wire/vocabulary.js';
 import type { Client } from './client.js';
 import { opContext } from './context.js';
 import type { Domain } from './domains.js';

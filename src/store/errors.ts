@@ -1,4 +1,4 @@
-import type { ErrorName } from '../protocol/wire.js';
+import type { ErrorName } from '../wire/vocabulary.js';
 
 /**
  * A failed operation, named by the protocol's errno string. Everything below

@@ -3,7 +3,7 @@
  * state. By default every ordinary domid exists and runs until destroyed
  * (like the reference kit's shim); in explicit mode only created ones exist.
  */
-import { DOMID_FIRST_RESERVED } from '../protocol/wire.js';
+import { DOMID_FIRST_RESERVED } from '../wire/vocabulary.js';
 
 export type DomainState = 'running' | 'shutdown' | 'crashed' | 'dying';
 export const DOMAIN_STATES: readonly DomainState[] = ['running', 'shutdown', 'crashed', 'dying'];

@@ -11,7 +11,7 @@ import { baseName, parentPath } from './path.js';
 import {
   makePerms, permFor, PERM_OWNER, PERM_READ, PERM_WRITE, type PermEntry, type Perms,
 } from './permissions.js';
-import type { ErrorName } from '../protocol/wire.js';
+import type { ErrorName } from '../wire/vocabulary.js';
 import { enforce, enforceMemory } from './quota-gate.js';
 
 export { PERM_READ, PERM_WRITE, PERM_OWNER };

@@ -5,7 +5,7 @@
  * the global one), which comparison and error this Xen version uses, and
  * whether the refusal poisons the transaction it happened in.
  */
-import { HEADER_SIZE } from '../protocol/wire.js';
+import { HEADER_SIZE } from '../wire/vocabulary.js';
 import type { Client } from './client.js';
 import type { GatedQuota } from './compat.js';
 import { fail } from './errors.js';

@@ -3,7 +3,7 @@
  * domains, clients with their watches and transactions, quotas. Pure and
  * synchronous; watch events leave through the `events` sink.
  */
-import { INTRODUCE_DOMAIN, RELEASE_DOMAIN, DOMID_ANY, Feature, SUPPORTED_FEATURES } from '../protocol/wire.js';
+import { INTRODUCE_DOMAIN, RELEASE_DOMAIN, DOMID_ANY, Feature, SUPPORTED_FEATURES } from '../wire/vocabulary.js';
 import { ChildList } from './child-list.js';
 import { Client } from './client.js';
 import type { Compat } from './compat.js';

@@ -1,5 +1,5 @@
 /** WATCH, UNWATCH and RESET_WATCHES on a client's watch list. */
-import { Feature, SUPPORTED_FEATURES } from '../protocol/wire.js';
+import { Feature, SUPPORTED_FEATURES } from '../wire/vocabulary.js';
 import { unwatchPath, watchPath } from './canonical-path.js';
 import type { Client } from './client.js';
 import { fail } from './errors.js';

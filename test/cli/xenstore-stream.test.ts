@@ -3,8 +3,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { StreamRecord } from '../../src/liveupdate/records.js';
-import { encodeStream } from '../../src/liveupdate/stream-writer.js';
+import type { StreamRecord } from '../../src/stream/records.js';
+import { encodeStream } from '../../src/stream/stream-writer.js';
 import { AT, GOLDEN_BYTES, GOLDEN_RECORDS } from '../liveupdate/golden.js';
 import { patch } from '../liveupdate/stream-builder.js';
 

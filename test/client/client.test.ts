@@ -23,7 +23,7 @@ import {
 } from '../../src/client/index.js';
 import { encodeFrame, type Frame } from '../../src/protocol/frame.js';
 import { FrameReader } from '../../src/protocol/frame-reader.js';
-import { MessageType, PAYLOAD_MAX } from '../../src/protocol/wire.js';
+import { MessageType, PAYLOAD_MAX } from '../../src/wire/vocabulary.js';
 import { startCXenstored, type DaemonUnderTest } from '../helpers/c-xenstored.js';
 
 type Compat = '4.17' | 'master';

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { connect, startDaemon, tearDownAfterEach } from '../helpers/in-process-daemon.js';
-import { MessageType as T } from '../../src/protocol/wire.js';
+import { MessageType as T } from '../../src/wire/vocabulary.js';
 
 tearDownAfterEach();
 

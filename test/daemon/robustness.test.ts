@@ -4,7 +4,7 @@
  * read their replies.
  */
 import { encodeFrame } from '../../src/protocol/frame.js';
-import { MessageType as T } from '../../src/protocol/wire.js';
+import { MessageType as T } from '../../src/wire/vocabulary.js';
 import { describe, expect, it } from 'vitest';
 import type { Daemon } from '../../src/daemon/daemon.js';
 import { connect, startDaemon, tearDownAfterEach } from '../helpers/in-process-daemon.js';

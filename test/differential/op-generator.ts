@@ -35,7 +35,7 @@
  * - SET_PERMS on `@…` paths other than the two special names (pathArb).
  */
 import fc from 'fast-check';
-import { MessageType, PAYLOAD_MAX, messageTypeName } from '../../src/protocol/wire.js';
+import { MessageType, PAYLOAD_MAX, messageTypeName } from '../../src/wire/vocabulary.js';
 
 /**
  * Which tx_id an operation carries. The generator cannot know real ids, so

@@ -54,8 +54,8 @@
 import net from 'node:net';
 import { encodeFrame, type Frame } from '../../src/protocol/frame.js';
 import { FrameReader } from '../../src/protocol/frame-reader.js';
-import { MessageType, messageTypeName } from '../../src/protocol/wire.js';
 import path from 'node:path';
+import { MessageType, messageTypeName } from '../../src/wire/vocabulary.js';
 import { startCXenstored, startGuestProxy, type GuestProxy } from '../helpers/c-xenstored.js';
 import { startSim } from '../helpers/sim-daemon.js';
 import {

@@ -2,7 +2,7 @@
 import net from 'node:net';
 import { encodeFrame, type Frame } from '../../src/protocol/frame.js';
 import { FrameReader } from '../../src/protocol/frame-reader.js';
-import { MessageType } from '../../src/protocol/wire.js';
+import { MessageType } from '../../src/wire/vocabulary.js';
 
 export class RawClient {
   private readonly reader = new FrameReader();

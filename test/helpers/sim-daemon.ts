@@ -39,6 +39,8 @@ export interface StartSimOptions {
   rundir?: string;
   /** How long to wait for the XENSTORED_PATH line (default 15 s). */
   timeoutMs?: number;
+  /** Start the daemon under this umask (through sh), e.g. 0 to check its files' modes. */
+  umask?: number;
 }
 
 export interface SimDaemon {
@@ -173,7 +175,10 @@ export async function startSim(options: StartSimOptions = {}): Promise<SimDaemon
   const args = [SIM_CLI, ...(options.args ?? [])];
   const timeoutMs = options.timeoutMs ?? 15_000;
 
-  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const [command, commandArgs] = options.umask === undefined
+    ? [process.execPath, args]
+    : ['/bin/sh', ['-c', `umask ${options.umask.toString(8)} && exec "$0" "$@"`, process.execPath, ...args]];
+  const child = spawn(command, commandArgs, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   installExitHook();
   live.add(child);
   let stderr = '';

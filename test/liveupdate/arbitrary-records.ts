@@ -1,6 +1,6 @@
 /** fast-check generators for every record kind, limited to what a stream of the given version can carry. */
 import fc from 'fast-check';
-import { PERM_CHARS, type StreamFormat, type StreamRecord, type StreamVersion } from '../../src/liveupdate/records.js';
+import { PERM_CHARS, type StreamFormat, type StreamRecord, type StreamVersion } from '../../src/stream/records.js';
 
 /** Records as the codec returns them: plain objects (fast-check may otherwise use null prototypes). */
 const rec = <T>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> =>

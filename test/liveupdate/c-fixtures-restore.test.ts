@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Daemon } from '../../src/daemon/daemon.js';
 import { parseOptions } from '../../src/daemon/options.js';
 import { restoreDaemon } from '../../src/liveupdate/state-restore.js';
-import { MessageType } from '../../src/protocol/wire.js';
+import { MessageType } from '../../src/wire/vocabulary.js';
 import { RawClient } from '../helpers/raw-client.js';
 
 const FIXTURES = path.join(import.meta.dirname, '../fixtures/c-xenstored');

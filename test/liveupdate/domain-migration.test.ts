@@ -7,8 +7,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { decodeStream } from '../../src/liveupdate/stream-reader.js';
-import { MessageType as T } from '../../src/protocol/wire.js';
+import { decodeStream } from '../../src/stream/stream-reader.js';
+import { MessageType as T } from '../../src/wire/vocabulary.js';
 import { describe, expect, it } from 'vitest';
 import { connect, startDaemon, tearDownAfterEach } from '../helpers/in-process-daemon.js';
 

@@ -9,8 +9,8 @@ import type { Daemon } from '../../src/daemon/daemon.js';
 import { connect, startDaemon, tearDownAfterEach } from '../helpers/in-process-daemon.js';
 import { parseOptions } from '../../src/daemon/options.js';
 import { NO_SOCKETS, restoreDaemon } from '../../src/liveupdate/state-restore.js';
-import { decodeStream } from '../../src/liveupdate/stream-reader.js';
-import { MessageType as T } from '../../src/protocol/wire.js';
+import { decodeStream } from '../../src/stream/stream-reader.js';
+import { MessageType as T } from '../../src/wire/vocabulary.js';
 
 tearDownAfterEach();
 

@@ -3,7 +3,7 @@
  * three ways: as records, as bytes assembled field by field with the test
  * builder, and as the hex dump printed in the reference.
  */
-import type { StreamRecord } from '../../src/liveupdate/records.js';
+import type { StreamRecord } from '../../src/stream/records.js';
 import { Bytes, fromHexDump, record, stream } from './stream-builder.js';
 
 export const GOLDEN_RECORDS: StreamRecord[] = [

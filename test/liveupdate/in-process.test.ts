@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { parseOptions } from '../../src/daemon/options.js';
 import { liveUpdateInProcess } from '../../src/liveupdate/in-process.js';
-import { MessageType as T } from '../../src/protocol/wire.js';
+import { MessageType as T } from '../../src/wire/vocabulary.js';
 import { RawClient } from '../helpers/raw-client.js';
 
 const started: Daemon[] = [];

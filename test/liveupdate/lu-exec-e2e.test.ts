@@ -31,7 +31,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { reexecAvailable, reexecUnavailableReason } from '../../src/liveupdate/exec-image.js';
 import { encodeFrame } from '../../src/protocol/frame.js';
-import { MessageType as T } from '../../src/protocol/wire.js';
+import { MessageType as T } from '../../src/wire/vocabulary.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { SIM_CLI, startSim, type SimDaemon } from '../helpers/sim-daemon.js';
 import { CI, XS_REF_HOME, PYTHON, KIT_CANDIDATES, findKit, onPath } from '../helpers/requirements.js';

@@ -31,7 +31,7 @@ import { reexecAvailable, reexecUnavailableReason } from '../../src/liveupdate/e
 import { liveUpdateInProcess } from '../../src/liveupdate/in-process.js';
 import { encodeFrame } from '../../src/protocol/frame.js';
 import { FrameReader } from '../../src/protocol/frame-reader.js';
-import { MessageType as T, messageTypeName } from '../../src/protocol/wire.js';
+import { MessageType as T, messageTypeName } from '../../src/wire/vocabulary.js';
 import { SIM_CLI, startSim, type SimDaemon } from '../helpers/sim-daemon.js';
 import { CI } from '../helpers/requirements.js';
 

@@ -34,7 +34,7 @@ import { parseOptions } from '../../src/daemon/options.js';
 import { liveUpdateInProcess } from '../../src/liveupdate/in-process.js';
 import { encodeFrame, type Frame } from '../../src/protocol/frame.js';
 import { FrameReader } from '../../src/protocol/frame-reader.js';
-import { MessageType as T, messageTypeName } from '../../src/protocol/wire.js';
+import { MessageType as T, messageTypeName } from '../../src/wire/vocabulary.js';
 
 const NUM_RUNS = Number(process.env.LU_PROP_RUNS ?? 400);
 const SEED = process.env.LU_PROP_SEED === undefined ? undefined : Number(process.env.LU_PROP_SEED);

@@ -6,10 +6,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { parseOptions } from '../../src/daemon/options.js';
-import type { NodeRecord, StreamRecord } from '../../src/liveupdate/records.js';
+import type { NodeRecord, StreamRecord } from '../../src/stream/records.js';
 import { NO_SOCKETS, restoreDaemon } from '../../src/liveupdate/state-restore.js';
-import { StreamError } from '../../src/liveupdate/stream-error.js';
-import { encodeStream } from '../../src/liveupdate/stream-writer.js';
+import { StreamError } from '../../src/stream/stream-error.js';
+import { encodeStream } from '../../src/stream/stream-writer.js';
 
 const options = parseOptions([], { XENSTORED_RUNDIR: '/tmp/xenstored-sim-restore-order' });
 

@@ -1,9 +1,9 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkStream } from '../../src/liveupdate/stream-check.js';
-import { decodeStream } from '../../src/liveupdate/stream-reader.js';
-import { encodeStream } from '../../src/liveupdate/stream-writer.js';
+import { checkStream } from '../../src/stream/stream-check.js';
+import { decodeStream } from '../../src/stream/stream-reader.js';
+import { encodeStream } from '../../src/stream/stream-writer.js';
 
 /** State files written by real C xenstored 4.17 (see test/fixtures/c-xenstored/README.md). */
 const DIR = resolve(import.meta.dirname, '../fixtures/c-xenstored');

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { recordTypeName, recordTypeOf, type NodePerm, type StreamRecord } from '../../src/liveupdate/records.js';
-import { checkStream, pathProblem, type CheckOptions } from '../../src/liveupdate/stream-check.js';
-import { decodeStream } from '../../src/liveupdate/stream-reader.js';
-import { encodeStream } from '../../src/liveupdate/stream-writer.js';
+import { recordTypeName, recordTypeOf, type NodePerm, type StreamRecord } from '../../src/stream/records.js';
+import { checkStream, pathProblem, type CheckOptions } from '../../src/stream/stream-check.js';
+import { decodeStream } from '../../src/stream/stream-reader.js';
+import { encodeStream } from '../../src/stream/stream-writer.js';
 
 const OWNER: NodePerm[] = [{ perm: 'n', stale: false, domid: 0 }];
 const global: StreamRecord = { kind: 'global', socketFd: 3, evtchnFd: 4 };

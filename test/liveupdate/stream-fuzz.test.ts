@@ -1,10 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { StreamRecord } from '../../src/liveupdate/records.js';
-import { checkStream } from '../../src/liveupdate/stream-check.js';
-import { StreamError } from '../../src/liveupdate/stream-error.js';
-import { decodeStream } from '../../src/liveupdate/stream-reader.js';
-import { encodeStream } from '../../src/liveupdate/stream-writer.js';
+import type { StreamRecord } from '../../src/stream/records.js';
+import { checkStream } from '../../src/stream/stream-check.js';
+import { StreamError } from '../../src/stream/stream-error.js';
+import { decodeStream } from '../../src/stream/stream-reader.js';
+import { encodeStream } from '../../src/stream/stream-writer.js';
 import { anyStream } from './arbitrary-records.js';
 import { GOLDEN_RECORDS, goldenBytes } from './golden.js';
 

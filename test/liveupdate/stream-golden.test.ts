@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { checkStream } from '../../src/liveupdate/stream-check.js';
-import { decodeStream, iterateStream } from '../../src/liveupdate/stream-reader.js';
-import { encodeStream } from '../../src/liveupdate/stream-writer.js';
+import { checkStream } from '../../src/stream/stream-check.js';
+import { decodeStream, iterateStream } from '../../src/stream/stream-reader.js';
+import { encodeStream } from '../../src/stream/stream-writer.js';
 import { AT, GOLDEN_BYTES, GOLDEN_FROM_DOC, GOLDEN_RECORDS, goldenBytes } from './golden.js';
 
 describe('golden vector: migration-stream.md §2.10', () => {

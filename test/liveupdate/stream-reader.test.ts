@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { StreamError, type StreamErrorCode } from '../../src/liveupdate/stream-error.js';
-import { decodeStream } from '../../src/liveupdate/stream-reader.js';
+import { StreamError, type StreamErrorCode } from '../../src/stream/stream-error.js';
+import { decodeStream } from '../../src/stream/stream-reader.js';
 import { AT, GOLDEN_BYTES, GOLDEN_RECORDS } from './golden.js';
 import { Bytes, END_RECORD, header, patch, record, stream } from './stream-builder.js';
 

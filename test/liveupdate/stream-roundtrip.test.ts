@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { StreamRecord } from '../../src/liveupdate/records.js';
-import { decodeStream, iterateStream } from '../../src/liveupdate/stream-reader.js';
-import { encodeStream, StreamWriter } from '../../src/liveupdate/stream-writer.js';
+import type { StreamRecord } from '../../src/stream/records.js';
+import { decodeStream, iterateStream } from '../../src/stream/stream-reader.js';
+import { encodeStream, StreamWriter } from '../../src/stream/stream-writer.js';
 import { anyStream } from './arbitrary-records.js';
 
 describe('stream round trip', () => {

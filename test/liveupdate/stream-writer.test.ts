@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { StreamRecord } from '../../src/liveupdate/records.js';
-import { StreamEncodeError } from '../../src/liveupdate/stream-error.js';
-import { downgradeToV1, encodeStream, StreamWriter } from '../../src/liveupdate/stream-writer.js';
+import type { StreamRecord } from '../../src/stream/records.js';
+import { StreamEncodeError } from '../../src/stream/stream-error.js';
+import { downgradeToV1, encodeStream, StreamWriter } from '../../src/stream/stream-writer.js';
 import { GOLDEN_RECORDS } from './golden.js';
 import { header } from './stream-builder.js';
 

@@ -31,7 +31,7 @@ import { parseOptions } from '../../src/daemon/options.js';
 import type { Connection, Transport } from '../../src/protocol/connection.js';
 import { encodeFrame, type Frame } from '../../src/protocol/frame.js';
 import { FrameReader } from '../../src/protocol/frame-reader.js';
-import { MessageType, messageTypeName } from '../../src/protocol/wire.js';
+import { MessageType, messageTypeName } from '../../src/wire/vocabulary.js';
 import type { Store } from '../../src/store/store.js';
 
 export type Version = 'master' | '4.17';

@@ -8,7 +8,7 @@ import type { Store } from '../../store/store.js';
 import type { HandlerRequest } from '../handler.js';
 import { cString, strings } from '../payload.js';
 import { data, OK, type Reply } from '../reply.js';
-import { SUPPORTED_FEATURES } from '../wire.js';
+import { SUPPORTED_FEATURES } from '../../wire/vocabulary.js';
 
 /** A domain xenstored knows or the hypervisor has; ENOENT otherwise. */
 function knownDomain(store: Store, text: string | undefined): Domain {

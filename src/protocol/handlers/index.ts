@@ -1,6 +1,6 @@
 /** Every message type's handler and its properties, in one table. */
 import type { HandlerEntry, HandlerRequest } from '../handler.js';
-import { MessageType } from '../wire.js';
+import { MessageType } from '../../wire/vocabulary.js';
 import { strings } from '../payload.js';
 import { introduce, release, resume, setTarget, getDomainPath, isDomainIntroduced } from './domains.js';
 import { getFeature, getQuota, setFeature, setQuota } from './features-quotas.js';

@@ -12,7 +12,7 @@ import { formatPerms, parsePerms, permFor } from '../../store/permissions.js';
 import type { HandlerRequest } from '../handler.js';
 import { firstString, nulCount, oneArg, strings } from '../payload.js';
 import { data, OK, type Reply } from '../reply.js';
-import { PAYLOAD_MAX } from '../wire.js';
+import { PAYLOAD_MAX } from '../../wire/vocabulary.js';
 
 /** GET_PERMS and SET_PERMS may name the special nodes where they are nodes (master). */
 function specialAllowed(r: HandlerRequest) {

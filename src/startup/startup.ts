@@ -7,8 +7,8 @@ import fs from 'node:fs';
 import { resumeAfterUpdate } from '../liveupdate/resume.js';
 import { installStateCommands } from '../liveupdate/state-commands.js';
 import { NO_SOCKETS, restoreDaemon } from '../liveupdate/state-restore.js';
-import { Daemon } from './daemon.js';
-import type { DaemonOptions } from './options.js';
+import { Daemon } from '../daemon/daemon.js';
+import type { DaemonOptions } from '../daemon/options.js';
 
 export type Startup = { kind: 'checked' } | { kind: 'running'; daemon: Daemon; resumed: boolean };
 

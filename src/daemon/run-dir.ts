@@ -1,0 +1,165 @@
+/**
+ * The run directory and the sockets in it, made safe before the daemon
+ * binds. The run directory must be this user's alone: another user who can
+ * write there could swap the socket for their own (and read what dom0
+ * writes) or plant symbolic links where the daemon creates and removes
+ * files. A socket path must fit a Unix socket address, and a live daemon's
+ * socket is never taken over: only a stale one is removed.
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { DOMID_FIRST_RESERVED } from '../wire/vocabulary.js';
+
+/** sun_path holds 108 bytes, the terminating NUL included. */
+const MAX_SOCKET_PATH_BYTES = 107;
+/** The longest name a guest domain's socket gets: the highest domid a guest can have. */
+const LONGEST_DOMAIN_SOCKET_NAME = String(DOMID_FIRST_RESERVED - 1);
+
+/** A run directory or socket path the daemon will not use; the message says what to do. */
+export class RunDirError extends Error {}
+
+const CHOOSE_ANOTHER = 'choose another run directory (XENSTORED_RUNDIR) or socket (--socket)';
+
+function checkSocketPathLength(socketPath: string): void {
+  const bytes = Buffer.byteLength(socketPath);
+  if (bytes > MAX_SOCKET_PATH_BYTES) {
+    throw new RunDirError(`socket path ${socketPath} is ${bytes} bytes long, but a Unix socket path can have at most ${MAX_SOCKET_PATH_BYTES}: ${CHOOSE_ANOTHER} with a shorter path`);
+  }
+}
+
+const uid = () => process.geteuid?.() ?? 0;
+const octal = (mode: number) => `0${(mode & 0o7777).toString(8)}`;
+
+/**
+ * Creates `dir` owner-only (0700) if it is missing, and refuses one that is
+ * a symbolic link, belongs to another user or can be written by others, or
+ * whose parents another user could rename it away from under.
+ */
+export function ensurePrivateDir(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = fs.lstatSync(dir);
+  const problem = st.isSymbolicLink() ? 'is a symbolic link'
+    : !st.isDirectory() ? 'is not a directory'
+    : st.uid !== uid() ? `belongs to uid ${st.uid}, not to this user (uid ${uid()})`
+    : st.mode & 0o022 ? `can be written by other users (mode ${octal(st.mode)})`
+    : undefined;
+  if (problem) throw new RunDirError(`run directory ${dir} ${problem}: another user could take over the daemon's files there. Remove it, or ${CHOOSE_ANOTHER}`);
+  checkParents(path.dirname(fs.realpathSync(dir)));
+}
+
+/**
+ * Every directory from `dir` up to / must be root's or this user's, and
+ * writable by others only with the sticky bit (as /tmp), which stops them
+ * renaming or removing what is not theirs.
+ */
+function checkParents(dir: string): void {
+  for (let d = dir; ; d = path.dirname(d)) {
+    const st = fs.statSync(d);
+    if ((st.uid !== 0 && st.uid !== uid()) || (st.mode & 0o022 && !(st.mode & 0o1000))) {
+      throw new RunDirError(`directory ${d} (uid ${st.uid}, mode ${octal(st.mode)}) can be changed by another user, who could replace the daemon's files below it: ${CHOOSE_ANOTHER} elsewhere`);
+    }
+    if (d === path.dirname(d)) return;
+  }
+}
+
+function lstatIfAny(file: string): fs.Stats | undefined {
+  try {
+    return fs.lstatSync(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+/** Does some process accept connections on this socket? */
+function accepting(socketPath: string): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createConnection(socketPath, () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'ECONNREFUSED' || e.code === 'ENOENT') resolve(false);
+      else if (e.code === 'EAGAIN') resolve(true); // listening, its backlog full
+      else reject(new RunDirError(`cannot tell whether a daemon is listening on ${socketPath} (${e.code}): remove it if it is stale, or ${CHOOSE_ANOTHER}`));
+    });
+  });
+}
+
+/**
+ * Makes `socketPath` free to bind: nothing is there, or a stale socket
+ * (nobody accepts on it), which is removed. A live daemon's socket, and
+ * anything that is not a socket, are left alone and refused.
+ */
+async function claimSocketPath(socketPath: string): Promise<void> {
+  const found = lstatIfAny(socketPath);
+  if (!found) return;
+  if (!found.isSocket()) {
+    throw new RunDirError(`${socketPath} exists and is not a socket; it is left alone: move it away, or ${CHOOSE_ANOTHER}`);
+  }
+  if (await accepting(socketPath)) {
+    throw new RunDirError(`a daemon is already listening on ${socketPath}: stop it first, or ${CHOOSE_ANOTHER}`);
+  }
+  // Only the socket found stale: one that another daemon starting now has bound since is a new file.
+  if (lstatIfAny(socketPath)?.ino === found.ino) fs.unlinkSync(socketPath);
+}
+
+/** Removes the socket file at `socketPath` on the way out, and nothing else. */
+export function removeSocketFile(socketPath: string): void {
+  if (lstatIfAny(socketPath)?.isSocket()) fs.unlinkSync(socketPath);
+}
+
+/**
+ * Listens on `socketPath` with the socket owner-only, srw------- as C
+ * xenstored's, whatever the umask: bound under umask 077 (the bind happens
+ * inside listen(), synchronously), then chmod-ed for where the umask cannot
+ * be changed (worker threads). Errors after that are logged.
+ */
+export function listenOwnerOnly(server: net.Server, socketPath: string, log: (line: string) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) => {
+      reject(e.code === 'EADDRINUSE' ? new RunDirError(`${socketPath} was taken while this daemon started: ${CHOOSE_ANOTHER}`) : e);
+    });
+    let previous: number | undefined;
+    try {
+      previous = process.umask(0o077);
+    } catch {
+      // A worker thread: the chmod below does it, a moment later.
+    }
+    try {
+      server.listen({ path: socketPath, backlog: 511 }, () => {
+        try {
+          fs.chmodSync(socketPath, 0o600);
+        } catch (e) {
+          server.close();
+          reject(e as Error);
+          return;
+        }
+        // Later errors are accept(2)'s (EMFILE...): the daemon carries on.
+        server.on('error', (e) => log(`${socketPath}: ${e.message}`));
+        resolve();
+      });
+    } finally {
+      if (previous !== undefined) process.umask(previous);
+    }
+  });
+}
+
+/**
+ * Checks and prepares everything the daemon will bind and write before it
+ * binds: the socket paths' lengths (the main socket and the longest guest
+ * domain socket), the run directory and the socket's directory, and the
+ * socket path itself.
+ */
+export async function prepareRunDir(rundir: string, socketPath: string, domainDir: string): Promise<void> {
+  checkSocketPathLength(socketPath);
+  checkSocketPathLength(path.join(domainDir, LONGEST_DOMAIN_SOCKET_NAME));
+  ensurePrivateDir(rundir);
+  const socketDir = path.dirname(socketPath);
+  if (socketDir !== rundir) {
+    fs.mkdirSync(socketDir, { recursive: true, mode: 0o700 });
+    checkParents(fs.realpathSync(socketDir));
+  }
+  await claimSocketPath(socketPath);
+}
