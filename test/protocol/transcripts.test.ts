@@ -1836,3 +1836,57 @@ describe.each(VERSIONS)('memory accounting — %s', (V) => {
     await t.close();
   });
 });
+
+// ---------------------------------------------------------------------------
+// A reused domid does not inherit the released domain's rights (XSA-322).
+// C (4.17 xenstored_domain.c chk_domain_generation, master domain.c the
+// same): a non-owner entry counts only for a domain whose object is no
+// younger than the node's last change; RELEASE frees the object and
+// INTRODUCE makes a new one at the current generation. Master also strips
+// the released domain's entries from every node (domain.c
+// domain_tree_remove / remove_domid_from_perm). Replayed against C 4.17
+// through the guest proxy.
+describe.each(VERSIONS)('domid reuse (XSA-322) — %s', (V) => {
+  const master = V === 'master';
+
+  it('an entry naming the released domain does not apply to a domain introduced after the node changed', async () => {
+    await transcript(V, [
+      ['dom0', 'INTRODUCE', '3|1|13|', 'OK'],
+      ['dom0', 'WRITE', '/a/b/c/d|', 'OK'],
+      ['dom0', 'SET_PERMS', '/a/b|b0|n3|', 'OK'], // everyone may write, domain 3 may not
+      ['dom3', 'RM', '/a/b|', 'EACCES'],
+      ['dom0', 'WRITE', '/elsewhere|', 'OK'], // the generation moves on
+      ['dom0', 'RELEASE', '3|', 'OK'],
+      ['dom0', 'INTRODUCE', '3|1|13|', 'OK'],
+      ['dom0', 'GET_PERMS', '/a/b|', master ? '=b0|' : '=b0|n3|'], // 4.17 keeps the entry, judged stale
+      ['dom3', 'RM', '/a/b|', 'OK'],
+    ]);
+  });
+
+  it('C compares with <=: a domain introduced at the node\'s own generation still matches (4.17)', async () => {
+    // Nothing changes between SET_PERMS and the new INTRODUCE, so the new
+    // domain object's generation equals the node's (C 4.17 answers EACCES
+    // and then the old value, as replayed).
+    await transcript(V, [
+      ['dom0', 'INTRODUCE', '3|1|13|', 'OK'],
+      ['dom0', 'WRITE', '/p|v', 'OK'],
+      ['dom0', 'SET_PERMS', '/p|n0|r3|', 'OK'],
+      ['dom0', 'RELEASE', '3|', 'OK'],
+      ['dom0', 'INTRODUCE', '3|1|13|', 'OK'],
+      ['dom3', 'READ', '/p|', master ? 'EACCES' : '=v'],
+      ['dom0', 'WRITE', '/p|w', 'OK'],
+      ['dom3', 'READ', '/p|', master ? 'EACCES' : '=w'],
+    ]);
+  });
+});
+
+describe.each(VERSIONS)('refused domain commands change nothing — %s', (V) => {
+  it('domain destroy 0 is EINVAL and dom0 stays', async () => {
+    await transcript(V, [
+      ['dom0', 'CONTROL', 'domain|destroy|0|', 'EINVAL'],
+      ['dom0', 'CONTROL', 'domain|dying|0|', 'EINVAL'],
+      ['dom0', 'WRITE', '/after|v', 'OK'],
+      ['dom0', 'CONTROL', 'domain|list|', '=0 running introduced|'],
+    ]);
+  });
+});
