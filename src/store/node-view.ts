@@ -156,7 +156,7 @@ export class TransactionView implements NodeView {
       this.tx.addNodeCount(record.perms[0]!.domid, +1);
     }
     ancestorRecord.children = (ancestorRecord.children ?? new ChildList()).writable();
-    ancestorRecord.children.add(baseName(paths[0]!), undefined);
+    ancestorRecord.children.append(baseName(paths[0]!));
     ancestorRecord.gen = this.store.nextGeneration();
     ancestorRecord.perms = this.store.persistPerms(ancestorRecord.perms, ancestorRecord.gen);
     this.touch(ancestor).modified = true;

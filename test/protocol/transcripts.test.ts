@@ -1892,3 +1892,22 @@ describe.each(VERSIONS)('refused domain commands change nothing — %s', (V) => 
     ]);
   });
 });
+
+describe.each(VERSIONS)('a transaction\'s stale copy — %s', (V) => {
+  it('re-creating a child removed since the copy lists it twice, as C\'s add_child appends blindly', async () => {
+    // 4.17 xenstored_core.c add_child / master core.c add_child; found by
+    // the differential test (a guest's RELEASE removed its home meanwhile);
+    // replayed against C 4.17.
+    await transcript(V, [
+      ['dom0', 'WRITE', '/d/a|', 'OK'],
+      ['dom0', 'WRITE', '/d/b|', 'OK'],
+      ['dom0', 'TRANSACTION_START', '|', '=1|'],
+      ['dom0#1', 'DIRECTORY', '/d|', '=a|b|'],
+      ['dom0b', 'RM', '/d/a|', 'OK'],
+      ['dom0#1', 'WRITE', '/d/a|again', 'OK'],
+      ['dom0#1', 'DIRECTORY', '/d|', '=a|b|a|'],
+      ['dom0#1', 'TRANSACTION_END', 'T|', 'EAGAIN'],
+      ['dom0', 'DIRECTORY', '/d|', '=b|'],
+    ]);
+  });
+});
