@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Daemon, Results } from './report.js';
-import { buildBenchProgram, type XsClient } from './xsclient.js';
+import { buildBenchProgram, type LibxenstoreDriver } from './xsclient.js';
 
 /** Reply payload sizes: a short value, and a DIRECTORY_PART-sized list. */
 export const FLOOR_SIZES = [17, 3906] as const;
@@ -23,7 +23,7 @@ function startEcho(command: string, args: string[]): Promise<ChildProcess> {
   });
 }
 
-export async function roundTripFloor(repo: string, client: XsClient, results: Results, runs: number): Promise<void> {
+export async function roundTripFloor(repo: string, client: LibxenstoreDriver, results: Results, runs: number): Promise<void> {
   const cEcho = buildBenchProgram(repo, 'echo');
   const nodeEcho = path.join(path.dirname(fileURLToPath(import.meta.url)), 'echo-server.js');
   const requests = 20_000;

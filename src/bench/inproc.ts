@@ -15,7 +15,7 @@ import { Daemon } from '../daemon/daemon.js';
 import { parseOptions } from '../daemon/options.js';
 import { dispatch } from '../protocol/dispatch.js';
 import { MessageType } from '../wire/vocabulary.js';
-import type { Client } from '../store/client.js';
+import type { Requester } from '../store/requester.js';
 import { dumpDaemon } from '../liveupdate/state-dump.js';
 import { NO_SOCKETS, restoreDaemon } from '../liveupdate/state-restore.js';
 
@@ -51,7 +51,7 @@ const options = parseOptions(['--compat', '4.17'], { XENSTORED_RUNDIR: path.join
 
 class Harness {
   readonly daemon = new Daemon(options, () => {});
-  readonly client: Client = this.daemon.store.addSocketClient();
+  readonly client: Requester = this.daemon.store.addSocketClient();
   private populated = 0;
 
   /** Sends one request and returns the reply payload; throws on an ERROR reply. */

@@ -19,7 +19,7 @@ import { cVersion, findKit, rssBytes, startC, startSim, type BenchDaemon } from 
 import { listingRequests, type InProcResults } from './inproc.js';
 import { format, machine, median, Results, revision, writeReport, type Daemon } from './report.js';
 import { FLOOR_SIZES, roundTripFloor } from './floor.js';
-import { XsClient } from './xsclient.js';
+import { LibxenstoreDriver } from './xsclient.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const quick = process.env.BENCH_QUICK === '1';
@@ -35,7 +35,7 @@ const k = (n: number) => (n >= 1_000_000 ? `${n / 1_000_000}M` : `${n / 1000}k`)
 type Starter = () => Promise<BenchDaemon>;
 
 interface Context {
-  client: XsClient;
+  client: LibxenstoreDriver;
   results: Results;
   starters: Partial<Record<Daemon, Starter>>;
 }
@@ -260,7 +260,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   const loadBefore = os.loadavg()[0]!;
   fs.mkdirSync(workDir, { recursive: true });
-  const client = XsClient.build(repo);
+  const client = LibxenstoreDriver.build(repo);
   const kit = process.env.BENCH_NO_C === '1' ? undefined : findKit(repo);
   let cStatus = 'not measured (BENCH_NO_C=1)';
   const starters: Context['starters'] = { sim: () => startSim(repo, path.join(workDir, 'sim')) };

@@ -34,12 +34,13 @@ export function buildBenchProgram(repo: string, name: string, libs: string[] = [
   return binary;
 }
 
-export class XsClient {
+/** Drives bench/xsclient.c, a libxenstore program; not the Node client library. */
+export class LibxenstoreDriver {
   private constructor(readonly binary: string) {}
 
   /** Builds the client unless an up-to-date build exists; throws with gcc's output on failure. */
-  static build(repo: string): XsClient {
-    return new XsClient(buildBenchProgram(repo, 'xsclient', ['-lxenstore', '-lpthread']));
+  static build(repo: string): LibxenstoreDriver {
+    return new LibxenstoreDriver(buildBenchProgram(repo, 'xsclient', ['-lxenstore', '-lpthread']));
   }
 
   /** Runs one mode to completion against `socket`; every result line, in order. */

@@ -16,7 +16,7 @@ import { cString } from '../protocol/payload.js';
 import type { Reply } from '../protocol/reply.js';
 import { bindSocket, socketTransport } from '../protocol/unix-transport.js';
 import { MessageType } from '../wire/vocabulary.js';
-import type { Client } from '../store/client.js';
+import type { Requester } from '../store/requester.js';
 import { COMPAT } from '../store/compat.js';
 import { Store } from '../store/store.js';
 import type { QuotaName } from '../store/quotas.js';
@@ -25,7 +25,7 @@ import type { DaemonOptions } from './options.js';
 import { PollWindow } from './poll-window.js';
 import { writePrivateFile } from './private-files.js';
 import { ensurePrivateDir, listenOwnerOnly, prepareRunDir, removeSocketFile } from './run-dir.js';
-import { TraceLog } from './trace.js';
+import { eventLine, frameLine, logLine, TraceLog } from './trace.js';
 import { quotaFor } from '../store/quota-gate.js';
 
 /** Output kept for a privileged client that does not read its events. */
@@ -44,6 +44,15 @@ export class Daemon implements Services, ControlHost {
   readonly controlExtensions = new Map<string, ControlExtension>();
   readonly traceSwitches = new Set<string>(['obj', 'io']);
   readonly quotaMaxSeen = new Map<QuotaName, number>();
+  /** Receive every trace line (requests, replies, watch events, log lines), as the trace file does. */
+  readonly traceListeners = new Set<(line: string) => void>();
+  /**
+   * Listening sockets besides XenStore's (the sandbox page) that a live
+   * update carries over, by name; after one, the new image finds their
+   * descriptors in `inheritedListeners`.
+   */
+  readonly keptListeners = new Map<string, net.Server>();
+  readonly inheritedListeners = new Map<string, number>();
 
   constructor(
     readonly options: DaemonOptions,
@@ -64,6 +73,7 @@ export class Daemon implements Services, ControlHost {
       if (!conn) return;
       conn.queueEvent(eventPath, token);
       this.dirty.add(conn);
+      if (this.tracing) this.traced(eventLine(client.serial, eventPath, token));
     };
     this.pollWindow = new PollWindow(options.pollWindowUs / 1000);
     if (options.traceFile) this.setTraceFile(options.traceFile);
@@ -109,7 +119,7 @@ export class Daemon implements Services, ControlHost {
     this.attach(conn, socket, () => this.disconnect(conn));
   }
 
-  connectionFor(client: Client): Connection {
+  connectionFor(client: Requester): Connection {
     let conn = this.connections.get(client.serial);
     if (!conn) {
       const limit = client.quotaBound ? quotaFor(this.store, client, 'memory') || PRIVILEGED_EVENT_BACKLOG : PRIVILEGED_EVENT_BACKLOG;
@@ -165,13 +175,13 @@ export class Daemon implements Services, ControlHost {
       this.protocolError(conn);
       return;
     }
-    for (const frame of frames) this.process(conn, frame);
+    for (const frame of frames) this.handleFrame(conn, frame);
     this.flush();
     this.pollWindow.activity(conn);
   }
 
-  process(conn: Connection, frame: Frame): void {
-    this.trace?.frame('IN ', conn.client.serial, frame);
+  private handleFrame(conn: Connection, frame: Frame): void {
+    if (this.tracing) this.traced(frameLine('IN ', conn.client.serial, frame));
     const answer = dispatch(this.store, conn.client, this, frame, (l) => this.log(l));
     if (answer.deferred) return;
     this.reply(conn, answer.frame);
@@ -179,7 +189,7 @@ export class Daemon implements Services, ControlHost {
   }
 
   reply(conn: Connection, frame: Frame): void {
-    this.trace?.frame('OUT', conn.client.serial, frame);
+    if (this.tracing) this.traced(frameLine('OUT', conn.client.serial, frame));
     conn.queueReply(frame);
     this.dirty.add(conn);
   }
@@ -216,13 +226,13 @@ export class Daemon implements Services, ControlHost {
   }
 
   /** INTRODUCE (re)set a ring connection; make sure its socket exists. */
-  connectionReset(client: Client): void {
+  connectionReset(client: Requester): void {
     this.connectionFor(client).reset();
     this.openDomainSocket(client);
   }
 
   /** Listens on <rundir>/domain/<domid> for the guest, or adopts a kept listener. */
-  openDomainSocket(client: Client, kept?: net.Server): void {
+  openDomainSocket(client: Requester, kept?: net.Server): void {
     const domid = client.domid;
     if (this.domainListeners.has(domid) || (!this.mainServer && !kept)) return;
     let server = kept;
@@ -254,7 +264,7 @@ export class Daemon implements Services, ControlHost {
    * connected has its end-of-file read in the same poll round as this
    * accept, possibly after it, but always before the newcomer's first bytes.
    */
-  private acceptGuest(client: Client, socket: net.Socket): void {
+  private acceptGuest(client: Requester, socket: net.Socket): void {
     if (this.guestSlotFree(client)) {
       this.attachGuest(this.connections.get(client.serial)!, socket);
       return;
@@ -272,7 +282,7 @@ export class Daemon implements Services, ControlHost {
     });
   }
 
-  private guestSlotFree(client: Client): boolean {
+  private guestSlotFree(client: Requester): boolean {
     const conn = this.connections.get(client.serial);
     return conn !== undefined && conn.transport === undefined;
   }
@@ -307,7 +317,7 @@ export class Daemon implements Services, ControlHost {
   }
 
   /** The domain's connection is gone for good (RELEASE, destruction). */
-  connectionClosed(client: Client): void {
+  connectionClosed(client: Requester): void {
     const conn = this.connections.get(client.serial);
     if (conn) {
       conn.transport?.close();
@@ -330,7 +340,18 @@ export class Daemon implements Services, ControlHost {
 
   log(line: string): void {
     this.logLine(line);
-    this.trace?.line(line);
+    if (this.trace || this.traceListeners.size > 0) this.traced(logLine(line), false);
+  }
+
+  /** Is anybody reading trace lines? (Formatting them is not free.) */
+  private get tracing(): boolean {
+    return this.trace !== undefined || this.options.verbose || this.traceListeners.size > 0;
+  }
+
+  private traced(line: string, toStderr = this.options.verbose): void {
+    this.trace?.write(line);
+    if (toStderr) this.logLine(line);
+    for (const listener of this.traceListeners) listener(line);
   }
 
   setTraceFile(file: string | undefined): void {

@@ -26,12 +26,15 @@ export interface DaemonOptions {
   checkStream: string | undefined;
   /** How long to keep polling for a lone client's next request before sleeping (0: never). */
   pollWindowUs: number;
+  /** Serve the sandbox page here (--ui). */
+  ui: { host: string; port: number } | undefined;
 }
 
 /** 50 µs covers a client's turnaround between replies and requests with room to spare. */
 export const DEFAULT_POLL_WINDOW_US = 50;
 
-export class UsageError extends Error {}
+/** A bad xenstored-sim command line: the message plus the usage text go to stderr. */
+export class DaemonUsageError extends Error {}
 
 export const USAGE = `usage: xenstored-sim [options]
 
@@ -45,10 +48,11 @@ export const USAGE = `usage: xenstored-sim [options]
   -Q, --quota NAME=N       any quota by name         -q, --quota-soft memory=N
   -w, --timeout watch-event=S (accepted, not enforced)
   -K, --keep-orphans       give a dead domain's nodes to dom0 instead of deleting them
-  -F, --pid-file FILE      write the pid here        -T, --trace-file FILE  log every request and reply
+  -F, --pid-file FILE      write the pid here        -T, --trace-file FILE  log requests, replies, watch events
   --poll-window-us N       after answering a lone client, poll this long for its next
                            request before sleeping (default ${DEFAULT_POLL_WINDOW_US}; 0 turns it off)
-  -V, --verbose            log more                  -N, -D, -I, -R       accepted for compatibility
+  -V, --verbose            the trace on stderr too   -N, -D, -I, -R       accepted for compatibility
+  --ui [HOST:]PORT         serve the sandbox page (default host 127.0.0.1; port 0: any free one)
   -H, --help               this text
 
 The run directory is $XENSTORED_RUNDIR, else $XDG_RUNTIME_DIR/xenstored-sim, else /tmp/xenstored-sim;
@@ -60,7 +64,7 @@ const SHORT: Record<string, string> = {
   Q: 'quota', q: 'quota-soft', w: 'timeout', F: 'pid-file', T: 'trace-file', V: 'verbose', K: 'keep-orphans',
   H: 'help', h: 'help', N: 'no-fork', D: 'no-domain-init', P: 'output-pid', R: 'no-recovery', I: 'internal-db', U: 'live-update',
 };
-const TAKES_VALUE = new Set(['socket', 'compat', 'restore', 'check-stream', 'entry-nb', 'entry-size', 'watch-nb', 'transaction', 'perm-nb', 'path-max', 'quota', 'quota-soft', 'timeout', 'pid-file', 'trace-file', 'poll-window-us']);
+const TAKES_VALUE = new Set(['socket', 'compat', 'restore', 'check-stream', 'entry-nb', 'entry-size', 'watch-nb', 'transaction', 'perm-nb', 'path-max', 'quota', 'quota-soft', 'timeout', 'pid-file', 'trace-file', 'poll-window-us', 'ui']);
 const QUOTA_FLAGS: Record<string, keyof Quotas> = {
   'entry-nb': 'nodes', 'entry-size': 'node-size', 'watch-nb': 'watches', transaction: 'transactions', 'perm-nb': 'node-permissions', 'path-max': 'path-max',
 };
@@ -72,17 +76,18 @@ export function defaultRundir(env: NodeJS.ProcessEnv): string {
 }
 
 function number(name: string, text: string): number {
-  if (!/^-?\d+$/.test(text)) throw new UsageError(`--${name} needs a number, got "${text}"`);
+  if (!/^-?\d+$/.test(text)) throw new DaemonUsageError(`--${name} needs a number, got "${text}"`);
   return atoi(text);
 }
 
-/** Parses argv (without node and script); throws UsageError, or HelpRequested for --help. */
+/** Parses argv (without node and script); throws DaemonUsageError, or HelpRequested for --help. */
 export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): DaemonOptions {
   const rundir = defaultRundir(env);
   const options: DaemonOptions = {
     compat: 'master', rundir, socketPath: path.join(rundir, 'socket'), quotas: {}, softMemory: undefined,
     implicitDomains: true, keepOrphans: false, pidFile: undefined, traceFile: undefined, verbose: false,
     restoreFile: undefined, liveUpdate: false, checkStream: undefined, pollWindowUs: DEFAULT_POLL_WINDOW_US,
+    ui: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -95,11 +100,11 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
     } else if (/^-[A-Za-z]$/.test(arg) && SHORT[arg[1]!]) {
       name = SHORT[arg[1]!]!;
     } else {
-      throw new UsageError(`unknown argument "${arg}"`);
+      throw new DaemonUsageError(`unknown argument "${arg}"`);
     }
     if (TAKES_VALUE.has(name) && value === undefined) {
       value = argv[++i];
-      if (value === undefined) throw new UsageError(`--${name} needs a value`);
+      if (value === undefined) throw new DaemonUsageError(`--${name} needs a value`);
     }
     apply(options, name, value);
   }
@@ -115,37 +120,46 @@ function apply(options: DaemonOptions, name: string, value: string | undefined):
   switch (name) {
     case 'socket': options.socketPath = path.resolve(value!); return;
     case 'compat':
-      if (!isXenVersion(value!)) throw new UsageError(`--compat must be 4.17 or master, got "${value}"`);
+      if (!isXenVersion(value!)) throw new DaemonUsageError(`--compat must be 4.17 or master, got "${value}"`);
       options.compat = value;
       return;
     case 'restore': options.restoreFile = value; return;
     case 'check-stream': options.checkStream = value; return;
     case 'quota': case 'quota-soft': {
       const m = /^([a-z-]+)=(-?\d+)$/.exec(value!);
-      if (!m || !isQuotaName(m[1]!) || (name === 'quota-soft' && m[1] !== 'memory')) throw new UsageError(`bad --${name} "${value}"`);
+      if (!m || !isQuotaName(m[1]!) || (name === 'quota-soft' && m[1] !== 'memory')) throw new DaemonUsageError(`bad --${name} "${value}"`);
       if (name === 'quota') options.quotas[m[1]!] = atoi(m[2]!);
       else options.softMemory = atoi(m[2]!);
       return;
     }
     case 'timeout':
-      if (!/^watch-event=\d+$/.test(value!)) throw new UsageError(`bad --timeout "${value}"`);
+      if (!/^watch-event=\d+$/.test(value!)) throw new DaemonUsageError(`bad --timeout "${value}"`);
       return;
     case 'pid-file': options.pidFile = path.resolve(value!); return;
     case 'trace-file': options.traceFile = path.resolve(value!); return;
     case 'poll-window-us': {
       const us = number(name, value!);
-      if (us < 0) throw new UsageError(`--poll-window-us must not be negative, got ${us}`);
+      if (us < 0) throw new DaemonUsageError(`--poll-window-us must not be negative, got ${us}`);
       options.pollWindowUs = us;
       return;
     }
+    case 'ui': options.ui = uiAddress(value!); return;
     case 'verbose': options.verbose = true; return;
     case 'keep-orphans': options.keepOrphans = true; return;
     case 'explicit-domains': options.implicitDomains = false; return;
     case 'live-update': options.liveUpdate = true; return;
     case 'help': throw new HelpRequested();
     case 'no-fork': case 'no-domain-init': case 'output-pid': case 'no-recovery': case 'internal-db': return;
-    default: throw new UsageError(`unknown option --${name}`);
+    default: throw new DaemonUsageError(`unknown option --${name}`);
   }
 }
 
 export class HelpRequested extends Error {}
+
+/** `[HOST:]PORT`; the host defaults to loopback, so the page is not exposed by accident. */
+function uiAddress(text: string): { host: string; port: number } {
+  const m = /^(?:(.+):)?(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw new DaemonUsageError(`--ui needs [HOST:]PORT, got "${text}"`);
+  return { host: m[1]?.replace(/^\[(.*)\]$/, '$1') ?? '127.0.0.1', port };
+}

@@ -10,7 +10,7 @@
 import type { Daemon } from '../daemon/daemon.js';
 import { DOMID_INVALID, INTRODUCE_DOMAIN } from '../wire/vocabulary.js';
 import { ChildList } from '../store/child-list.js';
-import type { Client } from '../store/client.js';
+import type { Requester } from '../store/requester.js';
 import { clientOf } from '../store/domain-ops.js';
 import { fireSpecialEvent } from '../store/events.js';
 import { Node } from '../store/node.js';
@@ -18,7 +18,7 @@ import { baseName, canonicalize, childPath, isSpecialPath, parentPath } from '..
 import { makePerms, permBits } from '../store/permissions.js';
 import { isQuotaName } from '../store/quotas.js';
 import { givenPath } from '../store/watches.js';
-import { Transaction } from '../store/transaction.js';
+import { StoreTransaction } from '../store/transaction.js';
 import { type DecodedRecord, type NodeRecord as StreamNode, type RingConnectionRecord, type StreamRecord } from '../stream/records.js';
 import { toStreamPerms, transactionRecords } from './state-dump.js';
 import { restorePendingNode } from './state-restore.js';
@@ -96,7 +96,7 @@ function apply(daemon: Daemon, records: DecodedRecord[], ring: RingConnectionRec
   domain.introduced = true;
   domain.port = ring.evtchn;
   domain.uniqueId = store.hypervisor.info(ring.domid)!.uniqueId;
-  const client: Client = store.addDomainClient(domain);
+  const client: Requester = store.addDomainClient(domain);
   if (ring.tdomid !== DOMID_INVALID && store.domains.introduced(ring.tdomid)) client.target = ring.tdomid;
   daemon.connectionReset(client);
   for (const { record: r } of records) {
@@ -107,7 +107,7 @@ function apply(daemon: Daemon, records: DecodedRecord[], ring: RingConnectionRec
         relativeTo: relative ? client.home : undefined, depth: typeof r.depth === 'number' ? r.depth : undefined,
       });
     } else if (r.kind === 'transaction') {
-      const tx = new Transaction(r.txId, store.nextGeneration());
+      const tx = new StoreTransaction(r.txId, store.nextGeneration());
       tx.historyUnknown = true;
       client.transactions.set(r.txId, tx);
       client.nextTransactionId = Math.max(client.nextTransactionId, r.txId + 1);

@@ -13,7 +13,7 @@ import { atoi } from '../store/numbers.js';
 import { reexecUpdate } from './reexec-update.js';
 
 interface Session {
-  /** Client serial of the connection that opened the session. */
+  /** Requester serial of the connection that opened the session. */
   owner: number;
   binary: string;
   cmdline: string[] | undefined;

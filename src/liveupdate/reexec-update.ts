@@ -24,6 +24,8 @@ export function stateFile(rundir: string): string {
 
 /** Environment: the descriptor numbers as the old image knew them, in hand-over order. */
 export const KEPT_FDS_ENV = 'XENSTORED_SIM_LU_KEPT';
+/** Environment: other kept listeners (the sandbox page), as name=fd pairs, old image's numbers. */
+export const KEPT_LISTENERS_ENV = 'XENSTORED_SIM_LU_LISTENERS';
 /** Environment: how to start the previous image again if the new one cannot restore. */
 export const PREVIOUS_IMAGE_ENV = 'XENSTORED_SIM_LU_PREVIOUS';
 
@@ -47,7 +49,7 @@ export function currentImage(daemonArgs: string[]): Image {
   return { execPath: process.execPath, args: [...process.execArgv, process.argv[1]!, ...daemonArgs] };
 }
 
-function descriptors(daemon: Daemon): { map: Descriptors; keep: number[] } {
+function descriptors(daemon: Daemon): { map: Descriptors; keep: number[]; listeners: string } {
   const keep: number[] = [];
   const track = (fd: number | undefined): number => {
     if (fd === undefined) return -1;
@@ -73,7 +75,12 @@ function descriptors(daemon: Daemon): { map: Descriptors; keep: number[] } {
       return fd < 0 ? null : fd;
     },
   };
-  return { map, keep };
+  const listeners: string[] = [];
+  for (const [name, server] of daemon.keptListeners) {
+    const fd = safeFd(server);
+    if (fd !== undefined) listeners.push(`${name}=${track(fd)}`);
+  }
+  return { map, keep, listeners: listeners.join(',') };
 }
 
 export interface UpdateRequest {
@@ -120,7 +127,7 @@ export async function reexecUpdate(daemon: Daemon, request: UpdateRequest): Prom
     return 'Error activating new binary.';
   }
   // From here to exec everything happens in one turn: nothing can arrive in between.
-  const { map, keep } = descriptors(daemon);
+  const { map, keep, listeners } = descriptors(daemon);
   const extraOutput = new Map([[request.reply.conn, encodeFrame(request.reply.frame)]]);
   const stream = dumpDaemon(daemon, { version: request.version, descriptors: map, includeInFlight: true, extraOutput });
   const file = stateFile(daemon.options.rundir);
@@ -136,6 +143,7 @@ export async function reexecUpdate(daemon: Daemon, request: UpdateRequest): Prom
     env: {
       ...process.env,
       [KEPT_FDS_ENV]: keep.join(','),
+      [KEPT_LISTENERS_ENV]: listeners,
       [PREVIOUS_IMAGE_ENV]: JSON.stringify(currentImage(request.daemonArgs)),
     },
   };

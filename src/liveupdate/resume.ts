@@ -12,7 +12,7 @@ import type { DaemonOptions } from '../daemon/options.js';
 import { readFileNoFollow, writePrivateFile } from '../daemon/private-files.js';
 import { adoptConnectedSocket } from './adopt-fds.js';
 import { INHERITED_FDS_ENV, reexecAvailable, reexecSelf, spawnSuccessor, takeInheritedFds } from './exec-image.js';
-import { KEPT_FDS_ENV, PREVIOUS_IMAGE_ENV, stateFile, type Image } from './reexec-update.js';
+import { KEPT_FDS_ENV, KEPT_LISTENERS_ENV, PREVIOUS_IMAGE_ENV, stateFile, type Image } from './reexec-update.js';
 import { restoreDaemon, type SocketSource } from './state-restore.js';
 
 /** Set in the environment of a previous image started again after a failed restore. */
@@ -60,8 +60,14 @@ export function resumeAfterUpdate(options: DaemonOptions, log: (line: string) =>
   }
   const { daemon, replay } = restored;
   fs.rmSync(file, { force: true });
+  for (const pair of (process.env[KEPT_LISTENERS_ENV] ?? '').split(',').filter(Boolean)) {
+    const [name, old] = pair.split('=');
+    const fd = fdFor(Number(old));
+    if (name && fd !== undefined) daemon.inheritedListeners.set(name, fd);
+  }
   if (options.pidFile) writePrivateFile(options.pidFile, `${process.pid}\n`);
   delete process.env[KEPT_FDS_ENV];
+  delete process.env[KEPT_LISTENERS_ENV];
   delete process.env[PREVIOUS_IMAGE_ENV];
   delete process.env[FALLBACK_ENV];
   log(`live update: restored ${daemon.connections.size} connections`);

@@ -7,13 +7,13 @@
 import type { Connection } from '../protocol/connection.js';
 import type { Daemon } from '../daemon/daemon.js';
 import { DOMID_INVALID } from '../wire/vocabulary.js';
-import type { Client } from '../store/client.js';
-import type { Node, NodeRecord } from '../store/node.js';
+import type { Requester } from '../store/requester.js';
+import type { Node, NodeContents } from '../store/node.js';
 import { childPath } from '../store/path.js';
 import { permChar, type Perms } from '../store/permissions.js';
 import { QUOTA_NAMES } from '../store/quotas.js';
 import { givenPath } from '../store/watches.js';
-import type { Transaction } from '../store/transaction.js';
+import type { StoreTransaction } from '../store/transaction.js';
 import { NodeAccess, type NodePerm, type QuotaEntry, type StreamRecord, type StreamVersion } from '../stream/records.js';
 import { encodeGenerations, encodeSimState, SimRecordType, type SimConnection, type SimTransaction } from '../stream/sim-extension.js';
 import { StreamWriter } from '../stream/stream-writer.js';
@@ -89,7 +89,7 @@ export function dumpDaemon(daemon: Daemon, options: DumpOptions): Buffer {
   }
 
   const gens: number[] = [];
-  const writeNode = (path: string, record: NodeRecord) => {
+  const writeNode = (path: string, record: NodeContents) => {
     writer.write({ kind: 'node', connId: 0, txId: 0, path, value: Buffer.from(record.value, 'latin1'), access: 0, perms: toStreamPerms(record.perms) });
     gens.push(record.gen);
   };
@@ -131,7 +131,7 @@ export function dumpDaemon(daemon: Daemon, options: DumpOptions): Buffer {
 }
 
 function writeConnection(writer: StreamWriter, conn: Connection, connId: number, options: DumpOptions): void {
-  const client: Client = conn.client;
+  const client: Requester = conn.client;
   const { partial, messages } = conn.unsentOutput(options.includeInFlight ?? true);
   const common = {
     kind: 'connection' as const,
@@ -156,7 +156,7 @@ function writeConnection(writer: StreamWriter, conn: Connection, connId: number,
 
 /** TRANSACTION_DATA, then one NODE_DATA per node the transaction holds a copy of or deleted. */
 /** TRANSACTION_DATA, then one NODE_DATA per node the transaction holds a copy of or deleted. */
-export function transactionRecords(connId: number, tx: Transaction): StreamRecord[] {
+export function transactionRecords(connId: number, tx: StoreTransaction): StreamRecord[] {
   const records: StreamRecord[] = [{ kind: 'transaction', connId, txId: tx.id }];
   for (const [path, t] of tx.touched) {
     if (!t.record && !t.modified) continue;
@@ -171,7 +171,7 @@ export function transactionRecords(connId: number, tx: Transaction): StreamRecor
 }
 
 /** What the format cannot say about a transaction, for xenstored-sim's own record. */
-function simTransaction(connId: number, tx: Transaction): SimTransaction {
+function simTransaction(connId: number, tx: StoreTransaction): SimTransaction {
   const touched = [...tx.touched].map(([path, t]) => ({
     path, checkGen: t.checkGen, gen: t.gen, oldPerms: t.oldPerms ? [...t.oldPerms] : null, modified: t.modified,
     fire: t.fire ?? null, recordGen: t.record?.gen ?? null, children: t.record?.children ? [...t.record.children.names()] : null,

@@ -12,11 +12,11 @@ import type { DaemonOptions } from '../daemon/options.js';
 import type { Connection } from '../protocol/connection.js';
 import { HEADER_SIZE, DOMID_INVALID } from '../wire/vocabulary.js';
 import { ChildList } from '../store/child-list.js';
-import { Node, type NodeRecord } from '../store/node.js';
+import { Node, type NodeContents } from '../store/node.js';
 import { baseName, canonicalize, isSpecialPath, parentPath } from '../store/path.js';
 import { makePerms, permBits, type Perms } from '../store/permissions.js';
 import { isQuotaName } from '../store/quotas.js';
-import { NO_GENERATION, Transaction } from '../store/transaction.js';
+import { NO_GENERATION, StoreTransaction } from '../store/transaction.js';
 import type { Watch } from '../store/watches.js';
 import {
   NodeAccess, type ConnectionRecord, type DecodedRecord, type GlobalRecord, type NodePerm, type NodeRecord as StreamNode, type QuotaEntry,
@@ -118,7 +118,7 @@ export function restoreDaemon(options: DaemonOptions, stream: Buffer, sockets: S
       }
       case 'transaction': {
         const client = conns.get(r.connId)!.client;
-        client.transactions.set(r.txId, new Transaction(r.txId, 0));
+        client.transactions.set(r.txId, new StoreTransaction(r.txId, 0));
         break;
       }
       case 'node':
@@ -245,8 +245,8 @@ function restoreNode(daemon: Daemon, parents: ParentFinder, at: DecodedRecord, r
   committed.push(node);
 }
 
-export function restorePendingNode(tx: Transaction, r: StreamNode): void {
-  const record: NodeRecord | null = r.access === NodeAccess.DELETED && r.perms.length === 0
+export function restorePendingNode(tx: StoreTransaction, r: StreamNode): void {
+  const record: NodeContents | null = r.access === NodeAccess.DELETED && r.perms.length === 0
     ? null
     : { value: r.value.toString('latin1'), perms: fromStreamPerms(r.perms), gen: 0, children: null };
   tx.touched.set(r.path, {
@@ -293,13 +293,13 @@ function applySimState(daemon: Daemon, sim: SimState, byId: Map<number, Connecti
   for (const t of sim.transactions) {
     const client = byId.get(t.connId)!.client;
     const old = client.transactions.get(t.txId)!;
-    const tx = new Transaction(t.txId, t.startGen);
+    const tx = new StoreTransaction(t.txId, t.startGen);
     tx.failed = t.failed;
     tx.createdNode = t.createdNode;
     for (const [domid, delta] of t.nodeCountDelta) tx.nodeCountDelta.set(domid, delta);
     for (const n of t.touched) {
       const saved = old.touched.get(n.path)?.record ?? null;
-      const record: NodeRecord | null = n.recordGen === null || !saved ? null : {
+      const record: NodeContents | null = n.recordGen === null || !saved ? null : {
         value: saved.value, perms: saved.perms, gen: n.recordGen,
         children: n.children ? new ChildList(new Map(n.children.map((c) => [c, undefined]))) : null,
       };

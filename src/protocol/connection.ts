@@ -4,7 +4,7 @@
  * whatever `Transport` is attached (a Unix socket, or nothing while a
  * guest domain has no client connected).
  */
-import type { Client } from '../store/client.js';
+import type { Requester } from '../store/requester.js';
 import { encodeFrame, type Frame } from './frame.js';
 import { FrameReader } from './frame-reader.js';
 import { HEADER_SIZE, MessageType, PAYLOAD_MAX } from '../wire/vocabulary.js';
@@ -58,7 +58,7 @@ export class Connection {
   transport: Transport | undefined;
 
   constructor(
-    readonly client: Client,
+    readonly client: Requester,
     /** Most bytes of watch events kept for a client that does not read. */
     private readonly eventQueueLimit: number,
   ) {}

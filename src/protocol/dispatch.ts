@@ -3,9 +3,9 @@
  * privilege (EACCES), transaction id (ENOENT), then the handler. Every
  * failure becomes an ERROR reply here and nowhere else.
  */
-import type { Client } from '../store/client.js';
+import type { Requester } from '../store/requester.js';
 import { opContext } from '../store/context.js';
-import { XsError } from '../store/errors.js';
+import { StoreError } from '../store/errors.js';
 import { outputFits } from '../store/quota-gate.js';
 import type { Store } from '../store/store.js';
 import type { Frame } from './frame.js';
@@ -25,12 +25,12 @@ function errorFrame(request: Frame, code: ErrorName): Frame {
   return { type: MessageType.ERROR, reqId: request.reqId, txId: request.txId, payload: cString(code) };
 }
 
-export function dispatch(store: Store, client: Client, services: Services, frame: Frame, log: (line: string) => void): Answer {
+export function dispatch(store: Store, client: Requester, services: Services, frame: Frame, log: (line: string) => void): Answer {
   let reply: Reply;
   try {
     reply = run(store, client, services, frame);
   } catch (e) {
-    if (e instanceof XsError) return { frame: errorFrame(frame, e.code) };
+    if (e instanceof StoreError) return { frame: errorFrame(frame, e.code) };
     // A bug must cost one request, not the daemon; C reports untranslatable errors as EINVAL.
     log(`internal error handling ${frame.type}: ${e instanceof Error ? e.stack : String(e)}`);
     return { frame: errorFrame(frame, 'EINVAL') };
@@ -44,14 +44,14 @@ export function dispatch(store: Store, client: Client, services: Services, frame
   };
 }
 
-function run(store: Store, client: Client, services: Services, frame: Frame): Reply {
+function run(store: Store, client: Requester, services: Services, frame: Frame): Reply {
   const entry = frame.type <= store.compat.lastMessageType ? HANDLERS.get(frame.type) : undefined;
-  if (!entry) throw new XsError('ENOSYS', `message type ${frame.type}`);
-  if (entry.privileged && !client.privileged) throw new XsError('EACCES', 'privileged operation');
+  if (!entry) throw new StoreError('ENOSYS', `message type ${frame.type}`);
+  if (entry.privileged && !client.privileged) throw new StoreError('EACCES', 'privileged operation');
   let tx;
   if (!entry.ignoresTransaction && frame.txId !== 0) {
     tx = client.transactions.get(frame.txId);
-    if (!tx) throw new XsError('ENOENT', `no transaction ${frame.txId}`);
+    if (!tx) throw new StoreError('ENOENT', `no transaction ${frame.txId}`);
   }
   const ctx = opContext(store, client, tx);
   return entry.handle({ store, client, ctx, frame, payload: frame.payload, services });

@@ -1,5 +1,5 @@
 /** The shape every message handler has, and what it is handed. */
-import type { Client } from '../store/client.js';
+import type { Requester } from '../store/requester.js';
 import type { OpContext } from '../store/context.js';
 import type { Store } from '../store/store.js';
 import type { DomainHooks } from '../store/domain-ops.js';
@@ -14,7 +14,7 @@ export interface Services extends DomainHooks {
 
 export interface HandlerRequest {
   readonly store: Store;
-  readonly client: Client;
+  readonly client: Requester;
   readonly ctx: OpContext;
   readonly frame: Frame;
   readonly payload: Buffer;

@@ -3,7 +3,7 @@
  * works on, with each Xen version's validation rules (EINVAL otherwise).
  */
 import { fail } from './errors.js';
-import type { Client } from './client.js';
+import type { Requester } from './requester.js';
 import { canonicalize, hasValidChars, isSpecialPath, isWellFormedNodePath, localDomainPrefixLength } from './path.js';
 import { quotaFor } from './quota-gate.js';
 import type { Store } from './store.js';
@@ -11,7 +11,7 @@ import type { Store } from './store.js';
 /** Where a special "@…" path is acceptable. */
 export type SpecialPaths = 'never' | 'allowed';
 
-function tooLong(store: Store, client: Client, path: string): boolean {
+function tooLong(store: Store, client: Requester, path: string): boolean {
   const { compat } = store;
   if (!compat.pathLimitForPrivileged && !client.quotaBound) return false;
   const max = quotaFor(store, client, 'path-max');
@@ -21,7 +21,7 @@ function tooLong(store: Store, client: Client, path: string): boolean {
 }
 
 /** Canonical path of a node argument; EINVAL when the version rejects it. */
-export function nodePath(store: Store, client: Client, raw: string | undefined, special: SpecialPaths = 'never'): string {
+export function nodePath(store: Store, client: Requester, raw: string | undefined, special: SpecialPaths = 'never'): string {
   if (raw === undefined) fail('EINVAL', 'missing path');
   if (store.compat.specialPathsAreNodes) {
     // Master validates characters before making the path absolute.
@@ -38,7 +38,7 @@ export function nodePath(store: Store, client: Client, raw: string | undefined, 
 }
 
 /** Canonical path of a WATCH argument and whether the client gave it relative. */
-export function watchPath(store: Store, client: Client, raw: string): { path: string; relative: boolean } {
+export function watchPath(store: Store, client: Requester, raw: string): { path: string; relative: boolean } {
   if (!store.compat.specialPathsAreNodes && isSpecialPath(raw)) {
     // 4.17 takes any "@…" string up to the relative path limit.
     if (raw.length > 2048) fail('EINVAL', 'watch path too long');
@@ -49,6 +49,6 @@ export function watchPath(store: Store, client: Client, raw: string): { path: st
 }
 
 /** Canonical path of an UNWATCH argument (4.17 does not validate it). */
-export function unwatchPath(store: Store, client: Client, raw: string): string {
+export function unwatchPath(store: Store, client: Requester, raw: string): string {
   return store.compat.unwatchValidatesPath ? nodePath(store, client, raw, 'allowed') : canonicalize(raw, client.home);
 }

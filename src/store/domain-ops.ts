@@ -4,7 +4,7 @@
  * down or gone (owned nodes removed, @releaseDomain fired).
  */
 import { DOMID_SELF, INTRODUCE_DOMAIN, RELEASE_DOMAIN } from '../wire/vocabulary.js';
-import type { Client } from './client.js';
+import type { Requester } from './requester.js';
 import { opContext } from './context.js';
 import type { Domain } from './domains.js';
 import { fail } from './errors.js';
@@ -27,14 +27,14 @@ export function parseDomid(store: Store, text: string | undefined): number {
 /** What the daemon must do around the store when domains come and go. */
 export interface DomainHooks {
   /** A ring connection was (re)set: its queued I/O must be discarded. */
-  connectionReset(client: Client): void;
+  connectionReset(client: Requester): void;
   /** A ring connection is gone for good. */
-  connectionClosed(client: Client): void;
+  connectionClosed(client: Requester): void;
 }
 
 export interface Introduction {
   domain: Domain;
-  client: Client;
+  client: Requester;
 }
 
 export function introduce(store: Store, hooks: DomainHooks, domid: number, port: number): Introduction {
@@ -56,7 +56,7 @@ export function introduce(store: Store, hooks: DomainHooks, domid: number, port:
 }
 
 /** The ring connection of an introduced domain (ENOENT / EINVAL as C). */
-export function connectedClient(store: Store, domid: number): Client {
+export function connectedClient(store: Store, domid: number): Requester {
   const domain = store.domains.introduced(domid);
   if (!domain) fail('ENOENT', `domain ${domid} not introduced`);
   const client = clientOf(store, domain);
@@ -64,7 +64,7 @@ export function connectedClient(store: Store, domid: number): Client {
   return client;
 }
 
-export function clientOf(store: Store, domain: Domain): Client | undefined {
+export function clientOf(store: Store, domain: Domain): Requester | undefined {
   for (const client of store.clients.values()) if (client.domain === domain) return client;
   return undefined;
 }
@@ -90,7 +90,7 @@ export function isIntroduced(store: Store, domid: number): boolean {
 }
 
 /** Drops a domain's connection and then the domain itself. */
-function destroyConnection(store: Store, hooks: DomainHooks, client: Client): void {
+function destroyConnection(store: Store, hooks: DomainHooks, client: Requester): void {
   store.removeClient(client);
   for (const other of store.clients.values()) if (other.target === client.domid) other.target = undefined;
   hooks.connectionClosed(client);

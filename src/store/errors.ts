@@ -8,7 +8,7 @@ import type { ErrorName } from '../wire/vocabulary.js';
  * an ENOENT), so it carries no stack trace: capturing one cost more than
  * the rest of such a request.
  */
-export class XsError extends Error {
+export class StoreError extends Error {
   readonly code: ErrorName;
 
   constructor(code: ErrorName, detail?: string) {
@@ -17,10 +17,10 @@ export class XsError extends Error {
     super(detail ? `${code}: ${detail}` : code);
     Error.stackTraceLimit = limit;
     this.code = code;
-    this.name = 'XsError';
+    this.name = 'StoreError';
   }
 }
 
 export function fail(code: ErrorName, detail?: string): never {
-  throw new XsError(code, detail);
+  throw new StoreError(code, detail);
 }

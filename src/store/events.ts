@@ -3,9 +3,9 @@
  * which of their watches match. Inside a transaction events are only noted;
  * they fire at commit.
  */
-import type { Client } from './client.js';
+import type { Requester } from './requester.js';
 import type { OpContext } from './context.js';
-import type { NodeRecord } from './node.js';
+import type { NodeContents } from './node.js';
 import { parentPath } from './path.js';
 import { permFor, PERM_READ, type Perms } from './permissions.js';
 import { outputFits } from './quota-gate.js';
@@ -18,13 +18,13 @@ import { eventPathFor, watchMatches, type MatchMode, type Watch } from './watche
  * (undefined to look it up).
  */
 export interface ChangeContext {
-  record: NodeRecord | null;
+  record: NodeContents | null;
   oldPerms: Perms | null;
-  parent?: NodeRecord | null;
+  parent?: NodeContents | null;
 }
 
 /** May `client` learn that `path` changed? (C's watch_permitted) */
-function mayObserve(store: Store, client: Client, path: string, change: ChangeContext): boolean {
+function mayObserve(store: Store, client: Requester, path: string, change: ChangeContext): boolean {
   if (change.oldPerms && permFor(client, change.oldPerms) & PERM_READ) return true;
   const node = change.record ?? liveRecord(store, path);
   if (!node) return false;
@@ -33,7 +33,7 @@ function mayObserve(store: Store, client: Client, path: string, change: ChangeCo
   return parent !== null && (permFor(client, parent.perms) & PERM_READ) !== 0;
 }
 
-function liveRecord(store: Store, path: string): NodeRecord | null {
+function liveRecord(store: Store, path: string): NodeContents | null {
   const node = store.lookup(path);
   return node ? store.withCurrentPerms(node) : null;
 }
@@ -49,7 +49,7 @@ export function deliverNodeEvent(store: Store, path: string, mode: MatchMode, ch
 }
 
 /** C's fire_watches for a node change made by a request. */
-export function fireNodeEvent(ctx: OpContext, path: string, mode: MatchMode, record: NodeRecord | null, oldPerms: Perms | null = null): void {
+export function fireNodeEvent(ctx: OpContext, path: string, mode: MatchMode, record: NodeContents | null, oldPerms: Perms | null = null): void {
   if (ctx.tx) ctx.tx.queueEvent(path, mode);
   else deliverNodeEvent(ctx.store, path, mode, { record, oldPerms });
 }
@@ -59,7 +59,7 @@ export function fireNodeEvent(ctx: OpContext, path: string, mode: MatchMode, rec
  * nodes (master) the ordinary rule applies, parent "/" included; 4.17 asks
  * its side list only.
  */
-function mayObserveSpecial(store: Store, client: Client, name: string): boolean {
+function mayObserveSpecial(store: Store, client: Requester, name: string): boolean {
   if (store.compat.specialPathsAreNodes) {
     const node = store.lookup(name);
     return node !== undefined && mayObserve(store, client, name, { record: store.withCurrentPerms(node), oldPerms: null });
@@ -94,6 +94,6 @@ function fireSpecial(store: Store, name: string, eventPath: string, matches: (w:
 }
 
 /** Hands an event to the sink unless it would break the guest's memory quota (C drops it). */
-export function emit(store: Store, client: Client, path: string, token: string): void {
+export function emit(store: Store, client: Requester, path: string, token: string): void {
   if (outputFits(store, client, path.length + token.length + 2)) store.events(client, path, token);
 }

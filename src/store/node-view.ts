@@ -7,41 +7,41 @@
  */
 import { ChildList } from './child-list.js';
 import { fail } from './errors.js';
-import { Node, type NodeRecord } from './node.js';
+import { Node, type NodeContents } from './node.js';
 import { baseName, childPath, parentPath } from './path.js';
 import type { Perms } from './permissions.js';
 import { enforce } from './quota-gate.js';
 import type { Store } from './store.js';
-import { NO_GENERATION, Transaction, type TouchedNode } from './transaction.js';
-import type { Client } from './client.js';
+import { NO_GENERATION, StoreTransaction, type TouchedNode } from './transaction.js';
+import type { Requester } from './requester.js';
 
 export interface NodeView {
   /** The node as this view sees it, or null. Touches it in a transaction. */
-  read(path: string): NodeRecord | null;
+  read(path: string): NodeContents | null;
   /** Replaces value and/or permissions of an existing node. */
-  update(path: string, record: NodeRecord, change: { value?: string; perms?: Perms }): void;
+  update(path: string, record: NodeContents, change: { value?: string; perms?: Perms }): void;
   /**
    * Creates `paths` (outermost first; each the parent of the next) below the
    * existing `ancestor`, all with `perms(i)`, the last one with `value`.
    */
-  createChain(ancestor: string, ancestorRecord: NodeRecord, paths: string[], value: string, perms: (i: number) => Perms): void;
+  createChain(ancestor: string, ancestorRecord: NodeContents, paths: string[], value: string, perms: (i: number) => Perms): void;
   /**
    * Deletes `path` and everything below it, children before parents, calling
    * `removed` for each node as it goes; then drops it from its parent.
    */
-  removeSubtree(path: string, parentRecord: NodeRecord, removed: (path: string, record: NodeRecord) => void): void;
+  removeSubtree(path: string, parentRecord: NodeContents, removed: (path: string, record: NodeContents) => void): void;
 }
 
 /** Direct access to the live tree. */
 export class LiveView implements NodeView {
-  constructor(private readonly store: Store, private readonly client: Client | undefined) {}
+  constructor(private readonly store: Store, private readonly client: Requester | undefined) {}
 
-  read(path: string): NodeRecord | null {
+  read(path: string): NodeContents | null {
     const node = this.store.lookup(path);
     return node ? this.store.withCurrentPerms(node) : null;
   }
 
-  update(path: string, _record: NodeRecord, change: { value?: string; perms?: Perms }): void {
+  update(path: string, _record: NodeContents, change: { value?: string; perms?: Perms }): void {
     const node = this.store.lookup(path)!;
     const gen = this.store.nextGeneration();
     this.store.chargeNode(path, node, -1);
@@ -52,7 +52,7 @@ export class LiveView implements NodeView {
     this.store.chargeNode(path, node, +1);
   }
 
-  createChain(ancestor: string, ancestorRecord: NodeRecord, paths: string[], value: string, perms: (i: number) => Perms): void {
+  createChain(ancestor: string, ancestorRecord: NodeContents, paths: string[], value: string, perms: (i: number) => Perms): void {
     const created = paths.map((_, i) => new Node('', perms(i), 0));
     created[created.length - 1]!.value = value;
     for (let i = created.length - 1; i >= 0; i--) {
@@ -73,7 +73,7 @@ export class LiveView implements NodeView {
     this.store.chargeNode(ancestor, parent, +1);
   }
 
-  removeSubtree(path: string, _parentRecord: NodeRecord, removed: (path: string, record: NodeRecord) => void): void {
+  removeSubtree(path: string, _parentRecord: NodeContents, removed: (path: string, record: NodeContents) => void): void {
     const parentPathName = parentPath(path);
     const parent = this.store.lookup(parentPathName)!;
     this.removeBelow(path, this.store.lookup(path)!, removed);
@@ -84,7 +84,7 @@ export class LiveView implements NodeView {
     this.store.chargeNode(parentPathName, parent, +1);
   }
 
-  private removeBelow(path: string, node: Node, removed: (path: string, record: NodeRecord) => void): void {
+  private removeBelow(path: string, node: Node, removed: (path: string, record: NodeContents) => void): void {
     if (node.children) {
       // The detached subtree is never changed while it is walked: no copy of the list needed.
       for (const [name, child] of node.children.children()) {
@@ -104,11 +104,11 @@ export class LiveView implements NodeView {
 export class TransactionView implements NodeView {
   constructor(
     private readonly store: Store,
-    private readonly client: Client,
-    private readonly tx: Transaction,
+    private readonly client: Requester,
+    private readonly tx: StoreTransaction,
   ) {}
 
-  read(path: string): NodeRecord | null {
+  read(path: string): NodeContents | null {
     const touched = this.tx.touched.get(path);
     if (touched) return touched.record;
     this.checkTouchQuota();
@@ -125,7 +125,7 @@ export class TransactionView implements NodeView {
     return this.tx.touched.get(path)!.record;
   }
 
-  update(path: string, record: NodeRecord, change: { value?: string; perms?: Perms }): void {
+  update(path: string, record: NodeContents, change: { value?: string; perms?: Perms }): void {
     const gen = this.store.nextGeneration();
     if (change.value !== undefined) record.value = change.value;
     if (change.perms !== undefined) {
@@ -138,13 +138,13 @@ export class TransactionView implements NodeView {
     this.touch(path).modified = true;
   }
 
-  createChain(ancestor: string, ancestorRecord: NodeRecord, paths: string[], value: string, perms: (i: number) => Perms): void {
+  createChain(ancestor: string, ancestorRecord: NodeContents, paths: string[], value: string, perms: (i: number) => Perms): void {
     for (let i = paths.length - 1; i >= 0; i--) {
       const gen = this.store.nextGeneration();
       const below = paths[i + 1];
       const children = below ? new ChildList() : null;
       children?.add(baseName(below!), undefined);
-      const record: NodeRecord = {
+      const record: NodeContents = {
         value: i === paths.length - 1 ? value : '',
         perms: this.store.persistPerms(perms(i), gen),
         gen,
@@ -162,7 +162,7 @@ export class TransactionView implements NodeView {
     this.touch(ancestor).modified = true;
   }
 
-  removeSubtree(path: string, parentRecord: NodeRecord, removed: (path: string, record: NodeRecord) => void): void {
+  removeSubtree(path: string, parentRecord: NodeContents, removed: (path: string, record: NodeContents) => void): void {
     this.removeBelow(path, this.read(path)!, removed);
     // The parent's copy predates the node (created since the transaction saw
     // the parent): C xenstored finds no child entry to remove and fails.
@@ -173,7 +173,7 @@ export class TransactionView implements NodeView {
     this.touch(parentPath(path)).modified = true;
   }
 
-  private removeBelow(path: string, record: NodeRecord, removed: (path: string, record: NodeRecord) => void): void {
+  private removeBelow(path: string, record: NodeContents, removed: (path: string, record: NodeContents) => void): void {
     if (record.children) {
       for (const name of [...record.children.names()]) {
         const child = this.read(childPath(path, name));

@@ -6,7 +6,7 @@ import type { ChildList } from './child-list.js';
 import type { Perms } from './permissions.js';
 
 /** What a node holds; the tree's nodes and a transaction's copies both have it. */
-export interface NodeRecord {
+export interface NodeContents {
   value: string;
   perms: Perms;
   /** Global generation count of the last change. */
@@ -21,7 +21,7 @@ export interface SizedRecord {
   children: { readonly byteLength: number } | null;
 }
 
-export class Node implements NodeRecord {
+export class Node implements NodeContents {
   constructor(
     public value: string,
     public perms: Perms,

@@ -3,10 +3,10 @@
  * first failing check decides the error: lookup with information hiding,
  * creation with inherited permissions, removal, and permission changes.
  */
-import { fail, XsError } from './errors.js';
+import { fail, StoreError } from './errors.js';
 import type { OpContext } from './context.js';
 import { fireNodeEvent } from './events.js';
-import type { NodeRecord, SizedRecord } from './node.js';
+import type { NodeContents, SizedRecord } from './node.js';
 import { baseName, parentPath } from './path.js';
 import {
   makePerms, permFor, PERM_OWNER, PERM_READ, PERM_WRITE, type PermEntry, type Perms,
@@ -21,9 +21,9 @@ export { PERM_READ, PERM_WRITE, PERM_OWNER };
  * EACCES or ENOENT — ENOENT only when the nearest existing ancestor grants
  * at least one of the bits, so a missing node cannot be probed for.
  */
-export function getNode(ctx: OpContext, path: string, perm: number): NodeRecord {
+export function getNode(ctx: OpContext, path: string, perm: number): NodeContents {
   const found = findNode(ctx, path, perm);
-  if (typeof found === 'string') throw new XsError(found);
+  if (typeof found === 'string') throw new StoreError(found);
   return found;
 }
 
@@ -32,7 +32,7 @@ export function getNode(ctx: OpContext, path: string, perm: number): NodeRecord 
  * throw. WRITE and MKDIR create on ENOENT, and an exception per created
  * node would cost more than the rest of the request.
  */
-function findNode(ctx: OpContext, path: string, perm: number): NodeRecord | ErrorName {
+function findNode(ctx: OpContext, path: string, perm: number): NodeContents | ErrorName {
   const record = ctx.view.read(path);
   if (record && (permFor(ctx.client, record.perms) & perm) === perm) return record;
   return errnoFromParents(ctx, path, record ? 'EACCES' : 'ENOENT', perm);
@@ -40,7 +40,7 @@ function findNode(ctx: OpContext, path: string, perm: number): NodeRecord | Erro
 
 function errnoFromParents(ctx: OpContext, path: string, code: ErrorName, perm: number): ErrorName {
   let name = path;
-  let ancestor: NodeRecord | null = null;
+  let ancestor: NodeContents | null = null;
   do {
     name = parentPath(name);
     ancestor = ctx.view.read(name);
@@ -59,7 +59,7 @@ class NodeWrites {
   constructor(private readonly ctx: OpContext) {}
 
   /** A record replacing `old` (null: a new node) at `path`; the charge goes to `owner`. */
-  write(path: string, record: SizedRecord, old: NodeRecord | null): void {
+  write(path: string, record: SizedRecord, old: NodeContents | null): void {
     const { store, client, tx } = this.ctx;
     const size = store.nodeBytes(0, record);
     enforce(store, client, 'node-size', size, tx);
@@ -74,7 +74,7 @@ class NodeWrites {
 }
 
 /** A record as it will be written: `base` with some fields changed. */
-function recordOf(base: NodeRecord, change: Partial<SizedRecord>): SizedRecord {
+function recordOf(base: NodeContents, change: Partial<SizedRecord>): SizedRecord {
   return { value: base.value, perms: base.perms, children: base.children, ...change };
 }
 
@@ -125,7 +125,7 @@ export function writeNode(ctx: OpContext, path: string, value: string): void {
     fireNodeEvent(ctx, path, 'subtree', null);
     return;
   }
-  if (typeof record === 'string') throw new XsError(record);
+  if (typeof record === 'string') throw new StoreError(record);
   new NodeWrites(ctx).write(path, recordOf(record, { value }), record);
   ctx.view.update(path, record, { value });
   fireNodeEvent(ctx, path, 'subtree', null);
@@ -138,7 +138,7 @@ export function makeDirectory(ctx: OpContext, path: string): void {
     createNode(ctx, path, '');
     fireNodeEvent(ctx, path, 'subtree', null);
   } else if (typeof record === 'string') {
-    throw new XsError(record);
+    throw new StoreError(record);
   }
 }
 
@@ -151,7 +151,7 @@ export function removeNode(ctx: OpContext, path: string): void {
   try {
     getNode(ctx, path, PERM_WRITE);
   } catch (e) {
-    if (!(e instanceof XsError) || e.code !== 'ENOENT') throw e;
+    if (!(e instanceof StoreError) || e.code !== 'ENOENT') throw e;
     if (ctx.view.read(parentPath(path))) return;
     throw e;
   }
@@ -184,7 +184,7 @@ export function resolveNewPerms(ctx: OpContext, entries: PermEntry[]): Perms {
 }
 
 /** DIRECTORY_PART: a slice of the child list after the node's generation. */
-export function directoryPart(record: NodeRecord, offset: number, payloadMax: number): Buffer {
+export function directoryPart(record: NodeContents, offset: number, payloadMax: number): Buffer {
   const gen = Buffer.from(`${record.gen}\0`, 'latin1');
   const list = record.children?.encode() ?? Buffer.alloc(0);
   if (offset >= list.length) return Buffer.concat([gen, Buffer.from([0])]);

@@ -3,7 +3,7 @@
  * default for everybody else. Lists are immutable and interned, so the many
  * nodes that share one list share one object.
  */
-import { XsError } from './errors.js';
+import { StoreError } from './errors.js';
 
 export const PERM_NONE = 0;
 export const PERM_READ = 1;
@@ -100,7 +100,7 @@ export function parsePerms(strings: readonly string[]): PermEntry[] {
   return strings.map((s) => {
     const bits = permBits(s.charAt(0));
     const domid = parsePermDomid(s.slice(1));
-    if (bits === undefined || domid === undefined) throw new XsError('EINVAL', `bad permission "${s}"`);
+    if (bits === undefined || domid === undefined) throw new StoreError('EINVAL', `bad permission "${s}"`);
     return { bits, domid, stale: false };
   });
 }

@@ -6,20 +6,20 @@
  * whether the refusal poisons the transaction it happened in.
  */
 import { HEADER_SIZE } from '../wire/vocabulary.js';
-import type { Client } from './client.js';
+import type { Requester } from './requester.js';
 import type { GatedQuota } from './compat.js';
 import { fail } from './errors.js';
 import type { QuotaName } from './quotas.js';
 import type { Store } from './store.js';
-import type { Transaction } from './transaction.js';
+import type { StoreTransaction } from './transaction.js';
 
 /** The quota in force for `client` (0: no limit). */
-export function quotaFor(store: Store, client: Client, name: QuotaName): number {
+export function quotaFor(store: Store, client: Requester, name: QuotaName): number {
   return store.compat.perDomainQuotas && client.domain ? client.domain.quotas[name] : store.quotas[name];
 }
 
 /** Would `used` break the `check` quota for `client`? Unbound clients never do. */
-export function exceeds(store: Store, client: Client, check: GatedQuota, used: number): boolean {
+export function exceeds(store: Store, client: Requester, check: GatedQuota, used: number): boolean {
   if (!client.quotaBound) return false;
   const rule = store.compat.quotaRules[check];
   const quota = quotaFor(store, client, rule.limit);
@@ -27,11 +27,11 @@ export function exceeds(store: Store, client: Client, check: GatedQuota, used: n
 }
 
 /** Refuses the request (and poisons `tx` where C does) when `used` breaks the quota. */
-export function enforce(store: Store, client: Client, check: GatedQuota, used: number, tx?: Transaction): void {
+export function enforce(store: Store, client: Requester, check: GatedQuota, used: number, tx?: StoreTransaction): void {
   if (exceeds(store, client, check, used)) refuse(store, check, tx);
 }
 
-function refuse(store: Store, check: GatedQuota, tx: Transaction | undefined): never {
+function refuse(store: Store, check: GatedQuota, tx: StoreTransaction | undefined): never {
   const rule = store.compat.quotaRules[check];
   if (tx && rule.poisons) tx.failed = true;
   return fail(rule.error, `${rule.limit} quota`);
@@ -44,13 +44,13 @@ function refuse(store: Store, check: GatedQuota, tx: Transaction | undefined): n
  * guest's own quota, whoever is charged.
  */
 export function enforceMemory(
-  store: Store, client: Client, check: 'node-memory' | 'watch-memory', chargedDomid: number, add: number, tx?: Transaction,
+  store: Store, client: Requester, check: 'node-memory' | 'watch-memory', chargedDomid: number, add: number, tx?: StoreTransaction,
 ): void {
   if (overMemory(store, client, chargedDomid, add)) refuse(store, check, tx);
 }
 
 /** Would charging `add` more bytes to `chargedDomid` break the memory quota? */
-export function overMemory(store: Store, client: Client, chargedDomid: number, add: number): boolean {
+export function overMemory(store: Store, client: Requester, chargedDomid: number, add: number): boolean {
   const charged = store.domains.get(chargedDomid);
   const bound = store.compat.memoryQuotaOfCaller ? client.quotaBound : chargedDomid !== 0;
   if (!charged || !bound) return false;
@@ -63,7 +63,7 @@ export function overMemory(store: Store, client: Client, chargedDomid: number, a
  * a reply longer than C's fixed 16-byte buffer, or a watch event, that
  * would break the quota is replaced by ENOMEM, or dropped.
  */
-export function outputFits(store: Store, client: Client, payloadLength: number): boolean {
+export function outputFits(store: Store, client: Requester, payloadLength: number): boolean {
   return payloadLength <= FIXED_REPLY_BUFFER || !overMemory(store, client, client.domid, payloadLength + HEADER_SIZE);
 }
 

@@ -1,22 +1,23 @@
 /**
  * The daemon's whole data model: the node tree, the generation counter,
- * domains, clients with their watches and transactions, quotas. Pure and
- * synchronous; watch events leave through the `events` sink.
+ * domains, clients with their watches and transactions, quotas. Synchronous;
+ * its only view of time is the clock in its options, and watch events leave
+ * through the `events` sink.
  */
 import { INTRODUCE_DOMAIN, RELEASE_DOMAIN, DOMID_ANY, Feature, SUPPORTED_FEATURES } from '../wire/vocabulary.js';
 import { ChildList } from './child-list.js';
-import { Client } from './client.js';
+import { Requester } from './requester.js';
 import type { Compat } from './compat.js';
 import { Domain, DomainTable } from './domains.js';
 import { Hypervisor } from './hypervisor.js';
-import { Node, type NodeRecord, type SizedRecord } from './node.js';
+import { Node, type NodeContents, type SizedRecord } from './node.js';
 import { childPath, isSpecialPath } from './path.js';
 import { DEFAULT_PERMS, makePerms, PERM_READ, PERM_NONE, type Perms } from './permissions.js';
 import { DEFAULT_QUOTAS, DEFAULT_SOFT_MEMORY, type Quotas } from './quotas.js';
-import type { Transaction } from './transaction.js';
+import type { StoreTransaction } from './transaction.js';
 
 /** Receives every watch event the moment it is generated. */
-export type EventSink = (client: Client, path: string, token: string) => void;
+export type EventSink = (client: Requester, path: string, token: string) => void;
 
 export interface StoreOptions {
   compat: Compat;
@@ -28,6 +29,8 @@ export interface StoreOptions {
   keepOrphans?: boolean;
   /** False when a state stream will provide every node (restore). */
   initialTree?: boolean;
+  /** Wall-clock milliseconds (Date.now unless a test fixes the time). */
+  now?: () => number;
 }
 
 export class Store {
@@ -39,10 +42,11 @@ export class Store {
   readonly specialPerms = new Map<string, Perms>();
   readonly domains = new DomainTable();
   readonly hypervisor: Hypervisor;
-  readonly clients = new Map<number, Client>();
+  readonly clients = new Map<number, Requester>();
   readonly quotas: Quotas;
   softMemory: number;
   readonly keepOrphans: boolean;
+  readonly now: () => number;
   generation = 0;
   events: EventSink = () => {};
   private nextClientSerial = 1;
@@ -52,6 +56,7 @@ export class Store {
     this.quotas = { ...DEFAULT_QUOTAS, ...options.quotas };
     this.softMemory = options.softMemory ?? DEFAULT_SOFT_MEMORY;
     this.keepOrphans = options.keepOrphans ?? false;
+    this.now = options.now ?? Date.now;
     this.hypervisor = new Hypervisor(options.implicitDomains ?? true);
     this.domainObject(0);
     this.root = options.initialTree === false ? new Node('', DEFAULT_PERMS(0), 0) : this.buildInitialTree();
@@ -110,26 +115,26 @@ export class Store {
   // --- clients ---------------------------------------------------------------
 
   /** A local socket client: privileged, acting as the store's own domain 0. */
-  addSocketClient(): Client {
+  addSocketClient(): Requester {
     return this.register(0, true, undefined);
   }
 
-  addDomainClient(domain: Domain): Client {
+  addDomainClient(domain: Domain): Requester {
     return this.register(domain.domid, domain.domid === 0, domain);
   }
 
-  private register(domid: number, privileged: boolean, domain: Domain | undefined): Client {
-    const client = new Client(this.nextClientSerial++, domid, privileged, `/local/domain/${domid}`, domain, this.compat.anyDomid);
+  private register(domid: number, privileged: boolean, domain: Domain | undefined): Requester {
+    const client = new Requester(this.nextClientSerial++, domid, privileged, `/local/domain/${domid}`, domain, this.compat.anyDomid);
     this.clients.set(client.serial, client);
     return client;
   }
 
-  removeClient(client: Client): void {
+  removeClient(client: Requester): void {
     this.dropWatchesAndTransactions(client);
     this.clients.delete(client.serial);
   }
 
-  dropWatchesAndTransactions(client: Client): void {
+  dropWatchesAndTransactions(client: Requester): void {
     client.watches.length = 0;
     client.transactions.clear();
     client.transactionsSince = 0;
@@ -158,7 +163,7 @@ export class Store {
   }
 
   /** Charges (+1) or refunds (-1) a live node to its owner. */
-  chargeNode(path: string, record: NodeRecord, sign: 1 | -1): void {
+  chargeNode(path: string, record: NodeContents, sign: 1 | -1): void {
     const owner = this.domains.get(record.perms[0]!.domid);
     if (owner) owner.memory += sign * this.nodeBytes(path.length, record);
   }
@@ -178,7 +183,7 @@ export class Store {
     return bytes;
   }
 
-  transactionBytes(tx: Transaction): number {
+  transactionBytes(tx: StoreTransaction): number {
     const prefix = String(tx.startGen).length + 1;
     let bytes = 0;
     for (const [path, touched] of tx.touched) if (touched.record) bytes += this.nodeBytes(prefix + path.length, touched.record);
@@ -198,13 +203,13 @@ export class Store {
   }
 
   /** Changes the owner's node count for a node with `perms`. */
-  countNode(perms: Perms, delta: number, client: Client | undefined): void {
+  countNode(perms: Perms, delta: number, client: Requester | undefined): void {
     const domid = perms[0]!.domid;
     const domain = client?.domain && client.domid === domid ? client.domain : this.existingDomainObject(domid);
     if (domain) domain.nodeCount += delta;
   }
 
-  changeOwner(oldPerms: Perms, newPerms: Perms, client: Client | undefined): void {
+  changeOwner(oldPerms: Perms, newPerms: Perms, client: Requester | undefined): void {
     this.countNode(oldPerms, -1, client);
     this.countNode(newPerms, +1, client);
   }
@@ -230,7 +235,7 @@ export class Store {
   }
 
   /** The node as a reader sees it: stale entries marked. */
-  withCurrentPerms(node: Node): NodeRecord {
+  withCurrentPerms(node: Node): NodeContents {
     const perms = this.withStaleMarked(node.perms, node.gen);
     return perms === node.perms ? node : { value: node.value, perms, gen: node.gen, children: node.children };
   }
@@ -245,7 +250,7 @@ export class Store {
    * no existing domain, and creates objects for the ones that exist.
    * DOMID_ANY (master) is stale unless the caller has that feature.
    */
-  resolvePermDomains(perms: Perms, caller: Client): Perms {
+  resolvePermDomains(perms: Perms, caller: Requester): Perms {
     const entries = perms.map((e) => {
       if (e.domid === this.compat.anyDomid) {
         const features = caller.domain ? caller.domain.features : SUPPORTED_FEATURES;

@@ -4,26 +4,26 @@
  * copies to the live tree and fires the recorded events in first-touch order.
  */
 import { ChildList } from './child-list.js';
-import type { Client } from './client.js';
+import type { Requester } from './requester.js';
 import { fail } from './errors.js';
 import { deliverNodeEvent, type ChangeContext } from './events.js';
-import { Node, type NodeRecord } from './node.js';
+import { Node, type NodeContents } from './node.js';
 import { baseName, childPath, depth, parentPath } from './path.js';
 import { enforce } from './quota-gate.js';
 import type { Store } from './store.js';
-import { NO_GENERATION, Transaction, type TouchedNode } from './transaction.js';
+import { NO_GENERATION, StoreTransaction, type TouchedNode } from './transaction.js';
 import type { MatchMode } from './watches.js';
 
-export function startTransaction(store: Store, client: Client): Transaction {
+export function startTransaction(store: Store, client: Requester): StoreTransaction {
   enforce(store, client, 'transactions', client.transactions.size);
-  const tx = new Transaction(nextTransactionId(client), store.nextGeneration());
-  if (client.transactions.size === 0) client.transactionsSince = Date.now();
+  const tx = new StoreTransaction(nextTransactionId(client), store.nextGeneration());
+  if (client.transactions.size === 0) client.transactionsSince = store.now();
   client.transactions.set(tx.id, tx);
   return tx;
 }
 
 /** The next free id: never 0, never one still open, wrapping at 32 bits. */
-function nextTransactionId(client: Client): number {
+function nextTransactionId(client: Requester): number {
   for (;;) {
     const id = client.nextTransactionId;
     client.nextTransactionId = (id + 1) >>> 0;
@@ -32,7 +32,7 @@ function nextTransactionId(client: Client): number {
 }
 
 /** Ends `tx`; it is gone whatever the outcome. */
-export function endTransaction(store: Store, client: Client, tx: Transaction, commit: boolean): void {
+export function endTransaction(store: Store, client: Requester, tx: StoreTransaction, commit: boolean): void {
   client.transactions.delete(tx.id);
   if (client.transactions.size === 0) client.transactionsSince = 0;
   if (!commit) return;
@@ -46,14 +46,14 @@ export function endTransaction(store: Store, client: Client, tx: Transaction, co
 }
 
 /** C's transaction_fix_domains: every changed domain's count after the commit. */
-function checkNodeQuota(store: Store, client: Client, tx: Transaction): void {
+function checkNodeQuota(store: Store, client: Requester, tx: StoreTransaction): void {
   for (const [domid, delta] of tx.nodeCountDelta) {
     const count = Math.max(0, (store.domains.get(domid)?.nodeCount ?? 0) + delta);
     if (domid !== 0) enforce(store, client, 'committed-nodes', count);
   }
 }
 
-function applyCommit(store: Store, tx: Transaction): void {
+function applyCommit(store: Store, tx: StoreTransaction): void {
   const modified = [...tx.touched].filter(([, t]) => t.modified);
   const events = commitEvents(store, modified);
   recharge(store, modified, -1);
@@ -114,7 +114,7 @@ function commitEvents(store: Store, modified: [string, TouchedNode][]): [string,
 }
 
 /** The live node as it is now, unaffected by the changes about to be applied. */
-function snapshot(store: Store, path: string): NodeRecord | null {
+function snapshot(store: Store, path: string): NodeContents | null {
   const live = store.lookup(path);
   if (!live) return null;
   const { value, perms, gen, children } = store.withCurrentPerms(live);

@@ -3,7 +3,7 @@
  * with the generation seen then (for conflict checks), its private copy and
  * the watch events to fire at commit.
  */
-import type { NodeRecord } from './node.js';
+import type { NodeContents } from './node.js';
 import type { Perms } from './permissions.js';
 import type { MatchMode } from './watches.js';
 
@@ -18,11 +18,11 @@ export interface TouchedNode {
   oldPerms: Perms | null;
   modified: boolean;
   /** The private copy; null while the node does not exist in this view. */
-  record: NodeRecord | null;
+  record: NodeContents | null;
   fire: MatchMode | undefined;
 }
 
-export class Transaction {
+export class StoreTransaction {
   readonly touched = new Map<string, TouchedNode>();
   /** Node-count change per owner domain, applied at commit. */
   readonly nodeCountDelta = new Map<number, number>();

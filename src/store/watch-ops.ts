@@ -1,19 +1,19 @@
 /** WATCH, UNWATCH and RESET_WATCHES on a client's watch list. */
 import { Feature, SUPPORTED_FEATURES } from '../wire/vocabulary.js';
 import { unwatchPath, watchPath } from './canonical-path.js';
-import type { Client } from './client.js';
+import type { Requester } from './requester.js';
 import { fail } from './errors.js';
 import { atoi } from './numbers.js';
 import { enforce, enforceMemory } from './quota-gate.js';
 import type { Store } from './store.js';
 import type { Watch } from './watches.js';
 
-function features(client: Client): number {
+function features(client: Requester): number {
   return client.domain ? client.domain.features : SUPPORTED_FEATURES;
 }
 
 /** Registers a watch; returns it so the caller can send the initial event. */
-export function addWatch(store: Store, client: Client, args: string[]): Watch {
+export function addWatch(store: Store, client: Requester, args: string[]): Watch {
   let depth: number | undefined;
   if (args.length === 3 && store.compat.watchDepth && features(client) & Feature.WATCH_DEPTH) {
     depth = atoi(args[2]!);
@@ -31,7 +31,7 @@ export function addWatch(store: Store, client: Client, args: string[]): Watch {
   return watch;
 }
 
-export function removeWatch(store: Store, client: Client, args: string[]): void {
+export function removeWatch(store: Store, client: Requester, args: string[]): void {
   if (args.length !== 2) fail('EINVAL', 'UNWATCH takes a path and a token');
   const path = unwatchPath(store, client, args[0]!);
   const i = client.watches.findIndex((w) => w.path === path && w.token === args[1]);

@@ -1,6 +1,6 @@
 /** Command-line options: accepted spellings and refused values, as a table. */
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_POLL_WINDOW_US, parseOptions, UsageError, type DaemonOptions } from '../../src/daemon/options.js';
+import { DEFAULT_POLL_WINDOW_US, parseOptions, DaemonUsageError, type DaemonOptions } from '../../src/daemon/options.js';
 
 const parse = (...argv: string[]) => parseOptions(argv, { XENSTORED_RUNDIR: '/run/xs' });
 
@@ -35,7 +35,7 @@ describe('parseOptions', () => {
     [['stray'], /unknown argument/],
   ];
   it.each(refused)('%j', (argv, message) => {
-    expect(() => parse(...argv)).toThrow(UsageError);
+    expect(() => parse(...argv)).toThrow(DaemonUsageError);
     expect(() => parse(...argv)).toThrow(message);
   });
 });

@@ -54,6 +54,8 @@ export interface SimDaemon {
   domainSocket(domid: number): string;
   /** Everything the daemon wrote to stderr so far. */
   stderr(): string;
+  /** Everything the daemon wrote to stdout so far (the XENSTORED_PATH= line, a UI= line). */
+  stdout(): string;
   /** Resolves with the exit code (or signal name) once the process is gone. */
   exited: Promise<number | string>;
 }
@@ -199,10 +201,10 @@ export async function startSim(options: StartSimOptions = {}): Promise<SimDaemon
   const describe = () => `node ${args.map((a) => path.relative(REPO_ROOT, a) || a).join(' ')} (XENSTORED_RUNDIR=${rundir})`;
   const stderrText = () => (stderr.trim() ? `daemon stderr:\n${stderr.trimEnd()}` : 'daemon stderr: (empty)');
 
+  let stdout = '';
   let socketPath: string;
   try {
     socketPath = await new Promise<string>((resolve, reject) => {
-      let stdout = '';
       const timer = setTimeout(() => {
         reject(new Error(`${describe()} printed no XENSTORED_PATH= line within ${timeoutMs} ms\nstdout so far: ${JSON.stringify(stdout)}\n${stderrText()}`));
       }, timeoutMs);
@@ -214,7 +216,7 @@ export async function startSim(options: StartSimOptions = {}): Promise<SimDaemon
         const line = stdout.slice(0, nl);
         clearTimeout(timer);
         child.stdout!.off('data', onData);
-        child.stdout!.resume(); // keep draining later output
+        child.stdout!.on('data', (more: string) => (stdout += more)); // keep draining later output
         const m = /^XENSTORED_PATH=(.+)$/.exec(line);
         if (!m) reject(new Error(`${describe()}: first stdout line is not XENSTORED_PATH=<socket>: ${JSON.stringify(line)}\n${stderrText()}`));
         else resolve(m[1]!);
@@ -257,6 +259,7 @@ export async function startSim(options: StartSimOptions = {}): Promise<SimDaemon
     stop,
     domainSocket: (domid: number) => path.join(rundir, 'domain', String(domid)),
     stderr: () => stderr,
+    stdout: () => stdout,
     exited,
   };
 }

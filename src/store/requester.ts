@@ -1,22 +1,27 @@
 /**
- * A client as the store sees it: the identity requests are checked against,
- * plus the watches and transactions it owns. The protocol layer's connection
- * holds one of these; nothing here knows about sockets or bytes.
+ * A requester: one connection as the store sees it, the identity requests
+ * are checked against, plus the watches and transactions it owns. The
+ * protocol layer's connection holds one of these; nothing here knows about
+ * sockets or bytes.
  */
 import type { Domain } from './domains.js';
 import type { PermIdentity } from './permissions.js';
-import type { Transaction } from './transaction.js';
+import type { StoreTransaction } from './transaction.js';
 import type { Watch } from './watches.js';
 
-export class Client implements PermIdentity {
+export class Requester implements PermIdentity {
   readonly watches: Watch[] = [];
-  readonly transactions = new Map<number, Transaction>();
+  readonly transactions = new Map<number, StoreTransaction>();
   nextTransactionId = 1;
   /** When the count of open transactions last went from 0 to 1 (ms). */
   transactionsSince = 0;
   /** SET_TARGET: this client acts with the rights of that domain too. */
   target: number | undefined = undefined;
-  /** Stopped by a protocol error: kept only so @releaseDomain can fire. */
+  /**
+   * C's "ignored connection" flag, only carried through live update: this
+   * daemon never sets it (a guest's framing error detaches the guest and
+   * drops its watches and transactions, and the domain's connection stays).
+   */
   ignored = false;
 
   constructor(
