@@ -1,15 +1,29 @@
-/** The package's public surface: the client, the daemon for in-process use, and the stream codec. */
-export * from './client/index.js';
-export { Daemon } from './daemon/daemon.js';
-export { parseOptions, type DaemonOptions } from './daemon/options.js';
-export { startDaemon } from './startup/startup.js';
-export { liveUpdateInProcess } from './liveupdate/in-process.js';
-export { dumpDaemon } from './liveupdate/state-dump.js';
-export { restoreDaemon } from './liveupdate/state-restore.js';
-export { exportDomain, importDomain } from './liveupdate/domain-migration.js';
-export { decodeStream, iterateStream } from './stream/stream-reader.js';
-export { encodeStream, StreamWriter } from './stream/stream-writer.js';
-export { checkStream } from './stream/stream-check.js';
-export { StreamError } from './stream/stream-error.js';
-export type { StreamRecord } from './stream/records.js';
+/**
+ * The package's public surface (the README's "API" section lists it):
+ *
+ *  - the client: XsClient and its transactions and errors;
+ *  - a daemon in this process: startSim() gives a handle to stop it, live
+ *    update it and dump its state (the same handle as in
+ *    `xenstored-sim/testing`, which adds spawned daemons, snapshots,
+ *    arbitraries and the live-update property);
+ *  - the migration stream codec, as `stream`;
+ *  - the wire vocabulary: message type numbers and error names.
+ *
+ * Everything else (the Daemon class, the store, the restore internals) is
+ * internal and may change without notice.
+ */
+import { checkStream } from './stream/stream-check.js';
+import { StreamError } from './stream/stream-error.js';
+import { decodeStream, iterateStream } from './stream/stream-reader.js';
+import { encodeStream, StreamWriter } from './stream/stream-writer.js';
+
+export { XsClient, Transaction, XsConnectionError, XsError, XsProtocolError, isXsError, encodeArgs } from './client/index.js';
+export type { ConnectOptions, DirectoryPart, TransactionOptions, WatchEvent, XsClientEvents, XsErrorCode } from './client/index.js';
+export { startSim } from './testing/start-sim.js';
+export type { SimHandle, SimOptions } from './testing/sim-handle.js';
 export { MessageType, ERROR_NAMES } from './wire/vocabulary.js';
+
+/** The migration stream (C xenstored's live-update format): decode, encode, check. */
+export const stream = { decodeStream, iterateStream, encodeStream, StreamWriter, checkStream, StreamError } as const;
+export type { StreamRecord, StreamFormat, DecodedRecord } from './stream/records.js';
+export type { DecodedStream } from './stream/stream-reader.js';

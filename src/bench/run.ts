@@ -20,6 +20,7 @@ import { listingRequests, type InProcResults } from './inproc.js';
 import { format, machine, median, Results, revision, writeReport, type Daemon } from './report.js';
 import { FLOOR_SIZES, roundTripFloor } from './floor.js';
 import { LibxenstoreDriver } from './xsclient.js';
+import { kitSection, measureKit } from './testing-kit.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const quick = process.env.BENCH_QUICK === '1';
@@ -298,6 +299,8 @@ async function main(): Promise<void> {
 
   log('in process: scaling and migration stream');
   const inproc = inProcess();
+  log('testing kit: startSim and snapshot()');
+  const testingKit = await measureKit(quick ? [10_000] : [10_000, 100_000], quick ? 20 : 100);
 
   results.sections.push(
     ...ceilings(results),
@@ -307,6 +310,8 @@ async function main(): Promise<void> {
       + `${((largest.rss - largest.emptyRss) / largest.nodes).toFixed(0)} after its live updates (${(largest.rss / 2 ** 20).toFixed(0)} MB).`,
     '',
     ...inProcessSections(inproc),
+    '',
+    kitSection(testingKit),
   );
   const minutes = ((Date.now() - started) / 60_000).toFixed(1);
   const header = [

@@ -13,13 +13,26 @@
  */
 import { performance } from 'node:perf_hooks';
 
+/** Time and the next turn of the event loop; tests give a fake one. */
+export interface PollClock {
+  /** Milliseconds, monotonic. */
+  now(): number;
+  /** Runs `f` at the next turn without sleeping (setImmediate). */
+  nextTurn(f: () => void): void;
+}
+
+export const EVENT_LOOP_CLOCK: PollClock = { now: () => performance.now(), nextTurn: (f) => setImmediate(f) };
+
 export class PollWindow {
   private lastActivity = -Infinity;
   private lastSource: object | undefined;
   private polling = false;
 
   /** `windowMs` 0 turns polling off. */
-  constructor(private readonly windowMs: number) {}
+  constructor(
+    private readonly windowMs: number,
+    private readonly clock: PollClock = EVENT_LOOP_CLOCK,
+  ) {}
 
   /** Whether the loop is polling instead of sleeping. */
   get isPolling(): boolean {
@@ -33,17 +46,17 @@ export class PollWindow {
       this.lastActivity = -Infinity;
       return;
     }
-    this.lastActivity = performance.now();
+    this.lastActivity = this.clock.now();
     if (!this.polling && this.windowMs > 0) {
       this.polling = true;
-      setImmediate(this.poll);
+      this.clock.nextTurn(this.poll);
     }
   }
 
   // A pending setImmediate makes libuv poll with a zero timeout, so each turn
   // of the loop reads whatever arrived and comes back here without sleeping.
   private readonly poll = (): void => {
-    if (performance.now() - this.lastActivity < this.windowMs) setImmediate(this.poll);
+    if (this.clock.now() - this.lastActivity < this.windowMs) this.clock.nextTurn(this.poll);
     else this.polling = false;
   };
 }

@@ -138,7 +138,7 @@ export function restoreDaemon(options: DaemonOptions, stream: Buffer, sockets: S
         break;
     }
   }
-  if (committed[0] !== store.root) {
+  if (!committed.includes(store.root)) {
     throw new StreamError('XS_STREAM_INCONSISTENT', { offset: stream.length }, 'the stream holds no root node');
   }
   if (generations) {
@@ -223,8 +223,13 @@ function restoreNode(daemon: Daemon, parents: ParentFinder, at: DecodedRecord, r
   const perms = fromStreamPerms(r.perms);
   const value = r.value.toString('latin1');
   if (isSpecialPath(r.path)) {
-    if (store.compat.specialPathsAreNodes) store.specialNodes.set(r.path, new Node(value, perms, store.nextGeneration()));
-    else store.specialPerms.set(r.path, perms);
+    if (!store.compat.specialPathsAreNodes) {
+      store.specialPerms.set(r.path, perms);
+      return;
+    }
+    const special = new Node(value, perms, store.nextGeneration());
+    store.specialNodes.set(r.path, special);
+    committed.push(special); // a dump gives special nodes a generation too
     return;
   }
   let node: Node;

@@ -29,6 +29,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSim } from '../helpers/sim-daemon.js';
 import { CI, XS_REF_HOME, PYTHON, KIT_CANDIDATES, findKit, onPath } from '../helpers/requirements.js';
+import { sleep } from '../helpers/wait.js';
 
 // --- configuration -----------------------------------------------------------
 
@@ -225,7 +226,6 @@ function background(socket: string, cmd: string, args: string[]) {
   };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // --- a raw wire-protocol request (for INTRODUCE) ----------------------------------
 

@@ -7,8 +7,8 @@
  *   ...
  *   await xs.stop();
  *
- * The kit lives in /work/shared/peers/xenstored-ref unless XS_REF_KIT says
- * otherwise. When the kit is missing or the daemon does not come up,
+ * The kit is looked up as everywhere in the tests (requirements.ts:
+ * $XS_REF_KIT, ../shared/peers/xenstored-ref, /work/shared/peers/xenstored-ref). When the kit is missing or the daemon does not come up,
  * startCXenstored rejects with an error saying so — a test file using it in
  * beforeAll fails instead of silently skipping.
  *
@@ -19,6 +19,7 @@ import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { findKit, KIT_CANDIDATES } from './requirements.js';
 
 /** What a test needs from the daemon under test, whichever implementation it is. */
 export interface DaemonUnderTest {
@@ -33,7 +34,8 @@ export interface CXenstored extends DaemonUnderTest {
   rundir: string;
 }
 
-export const C_KIT_DIR = process.env.XS_REF_KIT ?? '/work/shared/peers/xenstored-ref';
+/** The kit, found where every test looks for it (requirements.ts); the last candidate names it in errors. */
+export const C_KIT_DIR = findKit('start-cxenstored.sh') ?? KIT_CANDIDATES.at(-1)!;
 
 /** Thrown when the reference kit is not there or cannot start a daemon. */
 export class CKitUnavailableError extends Error {

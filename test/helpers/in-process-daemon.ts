@@ -1,11 +1,14 @@
-/** A daemon inside the test process, with raw clients, torn down after each test. */
+/**
+ * A daemon inside the test process, started the way the CLI and the testing
+ * kit start one, for tests that look at its insides; with raw clients; torn
+ * down after each test. (Tests that only need the wire use startSim.)
+ */
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterEach } from 'vitest';
-import { Daemon } from '../../src/daemon/daemon.js';
+import type { Daemon } from '../../src/daemon/daemon.js';
 import { parseOptions } from '../../src/daemon/options.js';
-import { installStateCommands } from '../../src/liveupdate/state-commands.js';
+import { startDaemon as bootDaemon } from '../../src/startup/startup.js';
+import { makeRundir } from '../../src/testing/sim-handle.js';
 import { RawClient } from './raw-client.js';
 
 const cleanups: (() => unknown)[] = [];
@@ -23,10 +26,10 @@ export function onTearDown(f: () => unknown): void {
 
 /** Starts a daemon with `args` (as on the command line) in a fresh run directory, CONTROL extensions included. */
 export async function startDaemon(args: string[] = []): Promise<Daemon> {
-  const rundir = fs.mkdtempSync(path.join(os.tmpdir(), 'xs-test-'));
-  const daemon = new Daemon(parseOptions(args, { XENSTORED_RUNDIR: rundir }), () => {});
-  await daemon.listen();
-  installStateCommands(daemon, () => args);
+  const rundir = makeRundir();
+  const started = await bootDaemon(parseOptions(args, { XENSTORED_RUNDIR: rundir }), args, () => {});
+  if (started.kind !== 'running') throw new Error(`startDaemon: ${args.join(' ')} does not start a daemon`);
+  const { daemon } = started;
   onTearDown(async () => {
     await daemon.close();
     fs.rmSync(rundir, { recursive: true, force: true });

@@ -13,16 +13,21 @@
  * `XENSTORED_PATH=<socket>` line, and rejects with the daemon's stderr when it
  * exits first or does not get there within `timeoutMs`.
  *
+ * The process itself is started by the testing kit's spawnDaemon (what
+ * `xenstored-sim/testing`'s spawnSim uses); this helper adds the build check
+ * and the test-facing shape.
+ *
  * dist/ is (re)built with `npm run build` when it is missing or
  * older than src/ (ensureBuilt). test/global-setup.ts does that once per
  * vitest run; outside such a run startSim checks by itself, so the helper
  * also works alone.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { makeRundir } from '../../src/testing/sim-handle.js';
+import { spawnDaemon, type SpawnedDaemon } from '../../src/testing/spawn-sim.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SIM_CLI = path.join(REPO_ROOT, 'dist', 'cli', 'xenstored-sim.js');
@@ -137,25 +142,6 @@ export function ensureBuilt(): void {
   }
 }
 
-/** Daemons started by this process and not stopped yet: killed when it exits. */
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const child of live) {
-      try {
-        child.kill('SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  });
-}
-
-const STDERR_LIMIT = 256 * 1024;
-
 /**
  * Set by test/global-setup.ts once it has built dist/ for this vitest run.
  * Workers inherit it and then only build when dist/ is missing: rebuilding
@@ -167,99 +153,29 @@ export const DIST_CHECKED_ENV = 'XENSTORED_SIM_DIST_CHECKED';
 export async function startSim(options: StartSimOptions = {}): Promise<SimDaemon> {
   if (process.env[DIST_CHECKED_ENV] !== '1' || !fs.existsSync(SIM_CLI)) ensureBuilt();
   const ownRundir = options.rundir === undefined;
-  // Short base path: AF_UNIX socket paths are limited to 107 bytes.
-  const rundir = ownRundir ? fs.mkdtempSync(path.join(os.tmpdir().length < 40 ? os.tmpdir() : '/tmp', 'xs-sim-')) : path.resolve(options.rundir!);
+  const rundir = ownRundir ? makeRundir() : path.resolve(options.rundir!);
   fs.mkdirSync(rundir, { recursive: true });
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  // An inherited XENSTORED_PATH belongs to some other daemon.
-  delete env.XENSTORED_PATH;
-  Object.assign(env, { XENSTORED_RUNDIR: rundir }, options.env ?? {});
-  const args = [SIM_CLI, ...(options.args ?? [])];
-  const timeoutMs = options.timeoutMs ?? 15_000;
-
-  const [command, commandArgs] = options.umask === undefined
-    ? [process.execPath, args]
-    : ['/bin/sh', ['-c', `umask ${options.umask.toString(8)} && exec "$0" "$@"`, process.execPath, ...args]];
-  const child = spawn(command, commandArgs, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  installExitHook();
-  live.add(child);
-  let stderr = '';
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (s: string) => {
-    stderr += s;
-    if (stderr.length > STDERR_LIMIT) stderr = stderr.slice(-STDERR_LIMIT);
-  });
-  const exited = new Promise<number | string>((resolve) => {
-    child.once('exit', (code, signal) => {
-      live.delete(child);
-      resolve(code ?? signal ?? 'unknown');
-    });
-  });
   const removeRundir = () => {
     if (ownRundir) fs.rmSync(rundir, { recursive: true, force: true });
   };
-  const describe = () => `node ${args.map((a) => path.relative(REPO_ROOT, a) || a).join(' ')} (XENSTORED_RUNDIR=${rundir})`;
-  const stderrText = () => (stderr.trim() ? `daemon stderr:\n${stderr.trimEnd()}` : 'daemon stderr: (empty)');
-
-  let stdout = '';
-  let socketPath: string;
+  let daemon: SpawnedDaemon;
   try {
-    socketPath = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(new Error(`${describe()} printed no XENSTORED_PATH= line within ${timeoutMs} ms\nstdout so far: ${JSON.stringify(stdout)}\n${stderrText()}`));
-      }, timeoutMs);
-      child.stdout!.setEncoding('utf8');
-      const onData = (s: string) => {
-        stdout += s;
-        const nl = stdout.indexOf('\n');
-        if (nl < 0) return;
-        const line = stdout.slice(0, nl);
-        clearTimeout(timer);
-        child.stdout!.off('data', onData);
-        child.stdout!.on('data', (more: string) => (stdout += more)); // keep draining later output
-        const m = /^XENSTORED_PATH=(.+)$/.exec(line);
-        if (!m) reject(new Error(`${describe()}: first stdout line is not XENSTORED_PATH=<socket>: ${JSON.stringify(line)}\n${stderrText()}`));
-        else resolve(m[1]!);
-      };
-      child.stdout!.on('data', onData);
-      child.once('error', (e) => {
-        clearTimeout(timer);
-        reject(new Error(`cannot run ${describe()}: ${e.message}`));
-      });
-      void exited.then((how) => {
-        clearTimeout(timer);
-        reject(new Error(`${describe()} exited (${how}) before printing XENSTORED_PATH=\nstdout: ${JSON.stringify(stdout)}\n${stderrText()}`));
-      });
-    });
+    daemon = await spawnDaemon(SIM_CLI, options.args ?? [], { rundir, env: options.env, cwd: REPO_ROOT, timeoutMs: options.timeoutMs, umask: options.umask });
   } catch (e) {
-    child.kill('SIGKILL');
-    await exited;
     removeRundir();
     throw e;
   }
-
-  let stopping: Promise<void> | undefined;
-  const stop = () => {
-    stopping ??= (async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const killTimer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-        await exited;
-        clearTimeout(killTimer);
-      }
-      removeRundir();
-    })();
-    return stopping;
-  };
-
   return {
-    socketPath,
+    socketPath: daemon.socketPath,
     rundir,
-    pid: child.pid!,
-    stop,
+    pid: daemon.pid,
+    stop: async () => {
+      await daemon.stop();
+      removeRundir();
+    },
     domainSocket: (domid: number) => path.join(rundir, 'domain', String(domid)),
-    stderr: () => stderr,
-    stdout: () => stdout,
-    exited,
+    stderr: daemon.stderr,
+    stdout: daemon.stdout,
+    exited: daemon.exited,
   };
 }

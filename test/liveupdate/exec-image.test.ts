@@ -11,7 +11,6 @@ import {
   INHERITED_FDS_ENV,
   NO_NATIVE_ENV,
   loadExecAddon,
-  nodeSelfArgs,
   reexecAvailable,
   reexecSelf,
   reexecUnavailableReason,
@@ -345,10 +344,6 @@ describe('fallback switch and descriptor contract', () => {
     expect(() => spawnSuccessor({ execPath: process.execPath, argv: [], keepFds: [5, 5] })).toThrow(TypeError);
     expect(() => spawnSuccessor({ execPath: process.execPath, argv: ['a\0b'], keepFds: [] })).toThrow(TypeError);
     expect(() => reexecSelf({ execPath: '', argv: [], keepFds: [] })).toThrow();
-  });
-
-  it('nodeSelfArgs repeats the node flags before the script', () => {
-    expect(nodeSelfArgs()).toEqual([...process.execArgv, ...process.argv.slice(1)]);
   });
 
   it.runIf(linux)('stopReading leaves bytes in the kernel; resumeReading gets them', async () => {

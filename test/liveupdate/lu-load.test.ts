@@ -34,6 +34,7 @@ import { FrameReader } from '../../src/protocol/frame-reader.js';
 import { MessageType as T, messageTypeName } from '../../src/wire/vocabulary.js';
 import { SIM_CLI, startSim, type SimDaemon } from '../helpers/sim-daemon.js';
 import { CI } from '../helpers/requirements.js';
+import { sleep } from '../helpers/wait.js';
 
 const envInt = (name: string, dflt: number) => {
   const v = process.env[name];
@@ -53,7 +54,6 @@ const SHARED_SLOTS = 64;
 /** A client whose reply is this late has been lost, not delayed. */
 const REPLY_TIMEOUT_MS = 20_000;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Expected {
   reqId: number;

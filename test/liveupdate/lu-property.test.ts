@@ -35,6 +35,8 @@ import { liveUpdateInProcess } from '../../src/liveupdate/in-process.js';
 import { encodeFrame, type Frame } from '../../src/protocol/frame.js';
 import { FrameReader } from '../../src/protocol/frame-reader.js';
 import { MessageType as T, messageTypeName } from '../../src/wire/vocabulary.js';
+import { requests } from '../../src/testing/arbitraries.js';
+import { payloadBytes } from '../../src/testing/operations.js';
 
 const NUM_RUNS = Number(process.env.LU_PROP_RUNS ?? 400);
 const SEED = process.env.LU_PROP_SEED === undefined ? undefined : Number(process.env.LU_PROP_SEED);
@@ -155,35 +157,17 @@ type Command =
 
 const PATHS = ['/a', '/a/b', '/a/b/c', '/a/c', '/b', 'x', 'x/y', '/local/domain/1/x', '/local/domain/2', '/local/domain/1'];
 const WATCH_PATHS = [...PATHS, '/', '@introduceDomain', '@releaseDomain'];
-const VALUES = ['', 'v', 'hello', 'z'.repeat(300)];
 const TOKENS = ['t1', 't2', 'x'];
-const PERMS = [['n0'], ['r0'], ['b1'], ['n1', 'r2'], ['w0', 'b1'], ['n2', 'r1'], ['n1']];
 
 const pathArb = fc.constantFrom(...PATHS);
 const txSlotArb = fc.constantFrom(0, 0, 0, 1, 1, 2, -1);
 
-const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { arbitrary: fc.record({ p: pathArb, v: fc.constantFrom(...VALUES), tx: txSlotArb }).map(({ p, v, tx }) => ({ type: T.WRITE, payload: `${p}\0${v}`, txSlot: tx })), weight: 6 },
-  { arbitrary: fc.record({ p: pathArb, tx: txSlotArb }).map(({ p, tx }) => ({ type: T.READ, payload: `${p}\0`, txSlot: tx })), weight: 4 },
-  { arbitrary: fc.record({ p: pathArb, tx: txSlotArb }).map(({ p, tx }) => ({ type: T.MKDIR, payload: `${p}\0`, txSlot: tx })), weight: 2 },
-  { arbitrary: fc.record({ p: pathArb, tx: txSlotArb }).map(({ p, tx }) => ({ type: T.RM, payload: `${p}\0`, txSlot: tx })), weight: 3 },
-  { arbitrary: fc.record({ p: pathArb, tx: txSlotArb }).map(({ p, tx }) => ({ type: T.DIRECTORY, payload: `${p}\0`, txSlot: tx })), weight: 2 },
-  {
-    arbitrary: fc.record({ p: pathArb, off: fc.constantFrom(0, 1, 3), tx: txSlotArb }).map(({ p, off, tx }) => ({ type: T.DIRECTORY_PART, payload: `${p}\0${off}\0`, txSlot: tx })),
-    weight: 2,
-  },
-  { arbitrary: fc.record({ p: pathArb, tx: txSlotArb }).map(({ p, tx }) => ({ type: T.GET_PERMS, payload: `${p}\0`, txSlot: tx })), weight: 2 },
-  {
-    arbitrary: fc.record({ p: pathArb, perms: fc.constantFrom(...PERMS), tx: txSlotArb }).map(({ p, perms, tx }) => ({
-      type: T.SET_PERMS, payload: `${p}\0${perms.join('\0')}\0`, txSlot: tx,
-    })),
-    weight: 2,
-  },
-  { arbitrary: fc.record({ p: fc.constantFrom(...WATCH_PATHS), t: fc.constantFrom(...TOKENS) }).map(({ p, t }) => ({ type: T.WATCH, payload: `${p}\0${t}\0`, txSlot: 0 })), weight: 3 },
-  { arbitrary: fc.record({ p: fc.constantFrom(...WATCH_PATHS), t: fc.constantFrom(...TOKENS) }).map(({ p, t }) => ({ type: T.UNWATCH, payload: `${p}\0${t}\0`, txSlot: 0 })), weight: 1 },
-  { arbitrary: fc.constant({ type: T.TRANSACTION_START, payload: '\0', txSlot: 0 }), weight: 3 },
-  { arbitrary: fc.record({ commit: fc.boolean(), tx: fc.constantFrom(1, 1, 1, 2, -1) }).map(({ commit, tx }) => ({ type: T.TRANSACTION_END, payload: commit ? 'T\0' : 'F\0', txSlot: tx })), weight: 3 },
-);
+/** A request from the testing kit's shared vocabulary, in a transaction slot of this test's own (which can name an id not open). */
+const opArb: fc.Arbitrary<Op> = fc.record({ req: requests({ streamable: true }), tx: txSlotArb, end: fc.constantFrom(1, 1, 1, 2, -1) }).map(({ req, tx, end }) => ({
+  type: req.type,
+  payload: payloadBytes(req.payload).toString('latin1'),
+  txSlot: req.type === T.TRANSACTION_END ? end : req.type === T.WATCH || req.type === T.UNWATCH || req.type === T.TRANSACTION_START ? 0 : tx,
+}));
 
 const peerArb = fc.nat({ max: 99 });
 

@@ -17,32 +17,31 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { Daemon } from '../../src/daemon/daemon.js';
-import { parseOptions } from '../../src/daemon/options.js';
+import { describe, expect, it } from 'vitest';
 import { reexecAvailable, reexecUnavailableReason } from '../../src/liveupdate/exec-image.js';
 import { dumpDaemon } from '../../src/liveupdate/state-dump.js';
 import { decodeStream } from '../../src/stream/stream-reader.js';
 import { encodeFrame } from '../../src/protocol/frame.js';
 import { FrameReader } from '../../src/protocol/frame-reader.js';
 import { MessageType as T, messageTypeName } from '../../src/wire/vocabulary.js';
-import { RawClient } from '../helpers/raw-client.js';
+import { connect, onTearDown, startDaemon, tearDownAfterEach } from '../helpers/in-process-daemon.js';
+import type { RawClient } from '../helpers/raw-client.js';
 import { SIM_CLI, startSim, type SimDaemon } from '../helpers/sim-daemon.js';
 import { CI } from '../helpers/requirements.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 const VALUE = 'v'.repeat(4000);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Sent after the reads: its reply comes after every reply to them, duplicates included. */
+const BARRIER_REQ = 999_999;
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+tearDownAfterEach();
 
 /** A client that does not read until told to; then checks every message. */
 class SlowReader {
   private readonly socket: net.Socket;
   private readonly reader = new FrameReader(1 << 20);
   readonly replies: string[] = [];
+  private sent = 0;
   error: string | undefined;
   closed = false;
 
@@ -73,21 +72,29 @@ class SlowReader {
   /** Sends READ /big with req ids from..to, a few at a time. */
   async sendReads(from: number, to: number): Promise<void> {
     for (let i = from; i <= to; i++) {
-      this.socket.write(encodeFrame({ type: T.READ, reqId: i, txId: 0, payload: Buffer.from('/big\0', 'latin1') }));
+      const frame = encodeFrame({ type: T.READ, reqId: i, txId: 0, payload: Buffer.from('/big\0', 'latin1') });
+      this.socket.write(frame);
+      this.sent += frame.length;
       if (i % 50 === 0) await sleep(1);
     }
   }
 
-  get clientSideBacklog(): number {
-    return this.socket.writableLength;
+  /** Request bytes handed to the kernel, so on the daemon's side of the socket (the rest wait in Node). */
+  get inKernel(): number {
+    return this.sent - this.socket.writableLength;
   }
 
-  /** Starts reading; resolves once `count` messages are in (or after a quiet spell). */
-  async readAll(count: number, timeoutMs = 15_000): Promise<void> {
+  /**
+   * Starts reading, sends a barrier request and resolves with everything
+   * received before the barrier's reply (replies come in order, so a
+   * duplicate could not arrive after it).
+   */
+  async readAll(timeoutMs = 30_000): Promise<string[]> {
     this.socket.resume();
-    const deadline = Date.now() + timeoutMs;
-    while (this.replies.length < count && !this.error && !this.closed && Date.now() < deadline) await sleep(20);
-    await sleep(200); // anything extra (duplicates) would arrive now
+    this.socket.write(encodeFrame({ type: T.GET_DOMAIN_PATH, reqId: BARRIER_REQ, txId: 0, payload: Buffer.from('0\0', 'latin1') }));
+    const barrier = (r: string) => r.startsWith(`GET_DOMAIN_PATH req=${BARRIER_REQ} `);
+    await waitFor('the barrier reply', () => this.replies.some(barrier) || this.error !== undefined || this.closed, timeoutMs);
+    return this.replies.slice(0, this.replies.findIndex(barrier));
   }
 
   close(): void {
@@ -105,13 +112,17 @@ async function liveUpdate(control: RawClient): Promise<void> {
   expect(reply.payload.toString('latin1')).toBe('OK\0');
 }
 
-async function startWithBig(): Promise<{ sim: SimDaemon; control: RawClient }> {
-  const sim = await startSim();
-  cleanups.push(() => sim.stop());
-  const control = await RawClient.connect(sim.socketPath);
-  cleanups.push(() => control.close());
+/** A spawned daemon tracing every reply (so a test can wait until it answered a request), with /big written. */
+async function startWithBig(): Promise<{ sim: SimDaemon; control: RawClient; answered: (reqId: number) => boolean }> {
+  const rundir = fs.mkdtempSync(path.join(os.tmpdir().length < 40 ? os.tmpdir() : '/tmp', 'xs-lub-'));
+  onTearDown(() => fs.rmSync(rundir, { recursive: true, force: true }));
+  const trace = path.join(rundir, 'trace');
+  const sim = await startSim({ rundir, args: ['--trace-file', trace] });
+  onTearDown(() => sim.stop());
+  const control = await connect(sim.socketPath);
   expect((await control.call(T.WRITE, `/big\0${VALUE}`)).text).toBe('OK\0');
-  return { sim, control };
+  const answered = (reqId: number) => new RegExp(`^OUT conn\\d+ \\S+ READ req ${reqId} `, 'm').test(fs.readFileSync(trace, 'utf8'));
+  return { sim, control, answered };
 }
 
 const missing = reexecAvailable() ? undefined : reexecUnavailableReason() ?? 'the execve addon is unavailable';
@@ -124,52 +135,47 @@ const needReexec = () => {
 describe('re-exec live update and bytes held in user space', () => {
   reexecIt('replies a slow client has not read yet arrive exactly once, in order', async () => {
     needReexec();
-    const { sim, control } = await startWithBig();
+    const { sim, control, answered } = await startWithBig();
     const slow = await SlowReader.connect(sim.socketPath);
-    cleanups.push(() => slow.close());
+    onTearDown(() => slow.close());
     // 100 replies of 4 KB: more than the kernel takes, far less than the daemon's high-water mark.
     await slow.sendReads(1, 100);
-    await sleep(300);
+    await waitFor('the daemon to answer all 100 reads', () => answered(100));
     await liveUpdate(control);
-    await slow.readAll(100);
+    const replies = await slow.readAll();
     expect(slow.error).toBeUndefined();
-    expect(slow.replies).toEqual(expectedReads(1, 100));
+    expect(replies).toEqual(expectedReads(1, 100));
     expect(slow.closed).toBe(false);
   }, 30_000);
 
   reexecIt('requests of a client the daemon stopped reading (it does not read its replies) are all answered', async () => {
     needReexec();
-    const { sim, control } = await startWithBig();
+    const { sim, control, answered } = await startWithBig();
     const slow = await SlowReader.connect(sim.socketPath);
-    cleanups.push(() => slow.close());
-    // 3000 replies of 4 KB (12 MB): the daemon stops reading this client at 1 MB of output.
+    onTearDown(() => slow.close());
+    // 3000 replies of 4 KB (12 MB): the daemon stops reading this client at 1 MB of output (256 replies).
     await slow.sendReads(1, 3000);
-    await sleep(300);
+    await waitFor('the daemon near its high-water mark', () => answered(200));
+    expect(answered(3000)).toBe(false); // the daemon did stop reading
     await liveUpdate(control);
-    await slow.readAll(3000);
+    const replies = await slow.readAll(60_000);
     expect(slow.error).toBeUndefined();
-    expect(slow.replies).toEqual(expectedReads(1, 3000));
+    expect(replies).toEqual(expectedReads(1, 3000));
   }, 60_000);
 
   it('pausing a client leaves its unread requests in the kernel, so the state dump misses none', async () => {
-    const rundir = fs.mkdtempSync(path.join(os.tmpdir().length < 40 ? os.tmpdir() : '/tmp', 'xs-lub-'));
-    const daemon = new Daemon(parseOptions([], { XENSTORED_RUNDIR: rundir }), () => {});
-    await daemon.listen();
-    cleanups.push(async () => {
-      await daemon.close();
-      fs.rmSync(rundir, { recursive: true, force: true });
-    });
-    const setup = await RawClient.connect(daemon.options.socketPath);
-    cleanups.push(() => setup.close());
+    const daemon = await startDaemon();
+    const setup = await connect(daemon.options.socketPath);
     await setup.call(T.WRITE, `/big\0${VALUE}`);
+    const known = daemon.connections.size;
     const slow = await SlowReader.connect(daemon.options.socketPath);
-    cleanups.push(() => slow.close());
-    await sleep(100);
+    onTearDown(() => slow.close());
+    await waitFor('the daemon to accept the connection', () => daemon.connections.size > known);
     const conn = [...daemon.connections.values()].at(-1)!;
     // Sockets read straight into the daemon's buffer, so pause() stops reading at the kernel.
     daemon.socketOf(conn)!.pause();
     await slow.sendReads(1, 3000);
-    await sleep(300);
+    await waitFor('requests in the kernel', () => slow.inKernel > 0);
     expect(daemon.socketOf(conn)!.readableLength, 'bytes Node read ahead for a paused socket').toBe(0);
     expect(conn.unprocessedInput()).toEqual(conn.reader.unconsumed());
     const stream = dumpDaemon(daemon, { version: 2, includeInFlight: true });

@@ -33,6 +33,7 @@ import { encodeFrame, type Frame } from '../../src/protocol/frame.js';
 import { FrameReader } from '../../src/protocol/frame-reader.js';
 import { MessageType, messageTypeName } from '../../src/wire/vocabulary.js';
 import type { Store } from '../../src/store/store.js';
+import { payloadBytes as wire, replyText, showBytes as show } from '../../src/testing/operations.js';
 
 export type Version = 'master' | '4.17';
 
@@ -42,15 +43,7 @@ process.once('exit', () => {
   for (const dir of rundirs) rmSync(dir, { recursive: true, force: true });
 });
 
-/** `|` → NUL. */
-export function wire(text: string): Buffer {
-  return Buffer.from(text.replace(/\|/g, '\0'), 'latin1');
-}
-
-/** NUL → `|` (for readable comparisons). */
-export function show(bytes: Buffer): string {
-  return bytes.toString('latin1').replace(/\0/g, '|');
-}
+export { wire, show };
 
 export interface Msg {
   readonly type: number;
@@ -63,18 +56,8 @@ export function isEvent(m: Msg): boolean {
   return m.type === MessageType.WATCH_EVENT;
 }
 
-/**
- * Short text form of a reply: `OK`, an error name (`EACCES`), or `=` plus
- * the payload with NULs shown as `|` (`=hello`, `=a|b|`, `=` when empty).
- */
-export function renderReply(m: Msg): string {
-  if (m.type === MessageType.ERROR) {
-    const text = show(m.payload);
-    return text.endsWith('|') ? text.slice(0, -1) : `ERROR(${text})`;
-  }
-  if (m.payload.equals(Buffer.from('OK\0'))) return 'OK';
-  return `=${show(m.payload)}`;
-}
+/** Short text form of a reply: `OK`, an error name (`EACCES`), or `=` plus the payload with NULs shown as `|`. */
+export const renderReply = (m: Msg): string => replyText(m);
 
 /** Text form of an event: the raw payload with NULs as `|` (`/a/b|tok|`). */
 export function renderEvent(m: Msg): string {

@@ -1,8 +1,9 @@
 /**
  * Model-based property test: random request sequences from two dom0
  * sockets and two guest domains go to the real daemon pipeline (through
- * test/protocol/harness.ts) and to the reference model (model.ts); every
- * reply and every watch event of every connection must be the same.
+ * test/protocol/harness.ts) and to the reference model (src/testing/model.ts); every
+ * reply and every watch event of every connection must be the same. The
+ * operations come from the testing kit's shared vocabulary (src/testing).
  *
  * Compared per request: the reply (DIRECTORY_PART generations normalised to
  * "G", the model has no generation numbers), the events each connection
@@ -20,7 +21,10 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Harness, MessageType as T, type Conn } from '../protocol/harness.js';
-import { Model, type Version } from './model.js';
+import { messageTypeName } from '../../src/wire/vocabulary.js';
+import { operationSequences } from '../../src/testing/arbitraries.js';
+import { Model, type Version } from '../../src/testing/model.js';
+import { transactionId, type Operation } from '../../src/testing/operations.js';
 
 const RUNS = Number(process.env.MODEL_RUNS ?? 600);
 const MAX_OPS = Number(process.env.MODEL_MAX_OPS ?? 50);
@@ -29,89 +33,7 @@ const PATH = process.env.MODEL_PATH || undefined;
 
 const CONNS = ['dom0', 'dom0b', 'dom1', 'dom2'] as const;
 
-interface Op {
-  readonly conn: number;
-  /**
-   * Index into the connection's open transactions (ascending ids), 'last' for
-   * the newest one, or null for none (also used when there is no such one).
-   */
-  readonly tx: number | 'last' | null;
-  readonly type: number;
-  readonly payload: string;
-}
-
-const TYPE_NAMES: Record<number, string> = Object.fromEntries(Object.entries(T).map(([k, v]) => [v, k]));
-
-// --- generators ---------------------------------------------------------------------
-
-const absPath = fc.constantFrom(
-  '/', '/a', '/a', '/a/b', '/a/b', '/a/b/c', '/a/c', '/b', '/b/a',
-  '/local/domain/1', '/local/domain/1/a', '/local/domain/1/a/b',
-  '/local/domain/2', '/local/domain/2/data', '/local/domain/2/data/a', '/local/domain/2/data/a/b',
-  '/shared', '/shared/a', '/shared/a/b',
-);
-const relPath = fc.constantFrom('a', 'a/b', 'data', 'data/a');
-const badPath = fc.constantFrom('/a/', '/a//b', 'a b', '', '@a', '@releaseDomain', '@introduceDomain', '/a/@x');
-const path = fc.oneof({ weight: 8, arbitrary: absPath }, { weight: 2, arbitrary: relPath }, { weight: 1, arbitrary: badPath });
-const watchPath = fc.oneof(
-  { weight: 8, arbitrary: fc.constantFrom('/', '/a', '/a', '/a/b', '/b', '/local', '/local/domain/1', '/local/domain/2', '/local/domain/2/data', '/shared', 'a', 'data') },
-  { weight: 2, arbitrary: path },
-);
-const value = fc.constantFrom('', 'v', 'w', 'x|y');
-const token = fc.constantFrom('t', 'u');
-const permEntry = fc.oneof(
-  { weight: 6, arbitrary: fc.constantFrom('n0', 'r0', 'b0', 'w0', 'n1', 'r1', 'w1', 'b1', 'n2', 'r2', 'w2', 'b2', 'r3', 'n3') },
-  { weight: 1, arbitrary: fc.constantFrom('r0x1', 'b02', 'r-1', 'r32757', 'n32757', 'n40000', 'x1', 'r', 'r1a', 'w 2') },
-);
-const perms = fc.array(permEntry, { minLength: 1, maxLength: 5 });
-
-const request: fc.Arbitrary<{ type: number; payload: string }> = fc.oneof(
-  { weight: 10, arbitrary: path.map((p) => ({ type: T.READ, payload: `${p}|` })) },
-  { weight: 20, arbitrary: fc.tuple(path, value).map(([p, v]) => ({ type: T.WRITE, payload: `${p}|${v}` })) },
-  { weight: 6, arbitrary: path.map((p) => ({ type: T.MKDIR, payload: `${p}|` })) },
-  { weight: 8, arbitrary: path.map((p) => ({ type: T.RM, payload: `${p}|` })) },
-  { weight: 4, arbitrary: path.map((p) => ({ type: T.DIRECTORY, payload: `${p}|` })) },
-  { weight: 2, arbitrary: fc.tuple(path, fc.constantFrom('0', '1', '2', '99', 'x')).map(([p, o]) => ({ type: T.DIRECTORY_PART, payload: `${p}|${o}|` })) },
-  { weight: 4, arbitrary: path.map((p) => ({ type: T.GET_PERMS, payload: `${p}|` })) },
-  { weight: 10, arbitrary: fc.tuple(path, perms).map(([p, ps]) => ({ type: T.SET_PERMS, payload: `${p}|${ps.map((e) => `${e}|`).join('')}` })) },
-  {
-    weight: 12,
-    arbitrary: fc.tuple(watchPath, token, fc.oneof({ weight: 4, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.constantFrom('0', '1', '-1', 'x') }))
-      .map(([p, t, d]) => ({ type: T.WATCH, payload: `${p}|${t}|${d === undefined ? '' : `${d}|`}` })),
-  },
-  { weight: 2, arbitrary: fc.tuple(path, token).map(([p, t]) => ({ type: T.UNWATCH, payload: `${p}|${t}|` })) },
-  { weight: 8, arbitrary: fc.constant({ type: T.TRANSACTION_START, payload: '|' }) },
-  { weight: 8, arbitrary: fc.constantFrom('T|', 'T|', 'T|', 'F|', 'X|').map((p) => ({ type: T.TRANSACTION_END, payload: p })) },
-  { weight: 1, arbitrary: fc.constant({ type: T.RESET_WATCHES, payload: '' }) },
-  { weight: 1, arbitrary: fc.constant({ type: 20, payload: '' }) },
-);
-
-const txSlot = fc.oneof({ weight: 1, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.constantFrom(0, 0, 1) });
-const op: fc.Arbitrary<Op> = fc.record({
-  conn: fc.constantFrom(0, 0, 1, 2, 2, 3, 3),
-  tx: txSlot,
-  endTx: fc.constantFrom(0, 0, 0, 1, null),
-  req: request,
-}).map(({ conn, tx, endTx, req }): Op => ({ conn, tx: req.type === T.TRANSACTION_END ? endTx : tx, type: req.type, payload: req.payload }));
-
-/**
- * A transaction session: START on one connection, requests of which some go
- * through the transaction and others (from any connection) do not, then END.
- */
-const txBlock: fc.Arbitrary<Op[]> = fc.record({
-  conn: fc.constantFrom(0, 1, 2, 3),
-  steps: fc.array(fc.record({ inTx: fc.boolean(), conn: fc.constantFrom(0, 1, 2, 3), req: request }), { minLength: 1, maxLength: 8 }),
-  end: fc.constantFrom('T|', 'T|', 'T|', 'F|'),
-}).map(({ conn, steps, end }) => [
-  { conn, tx: null, type: T.TRANSACTION_START, payload: '|' },
-  ...steps.map((st): Op => (st.inTx ? { conn, tx: 'last', type: st.req.type, payload: st.req.payload } : { conn: st.conn, tx: null, type: st.req.type, payload: st.req.payload })),
-  { conn, tx: 'last', type: T.TRANSACTION_END, payload: end },
-]);
-
-const sequence: fc.Arbitrary<Op[]> = fc.array(
-  fc.oneof({ weight: 4, arbitrary: op.map((o) => [o]) }, { weight: 1, arbitrary: txBlock }),
-  { minLength: 1, maxLength: Math.max(1, Math.floor(MAX_OPS / 3)), size: 'max' },
-).map((chunks) => chunks.flat());
+const sequence = operationSequences({ maxLength: MAX_OPS });
 
 // --- running one sequence on both ------------------------------------------------------
 
@@ -141,10 +63,10 @@ function normalise(text: string): string {
 function render(name: string, type: number, payload: string, txId: number, text: string, before: Map<string, string[]>, after: string[]): string {
   const evs = CONNS.filter((n) => (before.get(n)?.length ?? 0) > 0).map((n) => ` ; ${n}: ${before.get(n)!.join(' ')}`).join('');
   const tail = after.length > 0 ? ` ; then ${after.join(' ')}` : '';
-  return `${name}${txId ? `#${txId}` : ''} ${TYPE_NAMES[type] ?? type} ${payload} → ${text}${evs}${tail}`;
+  return `${name}${txId ? `#${txId}` : ''} ${messageTypeName(type)} ${payload} → ${text}${evs}${tail}`;
 }
 
-function runSequence(version: Version, ops: readonly Op[]): void {
+function runSequence(version: Version, ops: readonly Operation[]): void {
   const h = new Harness({ version });
   const m = new Model(version);
   const sim: Conn[] = [h.socket('dom0'), h.socket('dom0b'), h.guest(1, 'dom1'), h.guest(2, 'dom2')];
@@ -164,7 +86,7 @@ function runSequence(version: Version, ops: readonly Op[]): void {
     const r = m.request(name, type, payload, txId);
     const modelLine = render(name, type, payload, txId, type === T.DIRECTORY_PART ? normalise(r.text) : r.text, r.events, r.after);
     if (!setup) {
-      count(`${TYPE_NAMES[type] ?? type}:${r.text.startsWith('=') ? '=' : r.text}`);
+      count(`${messageTypeName(type)}:${r.text.startsWith('=') ? '=' : r.text}`);
       if ([...r.events.keys()].some((n) => n === 'dom1' || n === 'dom2')) count('guest-events');
       if (r.events.size > 0) count('events');
       if (type === T.TRANSACTION_END && r.text === 'OK' && r.events.size > 0) count('commit-events');
@@ -185,8 +107,7 @@ function runSequence(version: Version, ops: readonly Op[]): void {
     for (const [type, payload] of SETUP) step(0, type, payload, 0, true);
     for (const o of ops) {
       const open = [...m.conn(CONNS[o.conn]!).txs.keys()].sort((a, b) => a - b);
-      const txId = o.tx === null ? 0 : o.tx === 'last' ? (open[open.length - 1] ?? 0) : (open[o.tx] ?? 0);
-      step(o.conn, o.type, o.payload, txId);
+      step(o.conn, o.type, o.payload, transactionId(o, open));
     }
     if (process.env.MODEL_DUMP) console.log(log.join('\n'));
   } finally {

@@ -1,7 +1,7 @@
 /**
  * A deliberately simple reference model of C xenstored's store, written
- * from /work/shared/reference/xenstore-protocol.md (§4 paths, §6
- * permissions, §7 operations, §8 watches, §9 transactions) and checked
+ * from the protocol reference (§4 paths, §6 permissions, §7 operations,
+ * §8 watches, §9 transactions) and checked
  * against the C sources where the document is terse.
  *
  * Representation: one plain Map from absolute path to
@@ -26,14 +26,13 @@
  * entries, path-length limits, the memory quota, transactions' private
  * copies in memory accounting, DIRECTORY E2BIG.
  *
- * Requests and replies use the harness's text forms: payloads with `|` for
- * NUL; replies 'OK', an error name, or '=' + payload.
+ * Requests and replies use the text forms of ./operations.ts: payloads
+ * with `|` for NUL; replies 'OK', an error name, or '=' + payload.
  */
+import { DOMID_ANY, DOMID_FIRST_RESERVED, MessageType as T } from '../wire/vocabulary.js';
 
 export type Version = 'master' | '4.17';
 
-const DOMID_ANY = 32757;
-const DOMID_FIRST_RESERVED = 0x7ff0;
 const R = 1;
 const W = 2;
 const OWNER = 8;
@@ -99,10 +98,11 @@ const fail = (code: string): never => {
   throw new Fail(code);
 };
 
-const T = {
-  CONTROL: 0, DIRECTORY: 1, READ: 2, GET_PERMS: 3, WATCH: 4, UNWATCH: 5, TRANSACTION_START: 6, TRANSACTION_END: 7,
-  WRITE: 11, MKDIR: 12, RM: 13, SET_PERMS: 14, RESET_WATCHES: 21, DIRECTORY_PART: 22,
-} as const;
+/** The requests the model answers; others get ENOSYS. */
+const HANDLED = new Set<number>([
+  T.CONTROL, T.DIRECTORY, T.READ, T.GET_PERMS, T.WATCH, T.UNWATCH, T.TRANSACTION_START, T.TRANSACTION_END,
+  T.WRITE, T.MKDIR, T.RM, T.SET_PERMS, T.RESET_WATCHES, T.DIRECTORY_PART,
+]);
 
 // --- small helpers --------------------------------------------------------------
 
@@ -568,8 +568,7 @@ export class Model {
     let text: string;
     let initial: string | undefined;
     try {
-      const handled = new Set<number>(Object.values(T));
-      if (!handled.has(type)) fail('ENOSYS');
+      if (!HANDLED.has(type)) fail('ENOSYS');
       if (type === T.CONTROL && !c.priv) fail('EACCES');
       let tx: MTx | undefined;
       if (type !== T.WATCH && type !== T.UNWATCH && txId !== 0) {
