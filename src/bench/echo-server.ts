@@ -30,10 +30,9 @@ const server = net.createServer((socket) => {
     data: (chunk) => {
       const replies = reader.push(chunk).map((f) => encodeFrame({ ...f, payload }));
       if (replies.length === 0) return;
-      transport.write(replies.length === 1 ? replies[0]! : Buffer.concat(replies));
+      transport.write(replies.length === 1 ? replies[0]! : Buffer.concat(replies), () => {});
       pollWindow.activity(socket);
     },
-    drain: () => {},
     closed: () => {},
   });
 });

@@ -9,6 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { dispatch } from '../protocol/dispatch.js';
 import { Connection } from '../protocol/connection.js';
+import { RequestCharge } from '../protocol/outstanding.js';
 import { encodeFrame, type Frame } from '../protocol/frame.js';
 import { FramingError } from '../protocol/frame-reader.js';
 import type { HandlerRequest, Services } from '../protocol/handler.js';
@@ -24,6 +25,7 @@ import { runControl, type ControlExtension, type ControlHost } from './control.j
 import type { DaemonOptions } from './options.js';
 import { PollWindow } from './poll-window.js';
 import { writePrivateFile } from './private-files.js';
+import { RequestScheduler, type RequestHost } from './request-scheduler.js';
 import { ensurePrivateDir, listenOwnerOnly, prepareRunDir, removeSocketFile } from './run-dir.js';
 import { eventLine, frameLine, logLine, TraceLog } from './trace.js';
 import { quotaFor } from '../store/quota-gate.js';
@@ -31,7 +33,10 @@ import { quotaFor } from '../store/quota-gate.js';
 /** Output kept for a privileged client that does not read its events. */
 const PRIVILEGED_EVENT_BACKLOG = 64 << 20;
 
-export class Daemon implements Services, ControlHost {
+/** Stop handling a client's requests while this much of its output waits. */
+const OUTPUT_HIGH_WATER = 1 << 20;
+
+export class Daemon implements Services, ControlHost, RequestHost {
   readonly store: Store;
   readonly connections = new Map<number, Connection>();
   private readonly dirty = new Set<Connection>();
@@ -41,6 +46,9 @@ export class Daemon implements Services, ControlHost {
   private mainServer: net.Server | undefined;
   private trace: TraceLog | undefined;
   private readonly pollWindow: PollWindow;
+  private readonly scheduler = new RequestScheduler(this);
+  /** The request being handled: its reply and the events it fires count against its sender. */
+  private charge: RequestCharge | undefined;
   readonly controlExtensions = new Map<string, ControlExtension>();
   readonly traceSwitches = new Set<string>(['obj', 'io']);
   readonly quotaMaxSeen = new Map<QuotaName, number>();
@@ -71,7 +79,7 @@ export class Daemon implements Services, ControlHost {
     this.store.events = (client, eventPath, token) => {
       const conn = this.connections.get(client.serial);
       if (!conn) return;
-      conn.queueEvent(eventPath, token);
+      conn.queueEvent(eventPath, token, this.charge);
       this.dirty.add(conn);
       if (this.tracing) this.traced(eventLine(client.serial, eventPath, token));
     };
@@ -123,7 +131,11 @@ export class Daemon implements Services, ControlHost {
     let conn = this.connections.get(client.serial);
     if (!conn) {
       const limit = client.quotaBound ? quotaFor(this.store, client, 'memory') || PRIVILEGED_EVENT_BACKLOG : PRIVILEGED_EVENT_BACKLOG;
-      conn = new Connection(client, limit);
+      // C times out watch events only for unprivileged domains.
+      conn = new Connection(client, limit, client.privileged ? 0 : this.options.watchEventTimeoutMs);
+      const settled = conn;
+      conn.onRequestSettled = () => this.scheduler.wake(settled);
+      conn.onDrained = () => this.scheduler.wake(settled);
       this.connections.set(client.serial, conn);
     }
     return conn;
@@ -134,7 +146,6 @@ export class Daemon implements Services, ControlHost {
     this.sockets.set(conn, socket);
     bindSocket(socket, {
       data: (chunk) => this.receive(conn, chunk),
-      drain: () => conn.drained(),
       closed: () => {
         if (this.sockets.get(conn) !== socket) return;
         this.sockets.delete(conn);
@@ -154,8 +165,13 @@ export class Daemon implements Services, ControlHost {
    * successor can take them over; this daemon is inert afterwards.
    */
   release(): void {
+    for (const conn of this.connections.values()) {
+      // Whatever this daemon held back is in the dump; the successor reads on.
+      conn.startReading();
+      conn.transport = undefined;
+    }
     for (const socket of this.sockets.values()) {
-      for (const event of ['data', 'drain', 'close', 'error'] as const) socket.removeAllListeners(event);
+      for (const event of ['data', 'close', 'error'] as const) socket.removeAllListeners(event);
       socket.pause();
     }
     for (const server of [this.mainServer, ...this.domainListeners.values()]) server?.removeAllListeners('connection');
@@ -164,7 +180,7 @@ export class Daemon implements Services, ControlHost {
     this.trace = undefined;
   }
 
-  /** Bytes from a client: answer every complete request, then send. */
+  /** Bytes from a client: answer the complete requests the scheduler allows, then send. */
   receive(conn: Connection, chunk: Buffer): void {
     let frames: Frame[];
     try {
@@ -175,9 +191,29 @@ export class Daemon implements Services, ControlHost {
       this.protocolError(conn);
       return;
     }
-    for (const frame of frames) this.handleFrame(conn, frame);
-    this.flush();
+    this.scheduler.received(conn, frames);
     this.pollWindow.activity(conn);
+  }
+
+  /**
+   * C's limits on serving a client: a guest with `outstanding` requests
+   * whose output is not yet sent waits (C 4.17 and master alike), and so
+   * does any client with a large backlog of output.
+   */
+  mayServe(conn: Connection): boolean {
+    if (conn.outputBacklog >= OUTPUT_HIGH_WATER) return false;
+    if (!conn.client.quotaBound) return true;
+    const quota = quotaFor(this.store, conn.client, 'outstanding');
+    return quota <= 0 || conn.outstanding < quota;
+  }
+
+  handle(conn: Connection, frame: Frame): void {
+    this.charge = new RequestCharge(conn);
+    try {
+      this.handleFrame(conn, frame);
+    } finally {
+      this.charge = undefined;
+    }
   }
 
   private handleFrame(conn: Connection, frame: Frame): void {
@@ -190,7 +226,7 @@ export class Daemon implements Services, ControlHost {
 
   reply(conn: Connection, frame: Frame): void {
     if (this.tracing) this.traced(frameLine('OUT', conn.client.serial, frame));
-    conn.queueReply(frame);
+    conn.queueReply(frame, this.charge);
     this.dirty.add(conn);
   }
 
@@ -211,8 +247,15 @@ export class Daemon implements Services, ControlHost {
 
   private disconnect(conn: Connection): void {
     this.store.removeClient(conn.client);
+    this.forgetConnection(conn);
+  }
+
+  /** Drops a closed connection's queues, releasing the requests its events counted against. */
+  private forgetConnection(conn: Connection): void {
     this.connections.delete(conn.client.serial);
     this.dirty.delete(conn);
+    this.scheduler.forget(conn);
+    conn.reset();
   }
 
   // --- guest domains ---------------------------------------------------------
@@ -227,7 +270,9 @@ export class Daemon implements Services, ControlHost {
 
   /** INTRODUCE (re)set a ring connection; make sure its socket exists. */
   connectionReset(client: Requester): void {
-    this.connectionFor(client).reset();
+    const conn = this.connectionFor(client);
+    this.scheduler.forget(conn);
+    conn.reset();
     this.openDomainSocket(client);
   }
 
@@ -313,6 +358,7 @@ export class Daemon implements Services, ControlHost {
     conn.transport = undefined;
     transport?.close();
     this.store.dropWatchesAndTransactions(conn.client);
+    this.scheduler.forget(conn);
     conn.reset();
   }
 
@@ -321,8 +367,7 @@ export class Daemon implements Services, ControlHost {
     const conn = this.connections.get(client.serial);
     if (conn) {
       conn.transport?.close();
-      this.connections.delete(client.serial);
-      this.dirty.delete(conn);
+      this.forgetConnection(conn);
     }
     const server = this.domainListeners.get(client.domid);
     if (server) {

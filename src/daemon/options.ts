@@ -24,6 +24,8 @@ export interface DaemonOptions {
   liveUpdate: boolean;
   /** Only check that this stream (a file, or - for stdin) could be restored, then exit (live update's dry run). */
   checkStream: string | undefined;
+  /** Watch events still undelivered to a guest this long are dropped (C's -w watch-event; 0: never). */
+  watchEventTimeoutMs: number;
   /** How long to keep polling for a lone client's next request before sleeping (0: never). */
   pollWindowUs: number;
   /** Serve the sandbox page here (--ui). */
@@ -32,6 +34,9 @@ export interface DaemonOptions {
 
 /** 50 µs covers a client's turnaround between replies and requests with room to spare. */
 export const DEFAULT_POLL_WINDOW_US = 50;
+
+/** C xenstored's default watch-event timeout (timeout_watch_event_msec), 4.17 and master. */
+export const DEFAULT_WATCH_EVENT_TIMEOUT_MS = 20_000;
 
 /** A bad xenstored-sim command line: the message plus the usage text go to stderr. */
 export class DaemonUsageError extends Error {}
@@ -46,7 +51,8 @@ export const USAGE = `usage: xenstored-sim [options]
   -W, --watch-nb N         watches per domain        -t, --transaction N  transactions per domain
   -A, --perm-nb N          permissions per node      -M, --path-max N     path length
   -Q, --quota NAME=N       any quota by name         -q, --quota-soft memory=N
-  -w, --timeout watch-event=S (accepted, not enforced)
+  -w, --timeout watch-event=S  drop a guest's watch events undelivered after S seconds
+                           (default 20, 0: never)
   -K, --keep-orphans       give a dead domain's nodes to dom0 instead of deleting them
   -F, --pid-file FILE      write the pid here        -T, --trace-file FILE  log requests, replies, watch events
   --poll-window-us N       after answering a lone client, poll this long for its next
@@ -87,6 +93,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
     compat: 'master', rundir, socketPath: path.join(rundir, 'socket'), quotas: {}, softMemory: undefined,
     implicitDomains: true, keepOrphans: false, pidFile: undefined, traceFile: undefined, verbose: false,
     restoreFile: undefined, liveUpdate: false, checkStream: undefined, pollWindowUs: DEFAULT_POLL_WINDOW_US,
+    watchEventTimeoutMs: DEFAULT_WATCH_EVENT_TIMEOUT_MS,
     ui: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -132,9 +139,12 @@ function apply(options: DaemonOptions, name: string, value: string | undefined):
       else options.softMemory = atoi(m[2]!);
       return;
     }
-    case 'timeout':
-      if (!/^watch-event=\d+$/.test(value!)) throw new DaemonUsageError(`bad --timeout "${value}"`);
+    case 'timeout': {
+      const m = /^watch-event=(\d+)$/.exec(value!);
+      if (!m) throw new DaemonUsageError(`bad --timeout "${value}"`);
+      options.watchEventTimeoutMs = Number(m[1]) * 1000;
       return;
+    }
     case 'pid-file': options.pidFile = path.resolve(value!); return;
     case 'trace-file': options.traceFile = path.resolve(value!); return;
     case 'poll-window-us': {

@@ -15,13 +15,13 @@ import { clientOf } from '../store/domain-ops.js';
 import { fireSpecialEvent } from '../store/events.js';
 import { Node } from '../store/node.js';
 import { baseName, canonicalize, childPath, isSpecialPath, parentPath } from '../store/path.js';
-import { makePerms, permBits } from '../store/permissions.js';
+import type { Perms } from '../store/permissions.js';
 import { isQuotaName } from '../store/quotas.js';
 import { givenPath } from '../store/watches.js';
 import { StoreTransaction } from '../store/transaction.js';
 import { type DecodedRecord, type NodeRecord as StreamNode, type RingConnectionRecord, type StreamRecord } from '../stream/records.js';
 import { toStreamPerms, transactionRecords } from './state-dump.js';
-import { restorePendingNode } from './state-restore.js';
+import { fromStreamPerms, restorePendingNode } from './state-restore.js';
 import { checkStream } from '../stream/stream-check.js';
 import { StreamError } from '../stream/stream-error.js';
 import { decodeStream } from '../stream/stream-reader.js';
@@ -112,9 +112,9 @@ function apply(daemon: Daemon, records: DecodedRecord[], ring: RingConnectionRec
       client.transactions.set(r.txId, tx);
       client.nextTransactionId = Math.max(client.nextTransactionId, r.txId + 1);
     } else if (r.kind === 'node' && r.connId !== 0) {
-      restorePendingNode(client.transactions.get(r.txId)!, r);
+      restorePendingNode(store, client.transactions.get(r.txId)!, r);
     } else if (r.kind === 'node') {
-      putNode(daemon, r.path, r.value.toString('latin1'), makePerms(r.perms.map((p) => ({ bits: permBits(p.perm) ?? 0, domid: p.domid, stale: p.stale }))));
+      putNode(daemon, r.path, r.value.toString('latin1'), fromStreamPerms(store, r.perms));
     } else if (r.kind === 'domain') {
       domain.features = r.features;
       for (const q of r.quotas) if (isQuotaName(q.name)) domain.quotas[q.name] = q.value;
@@ -126,7 +126,7 @@ function apply(daemon: Daemon, records: DecodedRecord[], ring: RingConnectionRec
 }
 
 /** Writes a node as dom0 would, creating missing ancestors with their parent's permissions. */
-function putNode(daemon: Daemon, path: string, value: string, perms: ReturnType<typeof makePerms>): void {
+function putNode(daemon: Daemon, path: string, value: string, perms: Perms): void {
   const { store } = daemon;
   let parent = store.root;
   let at = '/';

@@ -15,7 +15,9 @@ import { QUOTA_NAMES } from '../store/quotas.js';
 import { givenPath } from '../store/watches.js';
 import type { StoreTransaction } from '../store/transaction.js';
 import { NodeAccess, type NodePerm, type QuotaEntry, type StreamRecord, type StreamVersion } from '../stream/records.js';
-import { encodeGenerations, encodeSimState, SimRecordType, type SimConnection, type SimTransaction } from '../stream/sim-extension.js';
+import {
+  encodeGenerations, encodeSimState, SimRecordType, type SimConnection, type SimTransaction, type SimWideDomids,
+} from '../stream/sim-extension.js';
 import { StreamWriter } from '../stream/stream-writer.js';
 
 /** Where each socket lives, for a live update that keeps them open. */
@@ -46,6 +48,15 @@ export function toStreamPerms(perms: Perms): NodePerm[] {
   return perms.map((e) => ({ perm: permChar(e.bits), stale: e.stale, domid: e.domid & 0xffff }));
 }
 
+/** The entries toStreamPerms cuts to 16 bits: index and full domid. */
+function wideEntries(perms: Perms): [number, number][] {
+  const out: [number, number][] = [];
+  perms.forEach((e, i) => {
+    if (e.domid > 0xffff) out.push([i, e.domid]);
+  });
+  return out;
+}
+
 function quotaEntries(quotas: Record<string, number>, softMemory: number): QuotaEntry[] {
   return QUOTA_NAMES.flatMap((name) => {
     const entry = { name, value: quotas[name] ?? 0 };
@@ -63,6 +74,11 @@ export function dumpDaemon(daemon: Daemon, options: DumpOptions): Buffer {
 
   const simConnections: SimConnection[] = [];
   const simTransactions: SimTransaction[] = [];
+  const wideDomids: SimWideDomids[] = [];
+  const noteWide = (connId: number, txId: number, path: string, perms: Perms) => {
+    const entries = wideEntries(perms);
+    if (entries.length > 0) wideDomids.push({ connId, txId, path, entries });
+  };
   let connId = 0;
   for (const client of store.clients.values()) {
     const conn = daemon.connections.get(client.serial);
@@ -70,7 +86,13 @@ export function dumpDaemon(daemon: Daemon, options: DumpOptions): Buffer {
     connId++;
     writeConnection(writer, conn, connId, options);
     for (const watch of client.watches) {
-      writer.write({ kind: 'watch', connId, path: givenPath(watch), token: watch.token, ...(watch.depth === undefined || c417 ? {} : { depth: watch.depth }) });
+      // Version 1 has no depth. C master writes WATCH_DATA_EXTENDED anyway,
+      // which the specification does not allow in version 1 and which 4.17
+      // skips as unknown: such a watch is not restored. Leaving it out ends
+      // in the same state with a valid stream, where widening it to a plain
+      // watch would send events the client never asked for.
+      if (watch.depth !== undefined && options.version < 2) continue;
+      writer.write({ kind: 'watch', connId, path: givenPath(watch), token: watch.token, ...(watch.depth === undefined ? {} : { depth: watch.depth }) });
     }
     simConnections.push({
       connId,
@@ -84,6 +106,7 @@ export function dumpDaemon(daemon: Daemon, options: DumpOptions): Buffer {
       for (const tx of client.transactions.values()) {
         for (const record of transactionRecords(connId, tx)) writer.write(record);
         simTransactions.push(simTransaction(connId, tx));
+        for (const [path, t] of tx.touched) if (t.record) noteWide(connId, tx.id, path, t.record.perms);
       }
     }
   }
@@ -91,6 +114,7 @@ export function dumpDaemon(daemon: Daemon, options: DumpOptions): Buffer {
   const gens: number[] = [];
   const writeNode = (path: string, record: NodeContents) => {
     writer.write({ kind: 'node', connId: 0, txId: 0, path, value: Buffer.from(record.value, 'latin1'), access: 0, perms: toStreamPerms(record.perms) });
+    noteWide(0, 0, path, record.perms);
     gens.push(record.gen);
   };
   if (!store.compat.specialPathsAreNodes) {
@@ -124,6 +148,7 @@ export function dumpDaemon(daemon: Daemon, options: DumpOptions): Buffer {
         specialPerms: [...store.specialPerms].map(([name, perms]) => [name, [...perms]]),
         connections: simConnections,
         transactions: simTransactions,
+        wideDomids,
       }),
     });
   }

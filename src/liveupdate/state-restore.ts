@@ -14,14 +14,17 @@ import { HEADER_SIZE, DOMID_INVALID } from '../wire/vocabulary.js';
 import { ChildList } from '../store/child-list.js';
 import { Node, type NodeContents } from '../store/node.js';
 import { baseName, canonicalize, isSpecialPath, parentPath } from '../store/path.js';
-import { makePerms, permBits, type Perms } from '../store/permissions.js';
+import { permBits, type Perms } from '../store/permissions.js';
 import { isQuotaName } from '../store/quotas.js';
+import type { Store } from '../store/store.js';
 import { NO_GENERATION, StoreTransaction } from '../store/transaction.js';
 import type { Watch } from '../store/watches.js';
 import {
   NodeAccess, type ConnectionRecord, type DecodedRecord, type GlobalRecord, type NodePerm, type NodeRecord as StreamNode, type QuotaEntry,
 } from '../stream/records.js';
-import { decodeGenerations, decodeSimState, SimRecordType, type SimConnection, type SimState } from '../stream/sim-extension.js';
+import {
+  decodeGenerations, decodeSimState, SimRecordType, type SimConnection, type SimState, type SimWideDomids,
+} from '../stream/sim-extension.js';
 import { StreamChecker } from '../stream/stream-check.js';
 import { StreamError } from '../stream/stream-error.js';
 import { iterateStream, readHeader } from '../stream/stream-reader.js';
@@ -47,8 +50,9 @@ export interface Restored {
   replay(): void;
 }
 
-function fromStreamPerms(perms: NodePerm[]): Perms {
-  return makePerms(perms.map((p) => ({ bits: permBits(p.perm) ?? 0, domid: p.domid, stale: p.stale })));
+/** A stream's permission entries as the store's shared list. */
+export function fromStreamPerms(store: Store, perms: NodePerm[]): Perms {
+  return store.perms.intern(perms.map((p) => ({ bits: permBits(p.perm) ?? 0, domid: p.domid, stale: p.stale })));
 }
 
 function inconsistent(at: DecodedRecord, reason: string): StreamError {
@@ -123,7 +127,7 @@ export function restoreDaemon(options: DaemonOptions, stream: Buffer, sockets: S
       }
       case 'node':
         if (r.connId === 0) restoreNode(daemon, parents, at, r, committed);
-        else restorePendingNode(conns.get(r.connId)!.client.transactions.get(r.txId)!, r);
+        else restorePendingNode(store, conns.get(r.connId)!.client.transactions.get(r.txId)!, r);
         break;
       case 'domain': {
         const domain = store.domainObject(r.domid);
@@ -220,7 +224,7 @@ class ParentFinder {
 
 function restoreNode(daemon: Daemon, parents: ParentFinder, at: DecodedRecord, r: StreamNode, committed: Node[]): void {
   const { store } = daemon;
-  const perms = fromStreamPerms(r.perms);
+  const perms = fromStreamPerms(store, r.perms);
   const value = r.value.toString('latin1');
   if (isSpecialPath(r.path)) {
     if (!store.compat.specialPathsAreNodes) {
@@ -250,10 +254,10 @@ function restoreNode(daemon: Daemon, parents: ParentFinder, at: DecodedRecord, r
   committed.push(node);
 }
 
-export function restorePendingNode(tx: StoreTransaction, r: StreamNode): void {
+export function restorePendingNode(store: Store, tx: StoreTransaction, r: StreamNode): void {
   const record: NodeContents | null = r.access === NodeAccess.DELETED && r.perms.length === 0
     ? null
-    : { value: r.value.toString('latin1'), perms: fromStreamPerms(r.perms), gen: 0, children: null };
+    : { value: r.value.toString('latin1'), perms: fromStreamPerms(store, r.perms), gen: 0, children: null };
   tx.touched.set(r.path, {
     checkGen: (r.access & NodeAccess.READ) !== 0,
     gen: NO_GENERATION,
@@ -273,6 +277,24 @@ function doomTransactions(conn: Connection): void {
   for (const tx of conn.client.transactions.values()) tx.historyUnknown = true;
 }
 
+/** Puts back the domids NODE_DATA cut to 16 bits. */
+function restoreWideDomids(store: Store, wide: SimWideDomids[], byId: Map<number, Connection>): void {
+  const widened = (perms: Perms, entries: [number, number][]) => {
+    const full = perms.map((e) => ({ ...e }));
+    for (const [i, domid] of entries) if (full[i]) full[i]!.domid = domid;
+    return store.perms.intern(full);
+  };
+  for (const w of wide) {
+    if (w.connId === 0) {
+      const node = store.lookup(w.path);
+      if (node) node.perms = widened(node.perms, w.entries);
+      continue;
+    }
+    const touched = byId.get(w.connId)?.client.transactions.get(w.txId)?.touched.get(w.path);
+    if (touched?.record) touched.record = { ...touched.record, perms: widened(touched.record.perms, w.entries) };
+  }
+}
+
 function applySimState(daemon: Daemon, sim: SimState, byId: Map<number, Connection>): void {
   const { store } = daemon;
   store.generation = sim.generation;
@@ -287,7 +309,7 @@ function applySimState(daemon: Daemon, sim: SimState, byId: Map<number, Connecti
     Object.assign(domain.quotas, d.quotas);
     domain.generation = d.generation;
   }
-  for (const [name, perms] of sim.specialPerms) store.specialPerms.set(name, makePerms(perms));
+  for (const [name, perms] of sim.specialPerms) store.specialPerms.set(name, store.perms.intern(perms));
   for (const s of sim.connections) {
     const client = byId.get(s.connId)?.client;
     if (!client) continue;
@@ -309,10 +331,11 @@ function applySimState(daemon: Daemon, sim: SimState, byId: Map<number, Connecti
         children: n.children ? new ChildList(new Map(n.children.map((c) => [c, undefined]))) : null,
       };
       tx.touched.set(n.path, {
-        checkGen: n.checkGen, gen: n.gen, oldPerms: n.oldPerms ? makePerms(n.oldPerms) : null,
+        checkGen: n.checkGen, gen: n.gen, oldPerms: n.oldPerms ? store.perms.intern(n.oldPerms) : null,
         modified: n.modified, record, fire: n.fire ?? undefined,
       });
     }
     client.transactions.set(t.txId, tx);
   }
+  restoreWideDomids(store, sim.wideDomids ?? [], byId);
 }

@@ -8,10 +8,15 @@ import type { Requester } from '../store/requester.js';
 import { encodeFrame, type Frame } from './frame.js';
 import { FrameReader } from './frame-reader.js';
 import { HEADER_SIZE, MessageType, PAYLOAD_MAX } from '../wire/vocabulary.js';
+import { OutputQueue } from './output-queue.js';
+import type { OutstandingOwner, RequestCharge } from './outstanding.js';
 
 export interface Transport {
-  /** Hands bytes to the peer; false when they had to be buffered. */
-  write(bytes: Buffer): boolean;
+  /**
+   * Hands bytes to the peer. What cannot be sent at once is buffered (see
+   * writableLength), and `sent` runs once it has been.
+   */
+  write(bytes: Buffer, sent: () => void): void;
   /** Bytes handed over but not yet sent on (for backpressure). */
   readonly writableLength: number;
   /** Of those, the ones the kernel has not taken, exactly (for a state dump). */
@@ -24,12 +29,6 @@ export interface Transport {
   close(): void;
 }
 
-interface Queued {
-  bytes: Buffer;
-  /** path NUL token, for events that may be dropped as duplicates. */
-  eventKey?: string;
-}
-
 /**
  * The last watch event encoded. One change fires the same path and token
  * at many connections (watchers that share a token), and queued bytes are
@@ -37,38 +36,115 @@ interface Queued {
  */
 let lastEvent: { path: string; token: string; bytes: Buffer } | undefined;
 
+/** Size of an encoded event; paths and tokens are latin1, one byte a character. */
+function eventSize(path: string, token: string): number {
+  return HEADER_SIZE + path.length + token.length + 2;
+}
+
 function encodedEvent(path: string, token: string): Buffer {
   if (lastEvent?.path !== path || lastEvent.token !== token) {
-    const payload = Buffer.from(`${path}\0${token}\0`, 'latin1');
-    lastEvent = { path, token, bytes: encodeFrame({ type: MessageType.WATCH_EVENT, reqId: 0, txId: 0, payload }) };
+    const bytes = Buffer.allocUnsafe(eventSize(path, token));
+    bytes.writeUInt32LE(MessageType.WATCH_EVENT, 0);
+    bytes.writeUInt32LE(0, 4);
+    bytes.writeUInt32LE(0, 8);
+    bytes.writeUInt32LE(bytes.length - HEADER_SIZE, 12);
+    const tokenAt = HEADER_SIZE + bytes.write(path, HEADER_SIZE, 'latin1');
+    bytes[tokenAt] = 0;
+    bytes[tokenAt + 1 + bytes.write(token, tokenAt + 1, 'latin1')] = 0;
+    lastEvent = { path, token, bytes };
   }
   return lastEvent.bytes;
 }
 
-/** Stop reading requests while this much output waits for a slow reader. */
-const OUTPUT_HIGH_WATER = 1 << 20;
+/**
+ * Most bytes handed to a transport in one write. What the kernel does not
+ * take stays with the transport, so this bounds what a slow reader's
+ * transport holds; the rest waits in the queue, where events can still be
+ * dropped as duplicates or on timeout, as C does with its out_list.
+ */
+const WRITE_BATCH = 64 * 1024;
 
-export class Connection {
+/**
+ * Batches written per turn of the event loop. A reader as fast as the
+ * daemon would otherwise keep it writing one connection's backlog (a big
+ * watch fan-out) while the others wait.
+ */
+const BATCHES_PER_TURN = 4;
+
+export class Connection implements OutstandingOwner {
   readonly reader = new FrameReader();
-  private queue: Queued[] = [];
-  private queuedBytes = 0;
+  private readonly output = new OutputQueue();
+  /** Requests received and not yet handled, oldest first. */
+  private requests: Frame[] = [];
+  private nextRequest = 0;
   /** Chunks written since the transport last had nothing buffered. */
   private inFlight: Buffer[] = [];
-  private paused = false;
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private readingStopped = false;
+  private flushPending = false;
+  /** Requests of this connection with messages not yet handed over (C's nboutstanding). */
+  outstanding = 0;
   transport: Transport | undefined;
+  /** Called when a request stops counting as outstanding. */
+  onRequestSettled: () => void = () => {};
 
   constructor(
     readonly client: Requester,
     /** Most bytes of watch events kept for a client that does not read. */
     private readonly eventQueueLimit: number,
+    /** Events still queued this long (ms) are dropped; 0 keeps them. */
+    private readonly eventTimeoutMs = 0,
   ) {}
 
-  get hasQueuedOutput(): boolean {
-    return this.queue.length > 0;
+  /** Bytes waiting for this client: queued, and held by its transport. */
+  get outputBacklog(): number {
+    return this.output.byteLength + (this.transport?.writableLength ?? 0);
   }
 
-  queueReply(frame: Frame): void {
-    this.push({ bytes: encodeFrame(frame) });
+  requestSettled(): void {
+    this.onRequestSettled();
+  }
+
+  // --- requests ------------------------------------------------------------
+
+  /** Keeps received requests until the daemon handles them. */
+  queueRequests(frames: Frame[]): void {
+    for (const frame of frames) this.requests.push(frame);
+  }
+
+  get hasRequests(): boolean {
+    return this.nextRequest < this.requests.length;
+  }
+
+  /** Leaves further requests in the kernel until `startReading`. */
+  stopReading(): void {
+    if (this.readingStopped || !this.transport) return;
+    this.readingStopped = true;
+    this.transport.pause();
+  }
+
+  startReading(): void {
+    if (!this.readingStopped) return;
+    this.readingStopped = false;
+    this.transport?.resume();
+  }
+
+  /** The oldest request not yet handled. */
+  takeRequest(): Frame | undefined {
+    const frame = this.requests[this.nextRequest];
+    if (frame === undefined) return undefined;
+    this.requests[this.nextRequest++] = undefined as unknown as Frame;
+    if (this.nextRequest === this.requests.length) {
+      this.requests = [];
+      this.nextRequest = 0;
+    }
+    return frame;
+  }
+
+  // --- output --------------------------------------------------------------
+
+  queueReply(frame: Frame, charge?: RequestCharge): void {
+    this.output.push({ bytes: encodeFrame(frame), charge });
   }
 
   /**
@@ -76,46 +152,80 @@ export class Connection {
    * (same path and token) is still queued — special "@" events excepted —
    * or the client's backlog is already at its limit.
    */
-  queueEvent(path: string, token: string): void {
-    const bytes = encodedEvent(path, token);
-    if (bytes.length > HEADER_SIZE + PAYLOAD_MAX) return; // C silently drops what no client could take
-    const eventKey = path.charCodeAt(0) === 0x40 ? undefined : `${path}\0${token}`;
-    if (eventKey !== undefined && this.queue.some((q) => q.eventKey === eventKey)) return;
-    if (this.queuedBytes + bytes.length > this.eventQueueLimit) return;
-    this.push({ bytes, eventKey });
-  }
-
-  private push(item: Queued): void {
-    this.queue.push(item);
-    this.queuedBytes += item.bytes.length;
-  }
-
-  /** Sends everything queued, if a transport is attached. */
-  flush(): void {
-    const transport = this.transport;
-    if (!transport || this.queue.length === 0) return;
-    const bytes = this.queue.length === 1 ? this.queue[0]!.bytes : Buffer.concat(this.queue.map((q) => q.bytes));
-    this.queue = [];
-    this.queuedBytes = 0;
-    if (transport.writableLength === 0) this.inFlight = [];
-    this.inFlight.push(bytes);
-    transport.write(bytes);
-    if (transport.writableLength > OUTPUT_HIGH_WATER && !this.paused) {
-      this.paused = true;
-      transport.pause();
-    }
-  }
-
-  /** The transport has handed all buffered bytes to the kernel. */
-  drained(): void {
-    this.inFlight = [];
-    if (this.paused) {
-      this.paused = false;
-      this.transport?.resume();
-    }
+  queueEvent(path: string, token: string, charge?: RequestCharge): void {
+    // Judged before encoding: a fan-out past the backlog limit costs no Buffers.
+    const size = eventSize(path, token);
+    if (size > HEADER_SIZE + PAYLOAD_MAX) return; // C silently drops what no client could take
+    const special = path.charCodeAt(0) === 0x40;
+    if (!special && this.output.hasEvent(path, token)) return;
+    if (this.output.byteLength + size > this.eventQueueLimit) return;
+    const expires = this.eventTimeoutMs > 0 ? Date.now() + this.eventTimeoutMs : undefined;
+    this.output.push({ bytes: encodedEvent(path, token), event: special ? undefined : { path, token }, charge, expires });
   }
 
   /**
+   * Hands queued messages to the transport, a batch at a time, while it
+   * has nothing buffered (the kernel took everything so far).
+   */
+  flush(): void {
+    const transport = this.transport;
+    if (!transport) return;
+    for (let budget = BATCHES_PER_TURN; this.output.length > 0 && transport.writableLength === 0; budget--) {
+      if (budget === 0) {
+        this.flushNextTurn();
+        break;
+      }
+      const batch: Buffer[] = [];
+      let size = 0;
+      while (size < WRITE_BATCH) {
+        const item = this.output.shift();
+        if (!item) break;
+        batch.push(item.bytes);
+        size += item.bytes.length;
+        item.charge?.settle();
+      }
+      const bytes = batch.length === 1 ? batch[0]! : Buffer.concat(batch, size);
+      this.inFlight = [bytes];
+      transport.write(bytes, this.sent);
+    }
+    if (this.output.length > 0) this.armExpiry();
+  }
+
+  private flushNextTurn(): void {
+    if (this.flushPending) return;
+    this.flushPending = true;
+    setImmediate(() => {
+      this.flushPending = false;
+      this.flush();
+      this.onDrained();
+    });
+  }
+
+  /** Called when output the transport had to buffer has been sent on. */
+  onDrained: () => void = () => {};
+
+  private readonly sent = (): void => {
+    if (this.transport?.writableLength !== 0) return;
+    this.inFlight = [];
+    this.flush();
+    this.onDrained();
+  };
+
+  /** Drops events queued longer than the timeout (C's watch-event timeout), then waits for the next. */
+  private armExpiry(): void {
+    if (this.eventTimeoutMs === 0 || this.expiryTimer) return;
+    const first = this.output.firstExpiring();
+    if (!first) return;
+    this.expiryTimer = setTimeout(() => {
+      this.expiryTimer = undefined;
+      const now = Date.now();
+      for (const item of this.output.removeWhere((q) => q.expires !== undefined && q.expires <= now)) item.charge?.settle();
+      this.armExpiry();
+    }, Math.max(0, first.expires! - Date.now()));
+    this.expiryTimer.unref();
+  }
+
+/**
    * Output the peer has not received, for a state dump: the rest of a
    * message cut short by a full socket buffer, then whole messages.
    */
@@ -135,36 +245,46 @@ export class Connection {
         at = end;
       }
     }
-    return { partial, messages: [...messages, ...this.queue.map((q) => q.bytes)] };
+    return { partial, messages: [...messages, ...this.output.peekAll().map((q) => q.bytes)] };
   }
 
   /**
-   * Input not yet answered, for a state dump: what the frame reader holds,
-   * plus (when the socket itself will not come along) what Node read from
-   * the kernel but has not delivered.
+   * Input not yet answered, for a state dump: requests received but not
+   * handled, what the frame reader holds, plus (when the socket itself will
+   * not come along) what Node read from the kernel but has not delivered.
    */
   unprocessedInput(includeUndelivered = true): Buffer {
+    const parts = this.requests.slice(this.nextRequest).map(encodeFrame);
+    parts.push(this.reader.unconsumed());
     const undelivered = includeUndelivered ? this.transport?.undeliveredInput() : undefined;
-    return undelivered?.length ? Buffer.concat([this.reader.unconsumed(), undelivered]) : this.reader.unconsumed();
+    if (undelivered?.length) parts.push(undelivered);
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   }
 
   /** Puts back output saved by a state dump: a partial message first, then whole ones. */
   restoreOutput(partial: Buffer, messages: Buffer[]): void {
-    if (partial.length > 0) this.push({ bytes: partial });
+    if (partial.length > 0) this.output.push({ bytes: partial });
     for (const bytes of messages) {
       const isEvent = bytes.readUInt32LE(0) === MessageType.WATCH_EVENT;
       const payload = bytes.subarray(HEADER_SIZE);
-      const path = payload.toString('latin1', 0, Math.max(0, payload.indexOf(0)));
-      const eventKey = isEvent && path.charCodeAt(0) !== 0x40
-        ? payload.toString('latin1', 0, Math.max(0, payload.length - 1)) : undefined;
-      this.push({ bytes, eventKey });
+      const nul = Math.max(0, payload.indexOf(0));
+      const path = payload.toString('latin1', 0, nul);
+      const token = payload.toString('latin1', nul + 1, Math.max(nul + 1, payload.length - 1));
+      this.output.push({ bytes, event: isEvent && path.charCodeAt(0) !== 0x40 ? { path, token } : undefined });
     }
   }
 
-  /** Forgets all queued output and partial input (INTRODUCE resets a ring). */
+  /**
+   * Forgets all queued output, requests not yet handled and partial input
+   * (INTRODUCE resets a ring; a closed connection lets go of what it held).
+   */
   reset(): void {
-    this.queue = [];
-    this.queuedBytes = 0;
+    for (const item of this.output.removeWhere(() => true)) item.charge?.settle();
+    this.requests = [];
+    this.nextRequest = 0;
     this.reader.reset();
+    this.startReading();
+    clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
   }
 }

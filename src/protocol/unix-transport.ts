@@ -10,7 +10,6 @@ import type { Transport } from './connection.js';
 
 export interface SocketEvents {
   data(chunk: Buffer): void;
-  drain(): void;
   closed(): void;
 }
 
@@ -68,25 +67,30 @@ export function undeliveredInput(socket: net.Socket): Buffer {
  * Writes straight to the socket's descriptor while nothing is queued in
  * Node: one write(2), skipping the Writable stream (about 1 µs a reply).
  * What the kernel does not take then goes through socket.write, which
- * queues it in order, waits for room and reports errors as usual. libuv
- * keeps the descriptor non-blocking, so a client that does not read can
- * never stall the daemon here.
+ * queues it in order, waits for room and reports errors as usual; `sent`
+ * runs once it has all been handed to the kernel. libuv keeps the
+ * descriptor non-blocking, so a client that does not read can never stall
+ * the daemon here.
  */
-function writeDirect(socket: net.Socket, bytes: Buffer): boolean {
+function writeDirect(socket: net.Socket, bytes: Buffer, sent: () => void): void {
   const fd = internals(socket)._handle?.fd;
-  if (socket.writableLength > 0 || fd === undefined || fd < 0) return socket.write(bytes);
   let written = 0;
-  try {
-    written = fs.writeSync(fd, bytes);
-  } catch {
-    // EAGAIN (socket buffer full) or a dead peer: socket.write queues or fails as it should.
+  if (socket.writableLength === 0 && fd !== undefined && fd >= 0) {
+    try {
+      written = fs.writeSync(fd, bytes);
+    } catch {
+      // EAGAIN (socket buffer full) or a dead peer: socket.write queues or fails as it should.
+    }
   }
-  return written === bytes.length || socket.write(bytes.subarray(written));
+  if (written === bytes.length) return;
+  socket.write(written === 0 ? bytes : bytes.subarray(written), (err) => {
+    if (!err) sent();
+  });
 }
 
 export function socketTransport(socket: net.Socket): Transport {
   return {
-    write: (bytes) => writeDirect(socket, bytes),
+    write: (bytes, sent) => writeDirect(socket, bytes, sent),
     get writableLength() {
       return socket.writableLength;
     },
@@ -128,7 +132,6 @@ function readStraightInto(socket: net.Socket, deliver: (chunk: Buffer) => void):
 
 export function bindSocket(socket: net.Socket, events: SocketEvents): void {
   if (!readStraightInto(socket, events.data)) socket.on('data', (chunk: Buffer) => events.data(chunk));
-  socket.on('drain', () => events.drain());
   socket.on('error', () => socket.destroy());
   socket.once('close', () => events.closed());
 }

@@ -12,7 +12,7 @@ import { fireSpecialEvent } from './events.js';
 import { atoi, strictDomid } from './numbers.js';
 import { removeNode } from './operations.js';
 import { childPath } from './path.js';
-import { makePerms, type Perms } from './permissions.js';
+import type { Perms } from './permissions.js';
 import type { Store } from './store.js';
 
 /** Parses a domid argument the way the configured Xen version does. */
@@ -119,9 +119,10 @@ function removeOwnedNodes(store: Store, domain: Domain): void {
       if (!node || domain.nodeCount <= 0) return;
       if (node.perms[0]!.domid === domain.domid) {
         if (store.keepOrphans) {
+          const orphaned = ownedBy(store, node.perms, 0);
           store.chargeNode(path, node, -1);
-          store.changeOwner(node.perms, ownedBy(node.perms, 0), undefined);
-          node.perms = ownedBy(node.perms, 0);
+          store.changeOwner(node.perms, orphaned, undefined);
+          node.perms = orphaned;
           store.chargeNode(path, node, +1);
         } else {
           removeNode(ctx, path);
@@ -136,28 +137,28 @@ function removeOwnedNodes(store: Store, domain: Domain): void {
   }
 }
 
-function ownedBy(perms: Perms, domid: number): Perms {
-  return makePerms([{ ...perms[0]!, domid }, ...perms.slice(1)]);
+function ownedBy(store: Store, perms: Perms, domid: number): Perms {
+  return store.perms.intern([{ ...perms[0]!, domid }, ...perms.slice(1)]);
 }
 
-function withoutDomain(perms: Perms, domid: number): Perms {
+function withoutDomain(store: Store, perms: Perms, domid: number): Perms {
   const owner = perms[0]!.domid === domid ? { ...perms[0]!, domid: 0 } : perms[0]!;
-  return makePerms([owner, ...perms.slice(1).filter((e) => e.domid !== domid)]);
+  return store.perms.intern([owner, ...perms.slice(1).filter((e) => e.domid !== domid)]);
 }
 
 function cleanSpecialPerms(store: Store, domid: number): void {
-  for (const [name, perms] of store.specialPerms) store.specialPerms.set(name, withoutDomain(perms, domid));
+  for (const [name, perms] of store.specialPerms) store.specialPerms.set(name, withoutDomain(store, perms, domid));
   if (!store.compat.removeDeadDomainPerms) return;
   for (const [path, node] of store.specialNodes) {
     store.chargeNode(path, node, -1);
-    node.perms = withoutDomain(node.perms, domid);
+    node.perms = withoutDomain(store, node.perms, domid);
     store.chargeNode(path, node, +1);
   }
   const visit = (path: string): void => {
     const node = store.lookup(path)!;
     if (node.perms.length > 1 && node.perms.some((e, i) => i > 0 && e.domid === domid)) {
       store.chargeNode(path, node, -1);
-      node.perms = makePerms([node.perms[0]!, ...node.perms.slice(1).filter((e) => e.domid !== domid)]);
+      node.perms = store.perms.intern([node.perms[0]!, ...node.perms.slice(1).filter((e) => e.domid !== domid)]);
       store.chargeNode(path, node, +1);
     }
     for (const name of node.children?.names() ?? []) visit(childPath(path, name));

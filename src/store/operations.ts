@@ -9,7 +9,7 @@ import { fireNodeEvent } from './events.js';
 import type { NodeContents, SizedRecord } from './node.js';
 import { baseName, parentPath } from './path.js';
 import {
-  makePerms, permFor, PERM_OWNER, PERM_READ, PERM_WRITE, type PermEntry, type Perms,
+  permFor, PERM_OWNER, PERM_READ, PERM_WRITE, type PermEntry, type Perms,
 } from './permissions.js';
 import type { ErrorName } from '../wire/vocabulary.js';
 import { enforce, enforceMemory } from './quota-gate.js';
@@ -96,7 +96,7 @@ export function createNode(ctx: OpContext, path: string, value: string): void {
   }
   const { client, store } = ctx;
   const inherited = client.quotaBound
-    ? makePerms([{ ...ancestorRecord.perms[0]!, domid: client.domid }, ...ancestorRecord.perms.slice(1)])
+    ? store.perms.intern([{ ...ancestorRecord.perms[0]!, domid: client.domid }, ...ancestorRecord.perms.slice(1)])
     : ancestorRecord.perms;
   // C notes the creation before any quota check: a refused create still
   // makes the commit judge the node quota.
@@ -178,7 +178,7 @@ export function setNodePerms(ctx: OpContext, path: string, perms: Perms): void {
  * kept but marked stale; a stale owner is ENOENT.
  */
 export function resolveNewPerms(ctx: OpContext, entries: PermEntry[]): Perms {
-  const perms = ctx.store.resolvePermDomains(makePerms(entries), ctx.client);
+  const perms = ctx.store.resolvePermDomains(entries, ctx.client);
   if (perms[0]!.stale) fail('ENOENT', `owner domain ${perms[0]!.domid} does not exist`);
   return perms;
 }

@@ -1,7 +1,7 @@
 /**
  * Node permissions: a non-empty list whose first entry is the owner and the
- * default for everybody else. Lists are immutable and interned, so the many
- * nodes that share one list share one object.
+ * default for everybody else. Lists are immutable and interned per store
+ * (`PermsTable`), so the many nodes that share one list share one object.
  */
 import { StoreError } from './errors.js';
 
@@ -24,23 +24,45 @@ export type Perms = readonly PermEntry[];
 const PERM_CHARS = ['n', 'r', 'w', 'b'] as const;
 export type PermChar = (typeof PERM_CHARS)[number];
 
-const interned = new Map<string, Perms>();
-
 function keyOf(entries: readonly PermEntry[]): string {
   let key = '';
   for (const e of entries) key += `${e.bits}:${e.domid}${e.stale ? '!' : ''},`;
   return key;
 }
 
-/** The shared immutable list equal to `entries`. */
-export function makePerms(entries: readonly PermEntry[]): Perms {
-  const key = keyOf(entries);
-  let perms = interned.get(key);
-  if (!perms) {
-    perms = Object.freeze(entries.map((e) => Object.freeze({ bits: e.bits, domid: e.domid >>> 0, stale: e.stale })));
-    interned.set(key, perms);
+/**
+ * One store's interned permission lists. A list is held weakly: once no
+ * node, transaction or reader holds it any more, the garbage collector
+ * takes it and its entry here goes too, so the table never outgrows what
+ * the store holds (a guest cycling SET_PERMS through ever-new lists
+ * leaves nothing behind).
+ */
+export class PermsTable {
+  private readonly lists = new Map<string, WeakRef<Perms>>();
+  private readonly forget = new FinalizationRegistry<string>((key) => {
+    if (this.lists.get(key)?.deref() === undefined) this.lists.delete(key);
+  });
+
+  /** The shared immutable list equal to `entries`. */
+  intern(entries: readonly PermEntry[]): Perms {
+    const key = keyOf(entries);
+    const known = this.lists.get(key)?.deref();
+    if (known) return known;
+    const perms: Perms = Object.freeze(entries.map((e) => Object.freeze({ bits: e.bits, domid: e.domid >>> 0, stale: e.stale })));
+    this.lists.set(key, new WeakRef(perms));
+    this.forget.register(perms, key);
+    return perms;
   }
-  return perms;
+
+  /** A node's default: owned by `owner`, nobody else may read or write. */
+  owned(owner: number): Perms {
+    return this.intern([{ bits: PERM_NONE, domid: owner, stale: false }]);
+  }
+
+  /** Lists interned and not yet collected (for tests and memory reports). */
+  get size(): number {
+    return this.lists.size;
+  }
 }
 
 export function permChar(bits: number): PermChar {
@@ -126,5 +148,3 @@ export function permFor(who: PermIdentity, perms: Perms): number {
   }
   return owner.bits;
 }
-
-export const DEFAULT_PERMS = (owner: number): Perms => makePerms([{ bits: PERM_NONE, domid: owner, stale: false }]);

@@ -12,7 +12,7 @@ import { Domain, DomainTable } from './domains.js';
 import { Hypervisor } from './hypervisor.js';
 import { Node, type NodeContents, type SizedRecord } from './node.js';
 import { childPath, isSpecialPath } from './path.js';
-import { DEFAULT_PERMS, makePerms, PERM_READ, PERM_NONE, type Perms } from './permissions.js';
+import { PERM_READ, PERM_NONE, PermsTable, type PermEntry, type Perms } from './permissions.js';
 import { DEFAULT_QUOTAS, DEFAULT_SOFT_MEMORY, type Quotas } from './quotas.js';
 import type { StoreTransaction } from './transaction.js';
 
@@ -35,6 +35,8 @@ export interface StoreOptions {
 
 export class Store {
   readonly compat: Compat;
+  /** Every permission list the store holds, shared by value. */
+  readonly perms = new PermsTable();
   readonly root: Node;
   /** Master: @introduceDomain and @releaseDomain are hidden nodes. */
   readonly specialNodes = new Map<string, Node>();
@@ -59,7 +61,7 @@ export class Store {
     this.now = options.now ?? Date.now;
     this.hypervisor = new Hypervisor(options.implicitDomains ?? true);
     this.domainObject(0);
-    this.root = options.initialTree === false ? new Node('', DEFAULT_PERMS(0), 0) : this.buildInitialTree();
+    this.root = options.initialTree === false ? new Node('', this.perms.owned(0), 0) : this.buildInitialTree();
     if (options.initialTree !== false) {
       // Like C xenstored, dom0 is introduced from the start, with its ring connection.
       const dom0 = this.domainObject(0);
@@ -71,7 +73,7 @@ export class Store {
   }
 
   private buildInitialTree(): Node {
-    const perms = DEFAULT_PERMS(0);
+    const perms = this.perms.owned(0);
     const xenstored = new Node('', perms, 0);
     const tool = new Node('', perms, 0, new ChildList(new Map([['xenstored', xenstored]])));
     const root = new Node('', perms, 0, new ChildList(new Map([['tool', tool]])));
@@ -80,7 +82,7 @@ export class Store {
     xenstored.gen = this.nextGeneration();
     this.domains.get(0)!.nodeCount = 3;
     if (this.compat.specialPathsAreNodes) {
-      this.specialNodes.set(RELEASE_DOMAIN, new Node('', makePerms([
+      this.specialNodes.set(RELEASE_DOMAIN, new Node('', this.perms.intern([
         { bits: PERM_NONE, domid: 0, stale: false },
         { bits: PERM_READ, domid: DOMID_ANY, stale: false },
       ]), this.nextGeneration()));
@@ -231,7 +233,7 @@ export class Store {
       changed = true;
       return { ...e, stale: true };
     });
-    return changed ? makePerms(entries) : perms;
+    return changed ? this.perms.intern(entries) : perms;
   }
 
   /** The node as a reader sees it: stale entries marked. */
@@ -250,7 +252,7 @@ export class Store {
    * no existing domain, and creates objects for the ones that exist.
    * DOMID_ANY (master) is stale unless the caller has that feature.
    */
-  resolvePermDomains(perms: Perms, caller: Requester): Perms {
+  resolvePermDomains(perms: readonly PermEntry[], caller: Requester): Perms {
     const entries = perms.map((e) => {
       if (e.domid === this.compat.anyDomid) {
         const features = caller.domain ? caller.domain.features : SUPPORTED_FEATURES;
@@ -262,6 +264,6 @@ export class Store {
       }
       return { ...e, stale: true };
     });
-    return makePerms(entries);
+    return this.perms.intern(entries);
   }
 }

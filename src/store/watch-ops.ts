@@ -6,7 +6,7 @@ import { fail } from './errors.js';
 import { atoi } from './numbers.js';
 import { enforce, enforceMemory } from './quota-gate.js';
 import type { Store } from './store.js';
-import type { Watch } from './watches.js';
+import { WATCH_DEPTH_MAX, type Watch } from './watches.js';
 
 function features(client: Requester): number {
   return client.domain ? client.domain.features : SUPPORTED_FEATURES;
@@ -18,6 +18,7 @@ export function addWatch(store: Store, client: Requester, args: string[]): Watch
   if (args.length === 3 && store.compat.watchDepth && features(client) & Feature.WATCH_DEPTH) {
     depth = atoi(args[2]!);
     if (depth < 0) fail('EINVAL', 'negative watch depth');
+    if (depth > WATCH_DEPTH_MAX) fail('EINVAL', `watch depth over ${WATCH_DEPTH_MAX}`);
   } else if (args.length !== 2) {
     fail('EINVAL', 'WATCH takes a path and a token');
   }

@@ -15,6 +15,14 @@ export interface Watch {
 
 export type MatchMode = 'subtree' | 'exact';
 
+/**
+ * Deepest depth a watch may have: the migration stream stores a depth in 16
+ * bits, 65535 meaning no limit. C master takes any non-negative int here
+ * and silently cuts it to 16 bits when it dumps; the simulator refuses a
+ * depth it could not save with the error C gives for a negative one.
+ */
+export const WATCH_DEPTH_MAX = 0xfffe;
+
 export function watchMatches(watch: Watch, eventPath: string, mode: MatchMode): boolean {
   return mode === 'exact' ? watch.path === eventPath : isChild(eventPath, watch.path, watch.depth);
 }

@@ -63,6 +63,19 @@ export interface SimDomain {
   quotas: Record<string, number>;
 }
 
+/**
+ * Permission entries naming a domid over 16 bits, which NODE_DATA cannot
+ * hold (no Xen domain has one, so such an entry is always stale, but
+ * GET_PERMS shows it): the node (connId and txId 0 for a committed or
+ * special node), then each entry's index and full domid.
+ */
+export interface SimWideDomids {
+  connId: number;
+  txId: number;
+  path: string;
+  entries: [number, number][];
+}
+
 export interface SimState {
   format: 1;
   generation: number;
@@ -73,6 +86,8 @@ export interface SimState {
   specialPerms: [string, PermEntry[]][];
   connections: SimConnection[];
   transactions: SimTransaction[];
+  /** Absent in streams of older builds. */
+  wideDomids?: SimWideDomids[];
 }
 
 export function encodeSimState(state: SimState): Buffer {
