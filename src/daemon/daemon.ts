@@ -23,6 +23,7 @@ import { Store } from '../store/store.js';
 import type { QuotaName } from '../store/quotas.js';
 import { runControl, type ControlExtension, type ControlHost } from './control.js';
 import type { DaemonOptions } from './options.js';
+import { ParkedGuests, type ParkingHost } from './parked-guests.js';
 import { PollWindow } from './poll-window.js';
 import { writePrivateFile } from './private-files.js';
 import { RequestScheduler, type RequestHost } from './request-scheduler.js';
@@ -36,7 +37,7 @@ const PRIVILEGED_EVENT_BACKLOG = 64 << 20;
 /** Stop handling a client's requests while this much of its output waits. */
 const OUTPUT_HIGH_WATER = 1 << 20;
 
-export class Daemon implements Services, ControlHost, RequestHost {
+export class Daemon implements Services, ControlHost, RequestHost, ParkingHost {
   readonly store: Store;
   readonly connections = new Map<number, Connection>();
   private readonly dirty = new Set<Connection>();
@@ -49,6 +50,7 @@ export class Daemon implements Services, ControlHost, RequestHost {
   private readonly scheduler = new RequestScheduler(this);
   /** The request being handled: its reply and the events it fires count against its sender. */
   private charge: RequestCharge | undefined;
+  private readonly parkedGuests = new ParkedGuests(this);
   readonly controlExtensions = new Map<string, ControlExtension>();
   readonly traceSwitches = new Set<string>(['obj', 'io']);
   readonly quotaMaxSeen = new Map<QuotaName, number>();
@@ -165,6 +167,7 @@ export class Daemon implements Services, ControlHost, RequestHost {
    * successor can take them over; this daemon is inert afterwards.
    */
   release(): void {
+    this.parkedGuests.dismissAll();
     for (const conn of this.connections.values()) {
       // Whatever this daemon held back is in the dump; the successor reads on.
       conn.startReading();
@@ -303,52 +306,45 @@ export class Daemon implements Services, ControlHost, RequestHost {
   }
 
   /**
-   * A guest client connects to its domain's socket: it becomes the ring.
-   * While another client holds the ring, the newcomer is judged at its first
-   * request, not now: a previous client that hung up just before this one
-   * connected has its end-of-file read in the same poll round as this
-   * accept, possibly after it, but always before the newcomer's first bytes.
+   * A guest client connects to its domain's socket: it becomes the ring,
+   * or, while another client holds the ring, waits for it (ParkedGuests).
    */
   private acceptGuest(client: Requester, socket: net.Socket): void {
-    if (this.guestSlotFree(client)) {
-      this.attachGuest(this.connections.get(client.serial)!, socket);
-      return;
-    }
-    socket.on('error', () => socket.destroy());
-    socket.once('data', (chunk: Buffer) => {
-      if (!this.guestSlotFree(client)) {
-        this.refuse(socket, chunk, `domain ${client.domid} already has a client connected`);
-        return;
-      }
-      const conn = this.connections.get(client.serial)!;
-      socket.removeAllListeners('error');
-      this.attachGuest(conn, socket);
-      this.receive(conn, chunk);
-    });
+    if (this.ringFree(client)) this.admit(client, socket);
+    else this.parkedGuests.park(client, socket);
   }
 
-  private guestSlotFree(client: Requester): boolean {
+  ringFree(client: Requester): boolean {
     const conn = this.connections.get(client.serial);
     return conn !== undefined && conn.transport === undefined;
+  }
+
+  admit(client: Requester, socket: net.Socket, first?: Buffer): void {
+    const conn = this.connections.get(client.serial)!;
+    this.attachGuest(conn, socket);
+    if (first) this.receive(conn, first);
   }
 
   attachGuest(conn: Connection, socket: net.Socket): void {
     this.attach(conn, socket, () => {
       if (conn.transport) this.detachGuest(conn);
     });
-    // A guest never half-closes: end-of-file means it has gone, and its
-    // domain's socket must be free for the next client before 'close' comes.
-    socket.once('end', () => {
+    // A guest never half-closes: end-of-file, or a read or write failing
+    // (a guest that hangs up with output unread), means it has gone, and
+    // the ring is free for the next client before 'close' comes.
+    const gone = () => {
       if (this.sockets.get(conn) !== socket) return;
       this.sockets.delete(conn);
       this.detachGuest(conn);
-    });
+    };
+    socket.once('end', gone);
+    socket.once('error', gone);
   }
 
   /** Answers the refused client's first request with EBUSY, then hangs up. */
-  private refuse(socket: net.Socket, firstChunk: Buffer, why: string): void {
-    this.log(`refusing a guest client: ${why}`);
-    const reqId = firstChunk.length >= 8 ? firstChunk.readUInt32LE(4) : 0;
+  refuse(client: Requester, socket: net.Socket, first: Buffer): void {
+    this.log(`refusing a guest client: domain ${client.domid} already has a client connected`);
+    const reqId = first.length >= 8 ? first.readUInt32LE(4) : 0;
     socket.end(encodeFrame({ type: MessageType.ERROR, reqId, txId: 0, payload: cString('EBUSY') }));
   }
 
@@ -360,10 +356,12 @@ export class Daemon implements Services, ControlHost, RequestHost {
     this.store.dropWatchesAndTransactions(conn.client);
     this.scheduler.forget(conn);
     conn.reset();
+    this.parkedGuests.ringFreed(conn.client);
   }
 
   /** The domain's connection is gone for good (RELEASE, destruction). */
   connectionClosed(client: Requester): void {
+    this.parkedGuests.dismiss(client);
     const conn = this.connections.get(client.serial);
     if (conn) {
       conn.transport?.close();
@@ -417,6 +415,7 @@ export class Daemon implements Services, ControlHost, RequestHost {
 
   /** Stops listening, closes every client and removes the sockets. */
   async close(): Promise<void> {
+    this.parkedGuests.dismissAll();
     for (const conn of this.connections.values()) conn.transport?.close();
     for (const [domid, server] of this.domainListeners) {
       server.close();

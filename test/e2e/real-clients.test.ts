@@ -591,6 +591,17 @@ if (DAEMON === 'c') {
       }
       expect(last).toEqual({ code: 0, signal: null, stdout: 'guest5\n', stderr: '' });
     });
+
+    it('200 clients back to back as the guest: every one served, none refused', async () => {
+      const failures: string[] = [];
+      for (let i = 0; i < 100; i++) {
+        const wrote = await run(dom5(), 'xenstore-write', ['data/seq', String(i)]);
+        const read = await run(dom5(), 'xenstore-read', ['data/seq']);
+        if (wrote.code !== 0) failures.push(`write ${i}: ${wrote.stderr}`);
+        if (read.code !== 0 || read.stdout !== `${i}\n`) failures.push(`read ${i}: ${read.stdout}${read.stderr}`);
+      }
+      expect(failures).toEqual([]);
+    }, 120_000);
   });
 
   describeWith('CLI contract (simulator)', [reqDaemon], () => {
