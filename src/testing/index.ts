@@ -1,7 +1,7 @@
 /**
- * `xenstored-sim/testing`: daemons for tests (in process and spawned), the
- * state as a comparable snapshot, fast-check arbitraries and commands, the
- * reference model, and the live-update property.
+ * `xenstored-sim/testing`: daemons for tests (in process and spawned), a
+ * frame-level wire client, the state as a comparable snapshot, fast-check
+ * arbitraries and commands, the reference model, and the live-update property.
  */
 import type { SimHandle } from './sim-handle.js';
 import { snapshotOfStream, type Snapshot, type SnapshotOptions } from './snapshot.js';
@@ -9,6 +9,7 @@ import { snapshotOfStream, type Snapshot, type SnapshotOptions } from './snapsho
 export { startSim } from './start-sim.js';
 export { spawnSim, simBinaryPath, type SpawnSimHandle } from './spawn-sim.js';
 export type { SimHandle, SimOptions } from './sim-handle.js';
+export { WireClient, type Frame, type WireClientOptions, type WireReply } from './wire-client.js';
 export type { Snapshot, SnapshotConnection, SnapshotDomain, SnapshotNode, SnapshotOptions, SnapshotTransaction, SnapshotWatch } from './snapshot.js';
 export { diffSnapshots } from './diff.js';
 export * from './arbitraries.js';

@@ -12,7 +12,20 @@ import { liveUpdateInProcess } from '../liveupdate/in-process.js';
 import { installStateCommands } from '../liveupdate/state-commands.js';
 import { makeHandle, makeRundir, simArgs, type SimHandle, type SimOptions } from './sim-handle.js';
 
-export async function startSim(options: SimOptions = {}): Promise<SimHandle> {
+/**
+ * startSim's handle together with the Daemon behind it, for this project's
+ * own tests that look at a daemon's insides (not exported from the package:
+ * users see only the handle).
+ */
+export interface InProcessSim {
+  readonly handle: SimHandle;
+  /** The current daemon (a live update replaces it). */
+  daemon(): Daemon;
+  /** The live update, done before it returns: bytes a client wrote in this tick are still unread by the old daemon. */
+  liveUpdateNow(): void;
+}
+
+export async function startSimWithDaemon(options: SimOptions = {}): Promise<InProcessSim> {
   const argv = simArgs(options);
   const rundir = makeRundir();
   const log = options.log ?? (() => {});
@@ -25,14 +38,20 @@ export async function startSim(options: SimOptions = {}): Promise<SimHandle> {
     fs.rmSync(rundir, { recursive: true, force: true });
     throw e;
   }
-  return makeHandle({
+  const liveUpdateNow = (): void => {
+    daemon = liveUpdateInProcess(daemon, log);
+    installStateCommands(daemon, () => argv);
+  };
+  const handle = makeHandle({
     path: daemon.options.socketPath,
     rundir,
     dump: async () => dumpDaemon(daemon, { version: 2, includeInFlight: false }),
-    liveUpdate: async () => {
-      daemon = liveUpdateInProcess(daemon, log);
-      installStateCommands(daemon, () => argv);
-    },
+    liveUpdate: async () => liveUpdateNow(),
     close: () => daemon.close(),
   });
+  return { handle, daemon: () => daemon, liveUpdateNow };
+}
+
+export async function startSim(options: SimOptions = {}): Promise<SimHandle> {
+  return (await startSimWithDaemon(options)).handle;
 }

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RawClient } from '../helpers/raw-client.js';
+import { WireClient } from '../../src/testing/wire-client.js';
 import { CI } from '../helpers/requirements.js';
 import { REPO_ROOT, SIM_CLI, startSim, type SimDaemon } from '../helpers/sim-daemon.js';
 import { reexecAvailable, reexecUnavailableReason } from '../../src/liveupdate/exec-image.js';
@@ -38,13 +38,13 @@ async function started(options: Parameters<typeof startSim>[0]): Promise<SimDaem
   return sim;
 }
 
-async function dom0(sim: SimDaemon): Promise<RawClient> {
-  const client = await RawClient.connect(sim.socketPath);
+async function dom0(sim: SimDaemon): Promise<WireClient> {
+  const client = await WireClient.connect(sim.socketPath);
   cleanups.push(() => client.close());
   return client;
 }
 
-async function introduce(client: RawClient, domid: number): Promise<void> {
+async function introduce(client: WireClient, domid: number): Promise<void> {
   expect((await client.call(T.INTRODUCE, `${domid}\x001\x007\0`)).text).toBe('OK\0');
 }
 

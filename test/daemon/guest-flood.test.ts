@@ -11,14 +11,14 @@ import { encodeFrame } from '../../src/protocol/frame.js';
 import { MessageType as T } from '../../src/wire/vocabulary.js';
 import { connect, startDaemon, tearDownAfterEach } from '../helpers/in-process-daemon.js';
 import { waitFor } from '../helpers/wait.js';
-import type { RawClient } from '../helpers/raw-client.js';
+import type { WireClient } from '../../src/testing/wire-client.js';
 
 tearDownAfterEach();
 
 const DOMID = 5;
 const OUTSTANDING_QUOTA = 20;
 
-async function introduceGuest(d: Daemon, dom0: RawClient): Promise<RawClient> {
+async function introduceGuest(d: Daemon, dom0: WireClient): Promise<WireClient> {
   await dom0.call(T.WRITE, `/local/domain/${DOMID}\0`);
   await dom0.call(T.SET_PERMS, `/local/domain/${DOMID}\0n${DOMID}\0`);
   expect((await dom0.call(T.INTRODUCE, `${DOMID}\x001\x005\0`)).text).toBe('OK\0');

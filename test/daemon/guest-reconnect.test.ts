@@ -10,9 +10,8 @@
  */
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { encodeFrame } from '../../src/protocol/frame.js';
 import type { Daemon } from '../../src/daemon/daemon.js';
-import { RawClient } from '../helpers/raw-client.js';
+import { WireClient } from '../../src/testing/wire-client.js';
 import { connect, startDaemon, tearDownAfterEach } from '../helpers/in-process-daemon.js';
 import { startSim, type SimDaemon } from '../helpers/sim-daemon.js';
 import { waitFor } from '../helpers/wait.js';
@@ -26,7 +25,7 @@ afterEach(async () => {
 });
 
 /** Gives domain `domid` a home it owns and introduces it, through `dom0`. */
-async function introduce(dom0: RawClient, domid: number): Promise<void> {
+async function introduce(dom0: WireClient, domid: number): Promise<void> {
   await dom0.call(T.WRITE, `/local/domain/${domid}\0`);
   await dom0.call(T.SET_PERMS, `/local/domain/${domid}\0n${domid}\0`);
   expect((await dom0.call(T.INTRODUCE, `${domid}\x001\x007\0`)).text).toBe('OK\0');
@@ -34,7 +33,7 @@ async function introduce(dom0: RawClient, domid: number): Promise<void> {
 
 async function introducedGuest(domid: number): Promise<SimDaemon> {
   sim = await startSim();
-  const dom0 = await RawClient.connect(sim.socketPath);
+  const dom0 = await WireClient.connect(sim.socketPath);
   await introduce(dom0, domid);
   dom0.close();
   return sim;
@@ -45,19 +44,19 @@ async function introducedGuest(domid: number): Promise<SimDaemon> {
  * by the second one the daemon has had the newcomer's bytes to read for a
  * whole turn of its event loop, so a daemon that reads them answers them.
  */
-async function holderRoundTrips(holder: RawClient, path: string, value: string): Promise<void> {
+async function holderRoundTrips(holder: WireClient, path: string, value: string): Promise<void> {
   for (let i = 0; i < 2; i++) expect((await holder.call(T.READ, `${path}\0`)).text).toBe(value);
 }
 
 /** The replies `client` has received so far (watch events aside), as text. */
-const answered = (client: RawClient) => client.received.filter((f) => f.type !== T.WATCH_EVENT).map((f) => f.payload.toString('latin1'));
+const answered = (client: WireClient) => client.received.filter((f) => f.type !== T.WATCH_EVENT).map((f) => f.payload.toString('latin1'));
 
 describe('guest clients on domain/<id>', () => {
   it('a client connecting right after the previous one closed is accepted (thousands of cycles, no EBUSY)', async () => {
     const daemon = await introducedGuest(5);
     const answers = new Map<string, number>();
     for (let i = 0; i < 3000; i++) {
-      const guest = await RawClient.connect(daemon.domainSocket(5));
+      const guest = await WireClient.connect(daemon.domainSocket(5));
       const reply = await guest.call(T.GET_DOMAIN_PATH, '5\0');
       const key = reply.type === T.ERROR ? reply.text : 'OK';
       answers.set(key, (answers.get(key) ?? 0) + 1);
@@ -68,9 +67,9 @@ describe('guest clients on domain/<id>', () => {
 
   it('a newcomer while the ring is held waits, unanswered, and is served once the holder hangs up', async () => {
     const daemon = await introducedGuest(5);
-    const holder = await RawClient.connect(daemon.domainSocket(5));
+    const holder = await WireClient.connect(daemon.domainSocket(5));
     expect((await holder.call(T.WRITE, 'name\0guest5')).text).toBe('OK\0');
-    const newcomer = await RawClient.connect(daemon.domainSocket(5));
+    const newcomer = await WireClient.connect(daemon.domainSocket(5));
     const waiting = newcomer.send(T.READ, 'name\0');
     await holderRoundTrips(holder, 'name', 'guest5');
     expect(answered(newcomer)).toEqual([]);
@@ -81,11 +80,11 @@ describe('guest clients on domain/<id>', () => {
 
   it('newcomers are served in the order they came, each once the one before has gone', async () => {
     const daemon = await introducedGuest(5);
-    const holder = await RawClient.connect(daemon.domainSocket(5));
+    const holder = await WireClient.connect(daemon.domainSocket(5));
     expect((await holder.call(T.WRITE, 'n\x000')).text).toBe('OK\0');
-    const second = await RawClient.connect(daemon.domainSocket(5));
+    const second = await WireClient.connect(daemon.domainSocket(5));
     const secondWrite = second.send(T.WRITE, 'n\x002');
-    const third = await RawClient.connect(daemon.domainSocket(5));
+    const third = await WireClient.connect(daemon.domainSocket(5));
     const thirdRead = third.send(T.READ, 'n\0');
     await holderRoundTrips(holder, 'n', '0');
     holder.close();
@@ -98,18 +97,18 @@ describe('guest clients on domain/<id>', () => {
 
   it('a newcomer whose request comes with the hang-up of a holder that left replies unread is served (20 rounds)', async () => {
     const daemon = await introducedGuest(5);
-    const dom0 = await RawClient.connect(daemon.socketPath);
+    const dom0 = await WireClient.connect(daemon.socketPath);
     expect((await dom0.call(T.WRITE, `/local/domain/5/big\0${'v'.repeat(4000)}`)).text).toBe('OK\0');
     const answers: string[] = [];
     for (let round = 0; round < 20; round++) {
       // The holder's replies outgrow what Node reads ahead for a paused
       // socket, so some stay in its kernel buffer: its hang-up then reaches
       // the daemon as ECONNRESET (an error, then 'close'), not end-of-file.
-      const holder = await RawClient.connect(daemon.domainSocket(5));
+      const holder = await WireClient.connect(daemon.domainSocket(5));
       holder.socket.pause();
       holder.socket.removeAllListeners('data');
       for (let i = 0; i < 16; i++) holder.send(T.READ, 'big\0');
-      const newcomer = await RawClient.connect(daemon.domainSocket(5));
+      const newcomer = await WireClient.connect(daemon.domainSocket(5));
       await waitFor('the holder to have replies it did not read', () => holder.socket.readableLength > 0);
       // Keep the daemon busy, so that the hang-up and the newcomer's request
       // are often read in the same turn of its event loop.
@@ -126,11 +125,11 @@ describe('guest clients on domain/<id>', () => {
 
   it('a newcomer that gives up waiting does not hold up the one after it', async () => {
     const daemon = await introducedGuest(5);
-    const holder = await RawClient.connect(daemon.domainSocket(5));
+    const holder = await WireClient.connect(daemon.domainSocket(5));
     expect((await holder.call(T.WRITE, 'name\0guest5')).text).toBe('OK\0');
-    const quitter = await RawClient.connect(daemon.domainSocket(5));
+    const quitter = await WireClient.connect(daemon.domainSocket(5));
     quitter.send(T.READ, 'name\0');
-    const next = await RawClient.connect(daemon.domainSocket(5));
+    const next = await WireClient.connect(daemon.domainSocket(5));
     const waiting = next.send(T.READ, 'name\0');
     await holderRoundTrips(holder, 'name', 'guest5');
     quitter.close();
@@ -141,9 +140,9 @@ describe('guest clients on domain/<id>', () => {
 
   it('a second client while the first stays connected gets EBUSY after waiting, and the first keeps working', async () => {
     const daemon = await introducedGuest(5);
-    const first = await RawClient.connect(daemon.domainSocket(5));
+    const first = await WireClient.connect(daemon.domainSocket(5));
     expect((await first.call(T.WRITE, 'name\0guest5')).text).toBe('OK\0');
-    const second = await RawClient.connect(daemon.domainSocket(5));
+    const second = await WireClient.connect(daemon.domainSocket(5));
     const refused = second.send(T.READ, 'name\0');
     // While the second waits, the first is served and the second is not answered.
     await holderRoundTrips(first, 'name', 'guest5');
@@ -157,10 +156,10 @@ describe('guest clients on domain/<id>', () => {
 
   it('a newcomer parked while the domain is released is hung up on', async () => {
     const daemon = await introducedGuest(5);
-    const dom0 = await RawClient.connect(daemon.socketPath);
-    const holder = await RawClient.connect(daemon.domainSocket(5));
+    const dom0 = await WireClient.connect(daemon.socketPath);
+    const holder = await WireClient.connect(daemon.domainSocket(5));
     expect((await holder.call(T.WRITE, 'name\0guest5')).text).toBe('OK\0');
-    const newcomer = await RawClient.connect(daemon.domainSocket(5));
+    const newcomer = await WireClient.connect(daemon.domainSocket(5));
     newcomer.send(T.READ, 'name\0');
     await holderRoundTrips(holder, 'name', 'guest5');
     expect((await dom0.call(T.RELEASE, '5\0')).text).toBe('OK\0');
@@ -185,14 +184,8 @@ describe('a holder that hangs up with output it never read', () => {
     const big = 'v'.repeat(4000);
     expect((await dom0.call(T.WRITE, `/local/domain/5/big\0${big}`)).text).toBe('OK\0');
     // A holder that pipelines reads of a 4 kB node and never reads a reply.
-    const holder = net.createConnection(`${daemon.domainDir}/5`);
-    holder.on('error', () => {});
-    await new Promise((resolve) => holder.once('connect', resolve));
-    holder.pause();
-    const requests = 400;
-    for (let reqId = 1; reqId <= requests; reqId++) {
-      holder.write(encodeFrame({ type: T.READ, reqId, txId: 0, payload: Buffer.from('big\0', 'latin1') }));
-    }
+    const holder = await WireClient.connect(`${daemon.domainDir}/5`, { paused: true });
+    for (let i = 0; i < 400; i++) holder.send(T.READ, 'big\0');
     // Output waits in the daemon because the client's socket buffer is full.
     let pending = 0;
     await waitFor('the daemon to hold output the holder has not read', async () => {
@@ -202,7 +195,7 @@ describe('a holder that hangs up with output it never read', () => {
       return pending > 0 && pending === before;
     });
     expect(pending).toBeGreaterThan(0);
-    holder.destroy();
+    holder.close();
     const next = await connect(`${daemon.domainDir}/5`);
     expect(await next.call(T.READ, 'big\0')).toMatchObject({ type: T.READ, text: big });
   });

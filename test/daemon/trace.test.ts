@@ -7,8 +7,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { XsClient } from '../../src/client/index.js';
 import { startDaemon, tearDownAfterEach } from '../helpers/in-process-daemon.js';
-import { Daemon } from '../../src/daemon/daemon.js';
-import { parseOptions } from '../../src/daemon/options.js';
+import { startSim } from '../../src/testing/start-sim.js';
 
 tearDownAfterEach();
 
@@ -39,14 +38,10 @@ describe('the trace', () => {
 
   it('goes to stderr too with -V', async () => {
     const logged: string[] = [];
-    const rundir = fs.mkdtempSync(path.join('/tmp', 'xs-trace-'));
-    const daemon = new Daemon(parseOptions(['-V'], { XENSTORED_RUNDIR: rundir }), (l) => logged.push(l));
-    await daemon.listen();
-    const client = await XsClient.connect(daemon.options.socketPath);
+    const sim = await startSim({ args: ['-V'], log: (l) => logged.push(l) });
+    const client = await sim.client();
     await client.read('/tool').catch(() => undefined);
-    await client.close();
-    await daemon.close();
-    fs.rmSync(rundir, { recursive: true, force: true });
+    await sim.stop();
     expect(untimed(logged.join('\n'))).toEqual([
       expect.stringMatching(/^IN  conn\d+ READ req 1 tx 0 \(\/tool \)$/),
       expect.stringMatching(/^OUT conn\d+ READ req 1 tx 0 \(\)$/),

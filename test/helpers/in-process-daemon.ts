@@ -1,15 +1,12 @@
 /**
- * A daemon inside the test process, started the way the CLI and the testing
- * kit start one, for tests that look at its insides; with raw clients; torn
- * down after each test. (Tests that only need the wire use startSim.)
+ * A daemon inside the test process, started by the testing kit's startSim,
+ * for tests that look at its insides; with wire clients; torn down after
+ * each test. (Tests that only need the wire use startSim itself.)
  */
-import fs from 'node:fs';
 import { afterEach } from 'vitest';
 import type { Daemon } from '../../src/daemon/daemon.js';
-import { parseOptions } from '../../src/daemon/options.js';
-import { startDaemon as bootDaemon } from '../../src/startup/startup.js';
-import { makeRundir } from '../../src/testing/sim-handle.js';
-import { RawClient } from './raw-client.js';
+import { startSimWithDaemon } from '../../src/testing/start-sim.js';
+import { WireClient } from '../../src/testing/wire-client.js';
 
 const cleanups: (() => unknown)[] = [];
 
@@ -26,19 +23,13 @@ export function onTearDown(f: () => unknown): void {
 
 /** Starts a daemon with `args` (as on the command line) in a fresh run directory, CONTROL extensions included. */
 export async function startDaemon(args: string[] = []): Promise<Daemon> {
-  const rundir = makeRundir();
-  const started = await bootDaemon(parseOptions(args, { XENSTORED_RUNDIR: rundir }), args, () => {});
-  if (started.kind !== 'running') throw new Error(`startDaemon: ${args.join(' ')} does not start a daemon`);
-  const { daemon } = started;
-  onTearDown(async () => {
-    await daemon.close();
-    fs.rmSync(rundir, { recursive: true, force: true });
-  });
-  return daemon;
+  const sim = await startSimWithDaemon({ args });
+  onTearDown(() => sim.handle.stop());
+  return sim.daemon();
 }
 
-export async function connect(socketPath: string): Promise<RawClient> {
-  const client = await RawClient.connect(socketPath);
+export async function connect(socketPath: string): Promise<WireClient> {
+  const client = await WireClient.connect(socketPath);
   onTearDown(() => client.close());
   return client;
 }

@@ -14,7 +14,7 @@ import type { Daemon } from '../../src/daemon/daemon.js';
 import { parseOptions } from '../../src/daemon/options.js';
 import { restoreDaemon } from '../../src/liveupdate/state-restore.js';
 import { MessageType } from '../../src/wire/vocabulary.js';
-import { RawClient } from '../helpers/raw-client.js';
+import { WireClient } from '../../src/testing/wire-client.js';
 
 const FIXTURES = path.join(import.meta.dirname, '../fixtures/c-xenstored');
 
@@ -42,14 +42,14 @@ afterEach(async () => {
 });
 
 /** Connected socket pairs: the daemon gets one end, the test keeps the other. */
-async function socketPairs(count: number): Promise<{ server: net.Socket; client: RawClient }[]> {
+async function socketPairs(count: number): Promise<{ server: net.Socket; client: WireClient }[]> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xs-pairs-'));
   const accepted: net.Socket[] = [];
   const listener = net.createServer((s) => accepted.push(s));
   await new Promise<void>((r) => listener.listen(path.join(dir, 's'), r));
-  const pairs: { server: net.Socket; client: RawClient }[] = [];
+  const pairs: { server: net.Socket; client: WireClient }[] = [];
   for (let i = 0; i < count; i++) {
-    const client = await RawClient.connect(path.join(dir, 's'));
+    const client = await WireClient.connect(path.join(dir, 's'));
     while (accepted.length <= i) await new Promise((r) => setTimeout(r, 5));
     pairs.push({ server: accepted[i]!, client });
   }
@@ -65,7 +65,7 @@ function comparable(type: string | undefined, hex: string): string {
   return bytes.subarray(bytes.indexOf(0) + 1).toString('hex');
 }
 
-async function restoreFixture(name: string): Promise<{ daemon: Daemon; conns: Map<string, RawClient>; fixture: Fixture }> {
+async function restoreFixture(name: string): Promise<{ daemon: Daemon; conns: Map<string, WireClient>; fixture: Fixture }> {
   const fixture = JSON.parse(fs.readFileSync(path.join(FIXTURES, `${name}.json`), 'utf8')) as Fixture;
   const sockets = fixture.stream.connections.filter((c) => c.type === 'socket');
   const pairs = await socketPairs(sockets.length);
@@ -81,8 +81,8 @@ async function restoreFixture(name: string): Promise<{ daemon: Daemon; conns: Ma
   await daemon.listen();
   cleanup.push(() => daemon.close());
   replay();
-  const conns = new Map<string, RawClient>(sockets.map((c, i) => [c.label, pairs[i]!.client]));
-  const probe = await RawClient.connect(options.socketPath);
+  const conns = new Map<string, WireClient>(sockets.map((c, i) => [c.label, pairs[i]!.client]));
+  const probe = await WireClient.connect(options.socketPath);
   cleanup.push(() => probe.close());
   conns.set('probe', probe);
   // The kept xenstore-control connection gets the live-update OK first, as from C.
@@ -91,7 +91,7 @@ async function restoreFixture(name: string): Promise<{ daemon: Daemon; conns: Ma
   return { daemon, conns, fixture };
 }
 
-async function runProbes(conns: Map<string, RawClient>, probes: Step[]): Promise<number> {
+async function runProbes(conns: Map<string, WireClient>, probes: Step[]): Promise<number> {
   let checked = 0;
   for (const step of probes) {
     const conn = conns.get(step.conn);

@@ -32,7 +32,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { reexecAvailable, reexecUnavailableReason } from '../../src/liveupdate/exec-image.js';
 import { encodeFrame } from '../../src/protocol/frame.js';
 import { MessageType as T } from '../../src/wire/vocabulary.js';
-import { RawClient } from '../helpers/raw-client.js';
+import { WireClient } from '../../src/testing/wire-client.js';
 import { SIM_CLI, startSim, type SimDaemon } from '../helpers/sim-daemon.js';
 import { CI, XS_REF_HOME, PYTHON, KIT_CANDIDATES, findKit, onPath } from '../helpers/requirements.js';
 import { sleep, waitFor } from '../helpers/wait.js';
@@ -184,7 +184,7 @@ c.close()
 `;
 
 const daemons: SimDaemon[] = [];
-const clients: RawClient[] = [];
+const clients: WireClient[] = [];
 const children = new Set<LineChild>();
 const rundirs: string[] = [];
 afterEach(async () => {
@@ -207,8 +207,8 @@ async function start(): Promise<{ sim: SimDaemon; pidFile: string; exited: () =>
   return { sim, pidFile, exited: () => how };
 }
 
-async function connect(p: string): Promise<RawClient> {
-  const c = await RawClient.connect(p);
+async function connect(p: string): Promise<WireClient> {
+  const c = await WireClient.connect(p);
   clients.push(c);
   return c;
 }

@@ -1,6 +1,6 @@
 /**
  * Load across live updates, bounded in time and count, traffic on Unix
- * sockets only. Many raw clients issue requests without pause — each writes
+ * sockets only. Many wire clients issue requests without pause — each writes
  * its own node, reads it back, and every tenth also watches a shared subtree
  * that a ticker client keeps writing — while the daemon is live-updated again
  * and again. Some requests are sent in two writes 0-2 ms apart, so updates
@@ -11,7 +11,7 @@
  * once and in order; nobody is disconnected; the final values are there.
  *
  *  - in-process: LU_LOAD_CLIENTS (default 1000) clients through
- *    LU_LOAD_UPDATES (default 100) in-process live updates (liveUpdateInProcess);
+ *    LU_LOAD_UPDATES (default 100) in-process live updates (the in-process handle's live update);
  *  - re-exec: LU_LOAD_EXEC_CLIENTS (default 100) clients through
  *    LU_LOAD_EXEC_UPDATES (default 5) real live updates of a daemon process
  *    (CONTROL live-update -f dist/cli/xenstored-sim.js, then -s), same PID.
@@ -20,17 +20,12 @@
  * The figures (requests, events, updates, duration, longest pause) are printed.
  */
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Daemon } from '../../src/daemon/daemon.js';
-import { parseOptions } from '../../src/daemon/options.js';
 import { reexecAvailable, reexecUnavailableReason } from '../../src/liveupdate/exec-image.js';
-import { liveUpdateInProcess } from '../../src/liveupdate/in-process.js';
-import { encodeFrame } from '../../src/protocol/frame.js';
-import { FrameReader } from '../../src/protocol/frame-reader.js';
+import type { Frame } from '../../src/protocol/frame.js';
+import { startSimWithDaemon } from '../../src/testing/start-sim.js';
+import { WireClient } from '../../src/testing/wire-client.js';
 import { MessageType as T, messageTypeName } from '../../src/wire/vocabulary.js';
 import { SIM_CLI, startSim, type SimDaemon } from '../helpers/sim-daemon.js';
 import { CI } from '../helpers/requirements.js';
@@ -74,90 +69,75 @@ interface Totals {
 
 const newTotals = (): Totals => ({ requests: 0, replies: 0, events: 0, disconnects: 0, maxLatencyMs: 0, errors: [] });
 
-/** One raw client that checks every message it receives against what it expects next. */
+/** One wire client that checks every message it receives against what it expects next. */
 class LoadClient {
-  private readonly reader = new FrameReader(1 << 20);
   private readonly waiting: Expected[] = [];
-  private nextReq = 1;
   private seq = 0;
   /** Events: the next ticker write this watcher must see (-1: the initial event of its watch). */
   private nextEvent = -1;
   eventsSeen = 0;
-  closed = false;
-  private readonly socket: net.Socket;
+  private closing = false;
+  private wire!: WireClient;
 
-  private constructor(readonly id: number, socket: net.Socket, private readonly totals: Totals, private readonly split: boolean) {
-    this.socket = socket;
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('close', () => {
-      this.closed = true;
-      totals.disconnects++;
-      this.fail(`disconnected with ${this.waiting.length} replies outstanding`);
-      for (const w of this.waiting.splice(0)) w.resolve();
-    });
-    socket.on('error', () => {});
-  }
+  private constructor(readonly id: number, private readonly totals: Totals, private readonly split: boolean) {}
 
   /** Connects; a full listen backlog (EAGAIN) is waited out, as a patient client would. */
   static async connect(id: number, socketPath: string, totals: Totals, split: boolean): Promise<LoadClient> {
+    const client = new LoadClient(id, totals, split);
     for (let attempt = 0; ; attempt++) {
       try {
-        const socket = await new Promise<net.Socket>((resolve, reject) => {
-          const s = net.createConnection(socketPath, () => {
-            s.off('error', reject);
-            resolve(s);
-          });
-          s.once('error', reject);
-        });
-        return new LoadClient(id, socket, totals, split);
+        client.wire = await WireClient.connect(socketPath, { maxPayload: 1 << 20, onFrame: (f) => client.onFrame(f) });
+        break;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EAGAIN' || attempt >= 100) throw e;
         await sleep(10);
       }
     }
+    client.wire.socket.on('close', () => {
+      if (client.closing) return;
+      totals.disconnects++;
+      const framing = client.wire.framingError;
+      client.fail(framing ? `bad framing: ${framing.message}` : `disconnected with ${client.waiting.length} replies outstanding`);
+      for (const w of client.waiting.splice(0)) w.resolve();
+    });
+    return client;
+  }
+
+  get closed(): boolean {
+    return this.wire.closed;
   }
 
   private fail(what: string): void {
     if (this.totals.errors.length < 50) this.totals.errors.push(`client ${this.id}: ${what}`);
   }
 
-  private onData(chunk: Buffer): void {
-    let frames;
-    try {
-      frames = this.reader.push(chunk);
-    } catch (e) {
-      this.fail(`bad framing: ${(e as Error).message}`);
+  private onFrame(f: Frame): void {
+    const payload = f.payload.toString('latin1');
+    if (f.type === T.WATCH_EVENT) {
+      this.totals.events++;
+      this.eventsSeen++;
+      const want = this.nextEvent < 0 ? '/load/shared\0w\0' : `/load/shared/s${this.nextEvent % SHARED_SLOTS}\0w\0`;
+      if (payload !== want) this.fail(`event ${this.eventsSeen}: got ${JSON.stringify(payload)}, expected ${JSON.stringify(want)}`);
+      this.nextEvent++;
       return;
     }
-    for (const f of frames) {
-      const payload = f.payload.toString('latin1');
-      if (f.type === T.WATCH_EVENT) {
-        this.totals.events++;
-        this.eventsSeen++;
-        const want = this.nextEvent < 0 ? '/load/shared\0w\0' : `/load/shared/s${this.nextEvent % SHARED_SLOTS}\0w\0`;
-        if (payload !== want) this.fail(`event ${this.eventsSeen}: got ${JSON.stringify(payload)}, expected ${JSON.stringify(want)}`);
-        this.nextEvent++;
-        continue;
-      }
-      const w = this.waiting.shift();
-      if (!w) {
-        this.fail(`unexpected ${messageTypeName(f.type)} req=${f.reqId} ${JSON.stringify(payload)} (duplicate?)`);
-        continue;
-      }
-      this.totals.replies++;
-      this.totals.maxLatencyMs = Math.max(this.totals.maxLatencyMs, performance.now() - w.sentAt);
-      if (f.reqId !== w.reqId || f.type !== w.type || payload !== w.payload) {
-        this.fail(`reply ${messageTypeName(f.type)} req=${f.reqId} ${JSON.stringify(payload)}, expected ${messageTypeName(w.type)} req=${w.reqId} ${JSON.stringify(w.payload)}`);
-      }
-      w.resolve();
+    const w = this.waiting.shift();
+    if (!w) {
+      this.fail(`unexpected ${messageTypeName(f.type)} req=${f.reqId} ${JSON.stringify(payload)} (duplicate?)`);
+      return;
     }
+    this.totals.replies++;
+    this.totals.maxLatencyMs = Math.max(this.totals.maxLatencyMs, performance.now() - w.sentAt);
+    if (f.reqId !== w.reqId || f.type !== w.type || payload !== w.payload) {
+      this.fail(`reply ${messageTypeName(f.type)} req=${f.reqId} ${JSON.stringify(payload)}, expected ${messageTypeName(w.type)} req=${w.reqId} ${JSON.stringify(w.payload)}`);
+    }
+    w.resolve();
   }
 
-  /** Sends a request and resolves once its reply (checked in onData) is in. */
+  /** Sends a request and resolves once its reply (checked in onFrame) is in. */
   request(type: number, payload: string, expected: string): Promise<void> {
     if (this.closed) return Promise.resolve();
-    const reqId = this.nextReq++;
-    const bytes = encodeFrame({ type, reqId, txId: 0, payload: Buffer.from(payload, 'latin1') });
+    const { reqId, bytes } = this.wire.frame(type, payload);
     this.totals.requests++;
     const done = new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
@@ -172,10 +152,10 @@ class LoadClient {
     // Every fifth request of a splitting client goes out in two writes, 0-2 ms apart.
     if (this.split && reqId % 5 === 0) {
       const cut = 1 + (reqId % (bytes.length - 1));
-      this.socket.write(bytes.subarray(0, cut));
-      setTimeout(() => this.socket.write(bytes.subarray(cut)), reqId % 3);
+      this.wire.sendRaw(bytes.subarray(0, cut));
+      setTimeout(() => this.wire.sendRaw(bytes.subarray(cut)), reqId % 3);
     } else {
-      this.socket.write(bytes);
+      this.wire.sendRaw(bytes);
     }
     return done;
   }
@@ -213,8 +193,8 @@ class LoadClient {
   }
 
   close(): void {
-    this.socket.removeAllListeners('close');
-    this.socket.destroy();
+    this.closing = true;
+    this.wire.close();
   }
 }
 
@@ -262,6 +242,14 @@ function report(kind: string, figures: Record<string, string | number>): void {
   console.log(`lu-load ${kind}: ${Object.entries(figures).map(([k, v]) => `${k}=${v}`).join(' ')}`);
 }
 
+/** How many connections a daemon has before any client connects (dom0's own). */
+async function connectionsOfAFreshDaemon(): Promise<number> {
+  const fresh = await startSimWithDaemon();
+  const count = fresh.daemon().connections.size;
+  await fresh.handle.stop();
+  return count;
+}
+
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
@@ -269,18 +257,15 @@ afterEach(async () => {
 
 describe('live update under load', () => {
   it(`${CLIENTS} clients through ${UPDATES} in-process live updates: nothing lost, duplicated or reordered`, async () => {
-    const rundir = fs.mkdtempSync(path.join(os.tmpdir().length < 40 ? os.tmpdir() : '/tmp', 'xs-lul-'));
-    let daemon = new Daemon(parseOptions([], { XENSTORED_RUNDIR: rundir }), () => {});
-    await daemon.listen();
-    const baseline = daemon.connections.size; // dom0's own connection
+    const sim = await startSimWithDaemon();
+    const baseline = sim.daemon().connections.size; // dom0's own connection
     let run: Run | undefined;
     cleanups.push(async () => {
       for (const c of [...(run?.clients ?? []), ...(run ? [run.ticker] : [])]) c.close();
-      await daemon.close();
-      fs.rmSync(rundir, { recursive: true, force: true });
+      await sim.handle.stop();
     });
-    run = await connectAll(daemon.options.socketPath, CLIENTS);
-    expect(daemon.connections.size).toBe(baseline + CLIENTS + 1);
+    run = await connectAll(sim.handle.path, CLIENTS);
+    expect(sim.daemon().connections.size).toBe(baseline + CLIENTS + 1);
 
     const stop = { now: false };
     const started = performance.now();
@@ -293,11 +278,11 @@ describe('live update under load', () => {
     for (let u = 0; u < UPDATES; u++) {
       await sleep(INTERVAL_MS);
       let partial = 0;
-      for (const conn of daemon.connections.values()) if (conn.reader.unconsumed().length > 0) partial++;
+      for (const conn of sim.daemon().connections.values()) if (conn.reader.unconsumed().length > 0) partial++;
       if (partial > 0) updatesOnPartialFrames++;
       partialFrames += partial;
       const t0 = performance.now();
-      daemon = liveUpdateInProcess(daemon, () => {});
+      sim.liveUpdateNow();
       const pause = performance.now() - t0;
       maxPause = Math.max(maxPause, pause);
       totalPause += pause;
@@ -306,7 +291,7 @@ describe('live update under load', () => {
     await sleep(INTERVAL_MS);
     const tickerWrites = await finish(run, stop, loops, tick);
     const duration = performance.now() - started;
-    expect(daemon.connections.size).toBe(baseline + CLIENTS + 1);
+    expect(sim.daemon().connections.size).toBe(baseline + CLIENTS + 1);
     report('in-process', {
       clients: CLIENTS, updates: UPDATES, requests: run.totals.requests, events: run.totals.events, tickerWrites,
       durationMs: duration.toFixed(0), 'requests/s': (run.totals.requests / (duration / 1000)).toFixed(0),
@@ -358,7 +343,7 @@ describe('live update under load', () => {
     const restored = sim.stderr().match(/live update: restored \d+ connections/g) ?? [];
     expect(restored).toHaveLength(EXEC_UPDATES);
     // Every client, the ticker, the control client, and the daemon's own dom0 connection(s).
-    const baseline = new Daemon(parseOptions([], { XENSTORED_RUNDIR: rundir }), () => {}).connections.size;
+    const baseline = await connectionsOfAFreshDaemon();
     expect(new Set(restored)).toEqual(new Set([`live update: restored ${baseline + EXEC_CLIENTS + 2} connections`]));
     expect(exited).toBeUndefined();
     report('re-exec', {

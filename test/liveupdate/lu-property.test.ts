@@ -23,104 +23,21 @@
  * Environment: LU_PROP_RUNS (default 400: 20-40 s on 2 cores), LU_PROP_SEED (replay a failure),
  * LU_PROP_PATH (with the seed: the shrunk counterexample's path).
  */
-import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Daemon } from '../../src/daemon/daemon.js';
-import { parseOptions } from '../../src/daemon/options.js';
-import { liveUpdateInProcess } from '../../src/liveupdate/in-process.js';
-import { encodeFrame, type Frame } from '../../src/protocol/frame.js';
+import type { Frame } from '../../src/protocol/frame.js';
 import { FrameReader } from '../../src/protocol/frame-reader.js';
 import { MessageType as T, messageTypeName } from '../../src/wire/vocabulary.js';
 import { requests } from '../../src/testing/arbitraries.js';
 import { payloadBytes } from '../../src/testing/operations.js';
+import { startSimWithDaemon, type InProcessSim } from '../../src/testing/start-sim.js';
+import { WireClient } from '../../src/testing/wire-client.js';
+import { waitFor } from '../helpers/wait.js';
 
 const NUM_RUNS = Number(process.env.LU_PROP_RUNS ?? 400);
 const SEED = process.env.LU_PROP_SEED === undefined ? undefined : Number(process.env.LU_PROP_SEED);
 const REPLY_TIMEOUT_MS = 5_000;
-
-// --- a client that keeps everything it receives ------------------------------------
-
-class Peer {
-  private readonly reader = new FrameReader(1 << 20);
-  private readonly replies = new Map<number, Frame>();
-  private waiters: (() => void)[] = [];
-  private nextReq = 1;
-  closed = false;
-  /** The unsent rest of a half-sent request. */
-  pending: { rest: Buffer; reqId: number; type: number; txId: number; k: number } | undefined;
-
-  private constructor(
-    readonly name: string,
-    private readonly socket: net.Socket,
-    /** Every byte received, in order (carried over from the previous connection after a reconnect). */
-    readonly transcript: Buffer[],
-  ) {
-    socket.on('data', (chunk: Buffer) => {
-      this.transcript.push(chunk);
-      for (const f of this.reader.push(chunk)) if (f.type !== T.WATCH_EVENT) this.replies.set(f.reqId, f);
-      this.wake();
-    });
-    socket.on('close', () => {
-      this.closed = true;
-      this.wake();
-    });
-    socket.on('error', () => {});
-  }
-
-  static connect(name: string, socketPath: string, transcript: Buffer[] = []): Promise<Peer> {
-    return new Promise((resolve, reject) => {
-      const socket = net.createConnection(socketPath, () => {
-        socket.off('error', reject);
-        resolve(new Peer(name, socket, transcript));
-      });
-      socket.once('error', reject);
-    });
-  }
-
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    w.forEach((f) => f());
-  }
-
-  frame(type: number, payload: string, txId: number): { reqId: number; bytes: Buffer } {
-    const reqId = this.nextReq++;
-    return { reqId, bytes: encodeFrame({ type, reqId, txId, payload: Buffer.from(payload, 'latin1') }) };
-  }
-
-  write(bytes: Buffer): void {
-    this.socket.write(bytes);
-  }
-
-  async reply(reqId: number, what: string): Promise<Frame> {
-    const deadline = Date.now() + REPLY_TIMEOUT_MS;
-    for (;;) {
-      const f = this.replies.get(reqId);
-      if (f) {
-        this.replies.delete(reqId);
-        return f;
-      }
-      if (this.closed) throw new Error(`${this.name}: connection closed while waiting for the reply to ${what}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`${this.name}: no reply to ${what} within ${REPLY_TIMEOUT_MS} ms`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-}
 
 /** A transcript as readable lines, for a useful diff when two differ. */
 function describeTranscript(chunks: Buffer[]): string[] {
@@ -231,11 +148,23 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc.record({
 
 // --- one daemon with its clients ------------------------------------------------------
 
+/** One connection of a world: its wire client, every byte it received (kept across reconnects), its half-sent request. */
+interface Peer {
+  wire: WireClient;
+  readonly transcript: Buffer[];
+  /** The unsent rest of a half-sent request. */
+  pending: { rest: Buffer; reqId: number; type: number; txId: number; k: number } | undefined;
+}
+
+async function connectPeer(name: string, socketPath: string, transcript: Buffer[] = []): Promise<Peer> {
+  const wire = await WireClient.connect(socketPath, { name, maxPayload: 1 << 20, transcript, timeoutMs: REPLY_TIMEOUT_MS });
+  return { wire, transcript, pending: undefined };
+}
+
 const worlds: World[] = [];
 
 class World {
-  daemon!: Daemon;
-  rundir!: string;
+  sim!: InProcessSim;
   readonly peers: Peer[] = [];
   /** Open transaction ids per peer, as learnt from the replies. */
   readonly tx: number[][] = [];
@@ -249,15 +178,13 @@ class World {
   constructor(readonly name: string, readonly withUpdates: boolean) {}
 
   async start(s: Scenario): Promise<void> {
-    this.rundir = fs.mkdtempSync(path.join(os.tmpdir().length < 40 ? os.tmpdir() : '/tmp', 'xs-lup-'));
-    this.daemon = new Daemon(parseOptions(['--compat', s.compat], { XENSTORED_RUNDIR: this.rundir }), () => {});
-    await this.daemon.listen();
-    for (let i = 0; i < s.dom0; i++) await this.addPeer(`${this.name}/dom0#${i}`, this.daemon.options.socketPath);
+    this.sim = await startSimWithDaemon({ compat: s.compat });
+    for (let i = 0; i < s.dom0; i++) await this.addPeer(`${this.name}/dom0#${i}`, this.sim.handle.path);
     for (const domid of s.guests) {
       await this.call(0, T.INTRODUCE, `${domid}\0${4096 + domid}\0${16 + domid}\0`);
       await this.call(0, T.MKDIR, `/local/domain/${domid}\0`);
       await this.call(0, T.SET_PERMS, `/local/domain/${domid}\0n${domid}\0r0\0`);
-      const guest = await this.addPeer(`${this.name}/dom${domid}`, path.join(this.rundir, 'domain', String(domid)), domid);
+      const guest = await this.addPeer(`${this.name}/dom${domid}`, path.join(this.sim.handle.rundir, 'domain', String(domid)), domid);
       await this.call(guest, T.READ, 'x\0'); // attached: the daemon answers on it
     }
   }
@@ -266,7 +193,7 @@ class World {
   private readonly endpoints: { socketPath: string; domid: number | undefined }[] = [];
 
   private async addPeer(name: string, socketPath: string, domid?: number): Promise<number> {
-    this.peers.push(await Peer.connect(name, socketPath));
+    this.peers.push(await connectPeer(name, socketPath));
     this.tx.push([]);
     this.endpoints.push({ socketPath, domid });
     return this.peers.length - 1;
@@ -275,16 +202,12 @@ class World {
   /** Closes a peer's connection and waits until the daemon has seen it go. */
   private async hangUp(peer: number): Promise<void> {
     const { domid } = this.endpoints[peer]!;
-    const before = this.daemon.connections.size;
-    this.peers[peer]!.close();
+    const before = this.sim.daemon().connections.size;
+    this.peers[peer]!.wire.close();
     const gone = () => domid === undefined
-      ? this.daemon.connections.size === before - 1
-      : [...this.daemon.connections.values()].some((c) => c.client.domid === domid && !c.transport);
-    const deadline = Date.now() + REPLY_TIMEOUT_MS;
-    while (!gone()) {
-      if (Date.now() > deadline) throw new Error(`${this.name}: the daemon did not notice that ${this.peers[peer]!.name} hung up`);
-      await new Promise((r) => setTimeout(r, 1));
-    }
+      ? this.sim.daemon().connections.size === before - 1
+      : [...this.sim.daemon().connections.values()].some((c) => c.client.domid === domid && !c.transport);
+    await waitFor(`the daemon to notice that ${this.peers[peer]!.wire.name} hung up`, gone, REPLY_TIMEOUT_MS, 1);
     this.tx[peer] = [];
   }
 
@@ -309,7 +232,7 @@ class World {
     if (!this.withUpdates) return;
     if (this.tx.some((open) => open.length > 0)) this.updatesInTransaction++;
     if (this.peers.some((p) => p.pending)) this.updatesOnHalfFrames++;
-    this.daemon = liveUpdateInProcess(this.daemon, () => {});
+    this.sim.liveUpdateNow();
     this.updates++;
   }
 
@@ -320,8 +243,8 @@ class World {
     if (!pending) return;
     p.pending = undefined;
     this.recountPartial();
-    p.write(pending.rest);
-    const reply = await p.reply(pending.reqId, `the completed half-sent ${messageTypeName(pending.type)}`);
+    p.wire.sendRaw(pending.rest);
+    const reply = await p.wire.reply(pending.reqId, `the completed half-sent ${messageTypeName(pending.type)}`);
     this.learn(peer, pending.type, pending.txId, reply);
   }
 
@@ -333,9 +256,9 @@ class World {
   async call(peer: number, type: number, payload: string, txId = 0): Promise<Frame> {
     await this.complete(peer);
     const p = this.peers[peer]!;
-    const { reqId, bytes } = p.frame(type, payload, txId);
-    p.write(bytes);
-    const reply = await p.reply(reqId, `${messageTypeName(type)} ${JSON.stringify(payload)}`);
+    const { reqId, bytes } = p.wire.frame(type, payload, txId);
+    p.wire.sendRaw(bytes);
+    const reply = await p.wire.reply(reqId, `the reply to ${messageTypeName(type)} ${JSON.stringify(payload)}`);
     this.learn(peer, type, txId, reply);
     return reply;
   }
@@ -345,7 +268,7 @@ class World {
     const deadline = Date.now() + REPLY_TIMEOUT_MS;
     for (;;) {
       let held = 0;
-      for (const conn of this.daemon.connections.values()) held += conn.reader.unconsumed().length;
+      for (const conn of this.sim.daemon().connections.values()) held += conn.reader.unconsumed().length;
       if (held === this.partialBytes) return;
       if (Date.now() > deadline) throw new Error(`${this.name}: the daemon holds ${held} bytes of partial requests, expected ${this.partialBytes}`);
       await new Promise((r) => setTimeout(r, 1));
@@ -369,9 +292,9 @@ class World {
         await this.complete(peer);
         const p = this.peers[peer]!;
         const txId = this.txId(peer, c.op.txSlot);
-        const { reqId, bytes } = p.frame(c.op.type, c.op.payload, txId);
+        const { reqId, bytes } = p.wire.frame(c.op.type, c.op.payload, txId);
         const k = 1 + (c.cut % (bytes.length - 1));
-        p.write(bytes.subarray(0, k));
+        p.wire.sendRaw(bytes.subarray(0, k));
         p.pending = { rest: bytes.subarray(k), reqId, type: c.op.type, txId, k };
         this.recountPartial();
         if (c.settle) await this.settled();
@@ -384,7 +307,7 @@ class World {
         const old = this.peers[peer]!;
         await this.hangUp(peer);
         if (c.lu) this.liveUpdate();
-        this.peers[peer] = await Peer.connect(old.name, this.endpoints[peer]!.socketPath, old.transcript);
+        this.peers[peer] = await connectPeer(old.wire.name, this.endpoints[peer]!.socketPath, old.transcript);
         return;
       }
       case 'burst': {
@@ -393,12 +316,12 @@ class World {
         const p = this.peers[peer]!;
         const sent = c.ops.map((op) => {
           const txId = this.txId(peer, op.txSlot);
-          return { op, txId, ...p.frame(op.type, op.payload, txId) };
+          return { op, txId, ...p.wire.frame(op.type, op.payload, txId) };
         });
-        p.write(Buffer.concat(sent.map((s) => s.bytes)));
+        p.wire.sendRaw(Buffer.concat(sent.map((s) => s.bytes)));
         // Same tick: the daemon has not read a byte of them yet.
         if (c.lu) this.liveUpdate();
-        for (const s of sent) this.learn(peer, s.op.type, s.txId, await p.reply(s.reqId, `burst ${messageTypeName(s.op.type)}`));
+        for (const s of sent) this.learn(peer, s.op.type, s.txId, await p.wire.reply(s.reqId, `the reply to the burst's ${messageTypeName(s.op.type)}`));
         return;
       }
     }
@@ -426,9 +349,8 @@ class World {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    for (const p of this.peers) p.close();
-    await this.daemon?.close();
-    if (this.rundir) fs.rmSync(this.rundir, { recursive: true, force: true });
+    for (const p of this.peers) p.wire.close();
+    await this.sim?.handle.stop();
   }
 }
 
@@ -465,8 +387,8 @@ async function check(s: Scenario): Promise<Figures> {
     for (let i = 0; i < plain.peers.length; i++) {
       const a = plain.peers[i]!;
       const b = updated.peers[i]!;
-      expect(b.closed, `${b.name} was disconnected`).toBe(false);
-      expect(a.closed, `${a.name} was disconnected`).toBe(false);
+      expect(b.wire.closed, `${b.wire.name} was disconnected`).toBe(false);
+      expect(a.wire.closed, `${a.wire.name} was disconnected`).toBe(false);
       const same = Buffer.concat(a.transcript).equals(Buffer.concat(b.transcript));
       if (!same) expect(describeTranscript(b.transcript), `transcript of connection ${i}`).toEqual(describeTranscript(a.transcript));
       expect(same, `byte transcript of connection ${i}`).toBe(true);

@@ -14,106 +14,64 @@
  * these tests FAIL if CI is set, and are skipped with a warning otherwise.
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { reexecAvailable, reexecUnavailableReason } from '../../src/liveupdate/exec-image.js';
 import { dumpDaemon } from '../../src/liveupdate/state-dump.js';
 import { decodeStream } from '../../src/stream/stream-reader.js';
-import { encodeFrame } from '../../src/protocol/frame.js';
-import { FrameReader } from '../../src/protocol/frame-reader.js';
+import type { Frame } from '../../src/protocol/frame.js';
 import { MessageType as T, messageTypeName } from '../../src/wire/vocabulary.js';
 import { connect, onTearDown, startDaemon, tearDownAfterEach } from '../helpers/in-process-daemon.js';
-import type { RawClient } from '../helpers/raw-client.js';
+import { WireClient } from '../../src/testing/wire-client.js';
 import { SIM_CLI, startSim, type SimDaemon } from '../helpers/sim-daemon.js';
 import { CI } from '../helpers/requirements.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
 const VALUE = 'v'.repeat(4000);
-/** Sent after the reads: its reply comes after every reply to them, duplicates included. */
-const BARRIER_REQ = 999_999;
 
 tearDownAfterEach();
 
-/** A client that does not read until told to; then checks every message. */
-class SlowReader {
-  private readonly socket: net.Socket;
-  private readonly reader = new FrameReader(1 << 20);
-  readonly replies: string[] = [];
-  private sent = 0;
-  error: string | undefined;
-  closed = false;
+/** A client that does not read until told to (`readAll`). */
+const connectSlowReader = (socketPath: string) => WireClient.connect(socketPath, { paused: true, maxPayload: 1 << 20 });
 
-  private constructor(socket: net.Socket) {
-    this.socket = socket;
-    socket.pause();
-    socket.on('data', (chunk: Buffer) => {
-      if (this.error) return;
-      try {
-        for (const f of this.reader.push(chunk)) {
-          this.replies.push(`${messageTypeName(f.type)} req=${f.reqId} ${f.payload.length === VALUE.length && f.payload.toString('latin1') === VALUE ? 'VALUE' : JSON.stringify(f.payload.toString('latin1').slice(0, 40))}`);
-        }
-      } catch (e) {
-        this.error = `${(e as Error).message} after ${this.replies.length} messages`;
-      }
-    });
-    socket.on('close', () => (this.closed = true));
-    socket.on('error', () => {});
-  }
+const describeFrame = (f: Frame) =>
+  `${messageTypeName(f.type)} req=${f.reqId} ${f.payload.length === VALUE.length && f.payload.toString('latin1') === VALUE ? 'VALUE' : JSON.stringify(f.payload.toString('latin1').slice(0, 40))}`;
 
-  static connect(socketPath: string): Promise<SlowReader> {
-    return new Promise((resolve, reject) => {
-      const s = net.createConnection(socketPath, () => resolve(new SlowReader(s)));
-      s.once('error', reject);
-    });
+/** Sends READ /big with req ids from..to (the client's next ones), a few at a time. */
+async function sendReads(slow: WireClient, from: number, to: number): Promise<void> {
+  for (let i = from; i <= to; i++) {
+    expect(slow.send(T.READ, '/big\0')).toBe(i);
+    if (i % 50 === 0) await sleep(1);
   }
+}
 
-  /** Sends READ /big with req ids from..to, a few at a time. */
-  async sendReads(from: number, to: number): Promise<void> {
-    for (let i = from; i <= to; i++) {
-      const frame = encodeFrame({ type: T.READ, reqId: i, txId: 0, payload: Buffer.from('/big\0', 'latin1') });
-      this.socket.write(frame);
-      this.sent += frame.length;
-      if (i % 50 === 0) await sleep(1);
-    }
-  }
+/** Request bytes handed to the kernel, so on the daemon's side of the socket (the rest wait in Node). */
+const inKernel = (slow: WireClient) => slow.bytesSent - slow.socket.writableLength;
 
-  /** Request bytes handed to the kernel, so on the daemon's side of the socket (the rest wait in Node). */
-  get inKernel(): number {
-    return this.sent - this.socket.writableLength;
-  }
-
-  /**
-   * Starts reading, sends a barrier request and resolves with everything
-   * received before the barrier's reply (replies come in order, so a
-   * duplicate could not arrive after it).
-   */
-  async readAll(timeoutMs = 30_000): Promise<string[]> {
-    this.socket.resume();
-    this.socket.write(encodeFrame({ type: T.GET_DOMAIN_PATH, reqId: BARRIER_REQ, txId: 0, payload: Buffer.from('0\0', 'latin1') }));
-    const barrier = (r: string) => r.startsWith(`GET_DOMAIN_PATH req=${BARRIER_REQ} `);
-    await waitFor('the barrier reply', () => this.replies.some(barrier) || this.error !== undefined || this.closed, timeoutMs);
-    return this.replies.slice(0, this.replies.findIndex(barrier));
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
+/**
+ * Starts reading, sends a barrier request and resolves with everything
+ * received before the barrier's reply (replies come in order, so a
+ * duplicate could not arrive after it).
+ */
+async function readAll(slow: WireClient, timeoutMs = 30_000): Promise<string[]> {
+  slow.resume();
+  const barrierReq = slow.send(T.GET_DOMAIN_PATH, '0\0');
+  const barrier = (f: Frame) => f.reqId === barrierReq && f.type === T.GET_DOMAIN_PATH;
+  await waitFor('the barrier reply', () => slow.received.some(barrier) || slow.framingError !== undefined || slow.closed, timeoutMs);
+  return slow.received.slice(0, slow.received.findIndex(barrier)).map(describeFrame);
 }
 
 const expectedReads = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => `READ req=${from + i} VALUE`);
 
-async function liveUpdate(control: RawClient): Promise<void> {
+async function liveUpdate(control: WireClient): Promise<void> {
   expect((await control.call(T.CONTROL, `live-update\0-f\0${SIM_CLI}\0`)).text).toBe('OK\0');
   // The reply comes from the new image: allow for a slow machine (the dry run starts a node process).
-  const reqId = control.send(T.CONTROL, 'live-update\0-s\0-t\x0010\0');
-  const reply = await control.take((f) => f.reqId === reqId && f.type !== T.WATCH_EVENT, 30_000);
-  expect(reply.payload.toString('latin1')).toBe('OK\0');
+  expect((await control.call(T.CONTROL, 'live-update\0-s\0-t\x0010\0', 0, 30_000)).text).toBe('OK\0');
 }
 
 /** A spawned daemon tracing every reply (so a test can wait until it answered a request), with /big written. */
-async function startWithBig(): Promise<{ sim: SimDaemon; control: RawClient; answered: (reqId: number) => boolean }> {
+async function startWithBig(): Promise<{ sim: SimDaemon; control: WireClient; answered: (reqId: number) => boolean }> {
   const rundir = fs.mkdtempSync(path.join(os.tmpdir().length < 40 ? os.tmpdir() : '/tmp', 'xs-lub-'));
   onTearDown(() => fs.rmSync(rundir, { recursive: true, force: true }));
   const trace = path.join(rundir, 'trace');
@@ -136,14 +94,14 @@ describe('re-exec live update and bytes held in user space', () => {
   reexecIt('replies a slow client has not read yet arrive exactly once, in order', async () => {
     needReexec();
     const { sim, control, answered } = await startWithBig();
-    const slow = await SlowReader.connect(sim.socketPath);
+    const slow = await connectSlowReader(sim.socketPath);
     onTearDown(() => slow.close());
     // 100 replies of 4 KB: more than the kernel takes, far less than the daemon's high-water mark.
-    await slow.sendReads(1, 100);
+    await sendReads(slow, 1, 100);
     await waitFor('the daemon to answer all 100 reads', () => answered(100));
     await liveUpdate(control);
-    const replies = await slow.readAll();
-    expect(slow.error).toBeUndefined();
+    const replies = await readAll(slow);
+    expect(slow.framingError).toBeUndefined();
     expect(replies).toEqual(expectedReads(1, 100));
     expect(slow.closed).toBe(false);
   }, 30_000);
@@ -151,15 +109,15 @@ describe('re-exec live update and bytes held in user space', () => {
   reexecIt('requests of a client the daemon stopped reading (it does not read its replies) are all answered', async () => {
     needReexec();
     const { sim, control, answered } = await startWithBig();
-    const slow = await SlowReader.connect(sim.socketPath);
+    const slow = await connectSlowReader(sim.socketPath);
     onTearDown(() => slow.close());
     // 3000 replies of 4 KB (12 MB): the daemon stops reading this client at 1 MB of output (256 replies).
-    await slow.sendReads(1, 3000);
+    await sendReads(slow, 1, 3000);
     await waitFor('the daemon near its high-water mark', () => answered(200));
     expect(answered(3000)).toBe(false); // the daemon did stop reading
     await liveUpdate(control);
-    const replies = await slow.readAll(60_000);
-    expect(slow.error).toBeUndefined();
+    const replies = await readAll(slow, 60_000);
+    expect(slow.framingError).toBeUndefined();
     expect(replies).toEqual(expectedReads(1, 3000));
   }, 60_000);
 
@@ -168,14 +126,14 @@ describe('re-exec live update and bytes held in user space', () => {
     const setup = await connect(daemon.options.socketPath);
     await setup.call(T.WRITE, `/big\0${VALUE}`);
     const known = daemon.connections.size;
-    const slow = await SlowReader.connect(daemon.options.socketPath);
+    const slow = await connectSlowReader(daemon.options.socketPath);
     onTearDown(() => slow.close());
     await waitFor('the daemon to accept the connection', () => daemon.connections.size > known);
     const conn = [...daemon.connections.values()].at(-1)!;
     // Sockets read straight into the daemon's buffer, so pause() stops reading at the kernel.
     daemon.socketOf(conn)!.pause();
-    await slow.sendReads(1, 3000);
-    await waitFor('requests in the kernel', () => slow.inKernel > 0);
+    await sendReads(slow, 1, 3000);
+    await waitFor('requests in the kernel', () => inKernel(slow) > 0);
     expect(daemon.socketOf(conn)!.readableLength, 'bytes Node read ahead for a paused socket').toBe(0);
     expect(conn.unprocessedInput()).toEqual(conn.reader.unconsumed());
     const stream = dumpDaemon(daemon, { version: 2, includeInFlight: true });
