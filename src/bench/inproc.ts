@@ -42,9 +42,17 @@ export interface StreamRow {
   restoreMs: number;
 }
 
+/** One WRITE that matches 10 watches while `watches` others are registered. */
+export interface WatchMatchRow {
+  watches: number;
+  /** Microseconds per WRITE (median of batches). */
+  writeUs: number;
+}
+
 export interface InProcResults {
   scaling: ScalingRow[];
   stream: StreamRow[];
+  watchMatch: WatchMatchRow[];
 }
 
 const options = parseOptions(['--compat', '4.17'], { XENSTORED_RUNDIR: path.join(os.tmpdir(), 'xenstored-sim-bench', 'inproc') });
@@ -179,6 +187,21 @@ function stream(h: Harness, nodes: number): StreamRow {
 }
 
 /**
+ * A WRITE to /hot/x, watched by 10 clients, while 100 other clients hold
+ * `others` watches spread over paths the write does not touch.
+ */
+function watchMatch(others: number): WatchMatchRow {
+  const h = new Harness();
+  const { store } = h.daemon;
+  const watch = (client: Requester, path: string, token: string) => store.watch(client, { path, token, relativeTo: undefined, depth: undefined });
+  const clients = Array.from({ length: 100 }, () => store.addSocketClient());
+  for (let i = 0; i < others; i++) watch(clients[i % 100]!, `/cold/c${i % 100}/n${Math.floor(i / 100)}`, `t${i}`);
+  for (let i = 0; i < 10; i++) watch(clients[i * 7]!, '/hot', `hot${i}`);
+  h.write('/hot/x', 'warm-up');
+  return { watches: others, writeUs: timePerOp(5, 2000, (i) => h.write('/hot/x', `v${i}`)) };
+}
+
+/**
  * Requests libxenstore sends, one after another, to list a node with
  * `children` children named as xsclient names them: a DIRECTORY refused
  * with E2BIG, then the parts.
@@ -191,7 +214,9 @@ export function listingRequests(children: number): number {
 
 export function runInProcess(quick: boolean): InProcResults {
   const h = new Harness();
-  const results: InProcResults = { scaling: [], stream: [] };
+  const results: InProcResults = { scaling: [], stream: [], watchMatch: [] };
+  watchMatch(1000); // untimed: the first rows would otherwise time the JIT's warm-up
+  for (const others of [1000, 10_000, 100_000]) results.watchMatch.push(watchMatch(others));
   const sizes = quick ? [10_000, 100_000] : [10_000, 100_000, 1_000_000];
   for (const size of sizes) {
     h.populateTo(size);

@@ -19,6 +19,7 @@ import { cVersion, findKit, rssBytes, startC, startSim, type BenchDaemon } from 
 import { listingRequests, type InProcResults } from './inproc.js';
 import { format, machine, median, Results, revision, writeReport, type Daemon } from './report.js';
 import { FLOOR_SIZES, roundTripFloor } from './floor.js';
+import { smallStoreMeasures } from './startup.js';
 import { LibxenstoreDriver } from './xsclient.js';
 import { kitSection, measureKit } from './testing-kit.js';
 
@@ -28,7 +29,8 @@ const runs = Math.max(1, Number(process.env.RUNS ?? (quick ? 2 : 5)));
 const luRuns = quick ? 2 : 3;
 /** The store the population, memory and live-update measures are made on. */
 const bigStore = quick ? 10_000 : 100_000;
-const workDir = path.join(os.tmpdir(), 'xenstored-sim-bench');
+/** Run directories of the daemons under test: private to this run, removed at the end. */
+const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'xenstored-sim-bench-'));
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const k = (n: number) => (n >= 1_000_000 ? `${n / 1_000_000}M` : `${n / 1000}k`);
@@ -73,6 +75,7 @@ function defineMeasures(r: Results): void {
   r.define('watchfan', { label: 'one WRITE fanned out to 1000 watchers, all events in', unit: 'ms', better: 'lower' });
   r.define('populate', { label: `populate ${k(bigStore)} nodes under ${k(bigStore / 100)} dirs, one client`, unit: 's', better: 'lower', target: 5 });
   r.define('lu', { label: `live-update pause other clients see, ${k(bigStore)} nodes, 100 connections`, unit: 'ms', better: 'lower', target: 20 });
+  r.define('lu10k', { label: 'live-update pause other clients see, 10k nodes, 10 connections (from the table below)', unit: 'ms', better: 'lower', target: 1 });
   r.define('luTurnaround', { label: `live-update \`-s\` until the requester's next reply, same store`, unit: 'ms', better: 'lower' });
   r.define('rssPerNode', { label: `resident memory per node, ${k(bigStore)} nodes of 16 bytes`, unit: 'B/node', better: 'lower', target: 0.33, digits: 0 });
 }
@@ -244,7 +247,17 @@ function inProcessSections(res: InProcResults): string[] {
       return `| ${k(s.nodes)} | ${mb.toFixed(1)} | ${s.dumpMs.toFixed(0)} | ${(mb / (s.dumpMs / 1000)).toFixed(0)} | ${s.restoreMs.toFixed(0)} | ${(mb / (s.restoreMs / 1000)).toFixed(0)} | ${(((s.dumpMs + s.restoreMs) / s.nodes) * 1000).toFixed(2)} |`;
     }),
   ];
-  return [scaling.join('\n'), '', stream.join('\n')];
+  const watches = [
+    '## Watch matching (xenstored-sim, in process)',
+    '',
+    'One WRITE whose event matches 10 watches, while 100 other clients hold the given number of watches elsewhere',
+    '(CPU microseconds per WRITE, median of batches). Watches are filed by path, so the others cost nothing.',
+    '',
+    '| other watches | µs per WRITE |',
+    '| ---: | ---: |',
+    ...res.watchMatch.map((w) => `| ${k(w.watches)} | ${us(w.writeUs)} |`),
+  ];
+  return [scaling.join('\n'), '', stream.join('\n'), '', watches.join('\n')];
 }
 
 function inProcess(): InProcResults {
@@ -260,11 +273,11 @@ function inProcess(): InProcResults {
 async function main(): Promise<void> {
   const started = Date.now();
   const loadBefore = os.loadavg()[0]!;
-  fs.mkdirSync(workDir, { recursive: true });
   const client = LibxenstoreDriver.build(repo);
   const kit = process.env.BENCH_NO_C === '1' ? undefined : findKit(repo);
   let cStatus = 'not measured (BENCH_NO_C=1)';
-  const starters: Context['starters'] = { sim: () => startSim(repo, path.join(workDir, 'sim')) };
+  const simStarter: Starter = () => startSim(repo, path.join(workDir, 'sim'));
+  const starters: Context['starters'] = { sim: simStarter };
   if (kit) {
     try {
       const probe = await startC(kit, path.join(workDir, 'c'));
@@ -288,6 +301,8 @@ async function main(): Promise<void> {
   await throughput(ctx);
   await roundTripFloor(repo, ctx.client, ctx.results, runs);
   log('  round-trip floor measured');
+  log('small stores: start-up, first requests, small live update (fresh daemons, alternating)');
+  const smallStores = await smallStoreMeasures(ctx.client, simStarter, starters.C, runs);
   log(`${k(bigStore)}-node store: population, memory, live update with 100 connections`);
   for (const name of (['sim', 'C'] as const).filter((n) => starters[n])) await bigStoreMeasures(ctx, name);
 
@@ -296,6 +311,7 @@ async function main(): Promise<void> {
   // C at 100k nodes is the live-update row of the main table (a C update of 100k nodes takes 12 s or more).
   if (withC) luRows.push(...(await liveUpdateScaling(ctx, 'C', [10_000], [10, 1000], luRuns)));
   const largest = luRows.filter((r) => r.daemon === 'sim').at(-1)!;
+  for (const r of luRows) if (r.nodes === 10_000 && r.conns === 10) for (const p of r.pauseMs) results.add('lu10k', r.daemon, p);
 
   log('in process: scaling and migration stream');
   const inproc = inProcess();
@@ -304,6 +320,8 @@ async function main(): Promise<void> {
 
   results.sections.push(
     ...ceilings(results),
+    smallStores,
+    '',
     liveUpdateSection(luRows),
     '',
     `RSS of xenstored-sim with ${k(largest.nodes)} nodes: ${((largest.filledRss - largest.emptyRss) / largest.nodes).toFixed(0)} bytes per node once written, `
@@ -373,7 +391,9 @@ function readVersion(): string {
   return (JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`bench failed: ${e instanceof Error ? e.stack : String(e)}\n`);
-  process.exitCode = 1;
-});
+main()
+  .catch((e: unknown) => {
+    process.stderr.write(`bench failed: ${e instanceof Error ? e.stack : String(e)}\n`);
+    process.exitCode = 1;
+  })
+  .finally(() => fs.rmSync(workDir, { recursive: true, force: true }));

@@ -27,7 +27,7 @@ import { ParkedGuests, type ParkingHost } from './parked-guests.js';
 import { PollWindow } from './poll-window.js';
 import { writePrivateFile } from './private-files.js';
 import { RequestScheduler, type RequestHost } from './request-scheduler.js';
-import { ensurePrivateDir, listenOwnerOnly, prepareRunDir, removeSocketFile } from './run-dir.js';
+import { ensurePrivateDir, listenMainSocket, listenOwnerOnly, prepareRunDir, removeSocketFile } from './run-dir.js';
 import { eventLine, frameLine, logLine, TraceLog } from './trace.js';
 import { quotaFor } from '../store/quota-gate.js';
 
@@ -101,7 +101,7 @@ export class Daemon implements Services, ControlHost, RequestHost, ParkingHost {
     const { rundir, socketPath } = this.options;
     await prepareRunDir(rundir, socketPath, this.domainDir);
     const server = net.createServer((socket) => this.acceptSocket(socket));
-    await listenOwnerOnly(server, socketPath, (l) => this.log(l));
+    await listenMainSocket(server, socketPath, (l) => this.log(l));
     this.mainServer = server;
     for (const client of this.store.clients.values()) if (client.domain) this.openDomainSocket(client);
     if (this.options.pidFile) writePrivateFile(this.options.pidFile, `${process.pid}\n`);

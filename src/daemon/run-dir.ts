@@ -6,6 +6,7 @@
  * files. A socket path must fit a Unix socket address, and a live daemon's
  * socket is never taken over: only a stale one is removed.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -21,11 +22,27 @@ export class RunDirError extends Error {}
 
 const CHOOSE_ANOTHER = 'choose another run directory (XENSTORED_RUNDIR) or socket (--socket)';
 
-function checkSocketPathLength(socketPath: string): void {
-  const bytes = Buffer.byteLength(socketPath);
+function checkSocketPathLength(socketPath: string, bound = socketPath): void {
+  const bytes = Buffer.byteLength(bound);
   if (bytes > MAX_SOCKET_PATH_BYTES) {
-    throw new RunDirError(`socket path ${socketPath} is ${bytes} bytes long, but a Unix socket path can have at most ${MAX_SOCKET_PATH_BYTES}: ${CHOOSE_ANOTHER} with a shorter path`);
+    const staged = bound === socketPath ? '' : ` while it is bound (under the temporary name ${bound})`;
+    throw new RunDirError(`socket path ${socketPath} is ${bytes} bytes long${staged}, but a Unix socket path can have at most ${MAX_SOCKET_PATH_BYTES}: ${CHOOSE_ANOTHER} with a shorter path`);
   }
+}
+
+/**
+ * Where the main socket is bound before it is linked to its path: beside
+ * it, so that link(2) works, under a random name as long as "socket", so
+ * that the usual layout needs no shorter run directory.
+ */
+function stagingPath(socketPath: string): string {
+  return path.join(path.dirname(socketPath), `.${randomBytes(3).toString('hex').slice(1)}`);
+}
+
+/** Both the main socket's path and the one it is bound at fit a Unix socket address. */
+function checkMainSocketPaths(socketPath: string): void {
+  checkSocketPathLength(socketPath);
+  checkSocketPathLength(socketPath, stagingPath(socketPath));
 }
 
 const uid = () => process.geteuid?.() ?? 0;
@@ -113,14 +130,13 @@ export function removeSocketFile(socketPath: string): void {
 /**
  * Listens on `socketPath` with the socket owner-only, srw------- as C
  * xenstored's, whatever the umask: bound under umask 077 (the bind happens
- * inside listen(), synchronously), then chmod-ed for where the umask cannot
- * be changed (worker threads). Errors after that are logged.
+ * inside listen(), synchronously, so the path exists once this returns),
+ * then chmod-ed for where the umask cannot be changed (worker threads).
+ * Errors after that are logged under `name`.
  */
-export function listenOwnerOnly(server: net.Server, socketPath: string, log: (line: string) => void): Promise<void> {
+export function listenOwnerOnly(server: net.Server, socketPath: string, log: (line: string) => void, name = socketPath): Promise<void> {
   return new Promise((resolve, reject) => {
-    server.once('error', (e: NodeJS.ErrnoException) => {
-      reject(e.code === 'EADDRINUSE' ? new RunDirError(`${socketPath} was taken while this daemon started: ${CHOOSE_ANOTHER}`) : e);
-    });
+    server.once('error', (e: NodeJS.ErrnoException) => reject(e.code === 'EADDRINUSE' ? takenWhileStarting(name) : e));
     let previous: number | undefined;
     try {
       previous = process.umask(0o077);
@@ -137,13 +153,33 @@ export function listenOwnerOnly(server: net.Server, socketPath: string, log: (li
           return;
         }
         // Later errors are accept(2)'s (EMFILE...): the daemon carries on.
-        server.on('error', (e) => log(`${socketPath}: ${e.message}`));
+        server.on('error', (e) => log(`${name}: ${e.message}`));
         resolve();
       });
     } finally {
       if (previous !== undefined) process.umask(previous);
     }
   });
+}
+
+const takenWhileStarting = (socketPath: string) => new RunDirError(`${socketPath} was taken while this daemon started: ${CHOOSE_ANOTHER}`);
+
+/**
+ * The main socket: listening under a staging name first, and only then
+ * linked to its path, because link(2) fails when the path is taken. Another
+ * daemon starting at the same moment never finds the socket bound but not
+ * yet listening, which its probe would take for a stale socket and remove.
+ */
+export async function listenMainSocket(server: net.Server, socketPath: string, log: (line: string) => void): Promise<void> {
+  const staging = stagingPath(socketPath);
+  await listenOwnerOnly(server, staging, log, socketPath);
+  try {
+    fs.linkSync(staging, socketPath);
+  } catch (e) {
+    server.close(); // libuv removes the staging name as it closes
+    throw (e as NodeJS.ErrnoException).code === 'EEXIST' ? takenWhileStarting(socketPath) : e;
+  }
+  fs.unlinkSync(staging);
 }
 
 /**
@@ -153,7 +189,7 @@ export function listenOwnerOnly(server: net.Server, socketPath: string, log: (li
  * socket path itself.
  */
 export async function prepareRunDir(rundir: string, socketPath: string, domainDir: string): Promise<void> {
-  checkSocketPathLength(socketPath);
+  checkMainSocketPaths(socketPath);
   checkSocketPathLength(path.join(domainDir, LONGEST_DOMAIN_SOCKET_NAME));
   ensurePrivateDir(rundir);
   const socketDir = path.dirname(socketPath);

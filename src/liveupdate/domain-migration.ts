@@ -102,7 +102,7 @@ function apply(daemon: Daemon, records: DecodedRecord[], ring: RingConnectionRec
   for (const { record: r } of records) {
     if (r.kind === 'watch') {
       const relative = r.path.charCodeAt(0) !== 0x2f && !isSpecialPath(r.path);
-      client.watches.push({
+      store.watch(client, {
         path: canonicalize(r.path, client.home), token: r.token,
         relativeTo: relative ? client.home : undefined, depth: typeof r.depth === 'number' ? r.depth : undefined,
       });

@@ -19,6 +19,9 @@ interface Session {
   cmdline: string[] | undefined;
 }
 
+/** What C's xenstore-control passes as `-t` when not told otherwise, in seconds. */
+const DEFAULT_TIMEOUT_S = 60;
+
 const text = (s: string): Reply => data(cString(s));
 
 export class LiveUpdateCommand {
@@ -33,6 +36,7 @@ export class LiveUpdateCommand {
       case '-a':
         if (vec.length !== 1) fail('EINVAL');
         if (!this.session) return text('No live-update session active.');
+        // During `-s` too: the update then stops before the dump (C answers it the same way).
         this.session = undefined;
         return text('OK');
       case '-c':
@@ -66,10 +70,11 @@ export class LiveUpdateCommand {
 
   private start(r: HandlerRequest, flags: string[]): Reply {
     let version = r.store.compat.streamVersion as number;
+    let timeoutS = DEFAULT_TIMEOUT_S;
     for (let i = 0; i < flags.length; i++) {
       const flag = flags[i];
       if (flag === '-F') continue;
-      if (flag === '-t' && i < flags.length - 1) i++;
+      if (flag === '-t' && i < flags.length - 1) timeoutS = atoi(flags[++i]!) || DEFAULT_TIMEOUT_S;
       else if (flag === '-v' && i < flags.length - 1 && r.store.compat.liveUpdateVersionFlag) version = atoi(flags[++i]!);
       else fail('EINVAL', `bad live-update -s flag ${flag}`);
     }
@@ -81,13 +86,17 @@ export class LiveUpdateCommand {
     // Answer later, from the new image. Meanwhile the requester's next
     // requests wait, so its replies keep their order.
     conn.transport?.pause();
-    this.session = undefined;
+    // The session stays open until the update ends, as C's does: another
+    // client's `-f` meanwhile gets "live-update session already active.".
     void reexecUpdate(this.daemon, {
       binary: session.binary,
       daemonArgs: withUpdateFlag(session.cmdline ?? this.daemonArgs()),
       version,
+      timeoutMs: Math.max(timeoutS, 1) * 1000,
+      cancelled: () => this.session !== session,
       reply: { conn, frame: ok },
     }).then((failure) => {
+      if (this.session === session) this.session = undefined;
       conn.transport?.resume();
       this.daemon.reply(conn, { ...ok, payload: cString(failure) });
       this.daemon.flush();

@@ -14,6 +14,7 @@ import type { Connection } from '../protocol/connection.js';
 import { encodeFrame, type Frame } from '../protocol/frame.js';
 import { fdOf } from './adopt-fds.js';
 import { reexecAvailable, reexecSelf, spawnSuccessor, type SuccessorOptions } from './exec-image.js';
+import { releaseGuard, startGuard, STATE_COPY_ENV, writeStateCopy } from './handover-guard.js';
 import { dumpDaemon, type Descriptors } from './state-dump.js';
 import type { StreamVersion } from '../stream/records.js';
 
@@ -28,6 +29,8 @@ export const KEPT_FDS_ENV = 'XENSTORED_SIM_LU_KEPT';
 export const KEPT_LISTENERS_ENV = 'XENSTORED_SIM_LU_LISTENERS';
 /** Environment: how to start the previous image again if the new one cannot restore. */
 export const PREVIOUS_IMAGE_ENV = 'XENSTORED_SIM_LU_PREVIOUS';
+/** Environment: set in a previous image started again, which has nothing to fall back to. */
+export const FALLBACK_ENV = 'XENSTORED_SIM_LU_FALLBACK';
 
 export interface Image {
   execPath: string;
@@ -42,6 +45,17 @@ export interface Image {
 export function imageFor(binary: string, daemonArgs: string[]): Image {
   if (/\.(c|m)?js$/.test(binary)) return { execPath: process.execPath, args: [...process.execArgv, binary, ...daemonArgs] };
   return { execPath: binary, args: daemonArgs };
+}
+
+/**
+ * The environment for an image this daemon starts, without what only costs
+ * start-up time: NODE_EXTRA_CA_CERTS makes every node parse a certificate
+ * bundle (50-70 ms here), and the daemon never speaks TLS.
+ */
+export function imageEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env, ...extra };
+  delete env.NODE_EXTRA_CA_CERTS;
+  return env;
 }
 
 /** The image running now, for a fallback. */
@@ -87,6 +101,10 @@ export interface UpdateRequest {
   binary: string;
   daemonArgs: string[];
   version: StreamVersion;
+  /** Bound on the dry run, and again on the new image's start. */
+  timeoutMs: number;
+  /** True once the requester gave up (`-a`) while the dry run ran. */
+  cancelled(): boolean;
   /** The reply to `-s`, which the new image sends (as C xenstored does). */
   reply: { conn: Connection; frame: Frame };
 }
@@ -96,20 +114,28 @@ export interface UpdateRequest {
  * given on its stdin; resolves to its complaint, or undefined. The image is
  * started first, so that it boots on another core while this one dumps.
  */
-function dryRun(daemon: Daemon, image: Image, version: StreamVersion): Promise<string | undefined> {
+function dryRun(daemon: Daemon, image: Image, version: StreamVersion, timeoutMs: number): Promise<string | undefined> {
   return new Promise((resolve) => {
-    const child = spawn(image.execPath, [...image.args.filter((a) => a !== '-U'), '--check-stream', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const child = spawn(image.execPath, [...image.args.filter((a) => a !== '-U'), '--check-stream', '-'], { stdio: ['pipe', 'ignore', 'pipe'], env: imageEnv() });
     let stderr = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      resolve(`no answer within ${timeoutMs} ms; killed it`);
+    }, timeoutMs);
+    const done = (why: string | undefined) => {
+      clearTimeout(timer);
+      resolve(why);
+    };
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.once('error', (e) => resolve(e.message));
-    child.once('close', (status) => resolve(status === 0 ? undefined : stderr.trim() || `exit status ${status}`));
+    child.once('error', (e) => done(e.message));
+    child.once('close', (status) => done(status === 0 ? undefined : stderr.trim() || `exit status ${status ?? child.signalCode}`));
     // An image that exits without reading makes this EPIPE; its exit status says why.
     child.stdin.on('error', () => {});
     try {
       child.stdin.end(dumpDaemon(daemon, { version }));
     } catch (e) {
-      child.kill();
-      resolve(`cannot dump the state: ${(e as Error).message}`);
+      child.kill('SIGKILL');
+      done(`cannot dump the state: ${(e as Error).message}`);
     }
   });
 }
@@ -121,7 +147,8 @@ function dryRun(daemon: Daemon, image: Image, version: StreamVersion): Promise<s
  */
 export async function reexecUpdate(daemon: Daemon, request: UpdateRequest): Promise<string> {
   const image = imageFor(request.binary, request.daemonArgs);
-  const refused = await dryRun(daemon, image, request.version);
+  const refused = await dryRun(daemon, image, request.version, request.timeoutMs);
+  if (request.cancelled()) return 'Cancellation was requested';
   if (refused !== undefined) {
     daemon.log(`live update: new image refused the state: ${refused}`);
     return 'Error activating new binary.';
@@ -131,37 +158,49 @@ export async function reexecUpdate(daemon: Daemon, request: UpdateRequest): Prom
   const extraOutput = new Map([[request.reply.conn, encodeFrame(request.reply.frame)]]);
   const stream = dumpDaemon(daemon, { version: request.version, descriptors: map, includeInFlight: true, extraOutput });
   const file = stateFile(daemon.options.rundir);
+  let copy: number;
   try {
     writePrivateFile(file, stream);
+    copy = writeStateCopy(daemon.options.rundir, stream);
   } catch {
+    fs.rmSync(file, { force: true });
     return 'Dump state open error';
   }
+  const giveUp = (why: string): string => {
+    releaseGuard(copy);
+    fs.rmSync(file, { force: true });
+    daemon.log(`live update: ${why}`);
+    return 'Error activating new binary.';
+  };
+  const kept = [...keep, copy];
+  const previous = currentImage(request.daemonArgs);
+  const env = imageEnv({ [KEPT_FDS_ENV]: kept.join(','), [KEPT_LISTENERS_ENV]: listeners, [STATE_COPY_ENV]: '1' });
+  const guard = (pid: number) =>
+    startGuard({ pid, timeoutMs: request.timeoutMs, keepFds: kept, execPath: previous.execPath, args: previous.args, env: { ...env, [FALLBACK_ENV]: '1' } });
   const successor: SuccessorOptions = {
     execPath: image.execPath,
     argv: image.args,
-    keepFds: keep,
-    env: {
-      ...process.env,
-      [KEPT_FDS_ENV]: keep.join(','),
-      [KEPT_LISTENERS_ENV]: listeners,
-      [PREVIOUS_IMAGE_ENV]: JSON.stringify(currentImage(request.daemonArgs)),
-    },
+    keepFds: kept,
+    env: { ...env, [PREVIOUS_IMAGE_ENV]: JSON.stringify(previous) },
   };
   if (reexecAvailable()) {
     try {
+      guard(process.pid);
       reexecSelf(successor);
     } catch (e) {
-      fs.rmSync(file, { force: true });
-      daemon.log(`live update: exec failed: ${(e as Error).message}`);
-      return 'Error activating new binary.';
+      return giveUp(`exec failed: ${(e as Error).message}`);
     }
   }
+  let pid: number;
   try {
-    spawnSuccessor(successor);
+    pid = spawnSuccessor(successor).pid!;
   } catch (e) {
-    fs.rmSync(file, { force: true });
-    daemon.log(`live update: could not start the new image: ${(e as Error).message}`);
-    return 'Error activating new binary.';
+    return giveUp(`could not start the new image: ${(e as Error).message}`);
+  }
+  try {
+    guard(pid);
+  } catch (e) {
+    daemon.log(`live update: the new image runs unguarded: ${(e as Error).message}`);
   }
   daemon.log('live update: handed over to a spawned successor (no re-exec addon); the pid changes');
   process.exit(0);

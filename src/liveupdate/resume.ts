@@ -12,11 +12,9 @@ import type { DaemonOptions } from '../daemon/options.js';
 import { readFileNoFollow, writePrivateFile } from '../daemon/private-files.js';
 import { adoptConnectedSocket } from './adopt-fds.js';
 import { INHERITED_FDS_ENV, reexecAvailable, reexecSelf, spawnSuccessor, takeInheritedFds } from './exec-image.js';
-import { KEPT_FDS_ENV, KEPT_LISTENERS_ENV, PREVIOUS_IMAGE_ENV, stateFile, type Image } from './reexec-update.js';
+import { inheritedStateCopy, readStateCopy, releaseGuard } from './handover-guard.js';
+import { FALLBACK_ENV, KEPT_FDS_ENV, KEPT_LISTENERS_ENV, PREVIOUS_IMAGE_ENV, stateFile, type Image } from './reexec-update.js';
 import { restoreDaemon, type SocketSource } from './state-restore.js';
-
-/** Set in the environment of a previous image started again after a failed restore. */
-const FALLBACK_ENV = 'XENSTORED_SIM_LU_FALLBACK';
 
 function listenOnFd(fd: number): net.Server {
   const server = net.createServer();
@@ -51,12 +49,16 @@ export function resumeAfterUpdate(options: DaemonOptions, log: (line: string) =>
       return fd === undefined ? undefined : listenOnFd(fd);
     },
   };
+  // A previous image started again reads the copy the old image kept: state_dump may be what failed.
+  const copy = inheritedStateCopy(inherited);
+  const fromCopy = copy !== undefined && process.env[FALLBACK_ENV] === '1';
+  const source = fromCopy ? 'the kept copy of the state' : file;
   let restored;
   try {
     // Descriptors are adopted only at the very end, so a fallback finds them untouched.
-    restored = restoreDaemon(options, readFileNoFollow(file), sockets, log);
+    restored = restoreDaemon(options, fromCopy ? readStateCopy(copy) : readFileNoFollow(file), sockets, log);
   } catch (e) {
-    return fallBack(`cannot restore ${file}: ${(e as Error).message}`, kept, inherited, log);
+    return fallBack(`cannot restore ${source}: ${(e as Error).message}`, kept, inherited, log);
   }
   const { daemon, replay } = restored;
   fs.rmSync(file, { force: true });
@@ -65,12 +67,13 @@ export function resumeAfterUpdate(options: DaemonOptions, log: (line: string) =>
     const fd = fdFor(Number(old));
     if (name && fd !== undefined) daemon.inheritedListeners.set(name, fd);
   }
+  if (copy !== undefined) releaseGuard(copy);
   if (options.pidFile) writePrivateFile(options.pidFile, `${process.pid}\n`);
   delete process.env[KEPT_FDS_ENV];
   delete process.env[KEPT_LISTENERS_ENV];
   delete process.env[PREVIOUS_IMAGE_ENV];
   delete process.env[FALLBACK_ENV];
-  log(`live update: restored ${daemon.connections.size} connections`);
+  log(`live update: restored ${daemon.connections.size} connections${fromCopy ? ' into the previous image' : ''}`);
   replay();
   daemon.flush();
   return daemon;

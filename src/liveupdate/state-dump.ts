@@ -16,7 +16,7 @@ import { givenPath } from '../store/watches.js';
 import type { StoreTransaction } from '../store/transaction.js';
 import { NodeAccess, type NodePerm, type QuotaEntry, type StreamRecord, type StreamVersion } from '../stream/records.js';
 import {
-  encodeGenerations, encodeSimState, SimRecordType, type SimConnection, type SimTransaction, type SimWideDomids,
+  encodeChecksum, encodeGenerations, encodeSimState, SimRecordType, type SimConnection, type SimTransaction, type SimWideDomids,
 } from '../stream/sim-extension.js';
 import { StreamWriter } from '../stream/stream-writer.js';
 
@@ -151,6 +151,7 @@ export function dumpDaemon(daemon: Daemon, options: DumpOptions): Buffer {
         wideDomids,
       }),
     });
+    writer.write({ kind: 'unknown', type: SimRecordType.CHECKSUM, body: encodeChecksum(writer.written()) });
   }
   return writer.finish();
 }

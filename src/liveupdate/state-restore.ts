@@ -23,8 +23,9 @@ import {
   NodeAccess, type ConnectionRecord, type DecodedRecord, type GlobalRecord, type NodePerm, type NodeRecord as StreamNode, type QuotaEntry,
 } from '../stream/records.js';
 import {
-  decodeGenerations, decodeSimState, SimRecordType, type SimConnection, type SimState, type SimWideDomids,
+  checksumMatches, decodeGenerations, decodeSimState, SimRecordType, type SimConnection, type SimState, type SimWideDomids,
 } from '../stream/sim-extension.js';
+import { recordSite } from '../stream/body-reader.js';
 import { StreamChecker } from '../stream/stream-check.js';
 import { StreamError } from '../stream/stream-error.js';
 import { iterateStream, readHeader } from '../stream/stream-reader.js';
@@ -117,7 +118,7 @@ export function restoreDaemon(options: DaemonOptions, stream: Buffer, sockets: S
           relativeTo: relative ? conn.client.home : undefined,
           depth: typeof r.depth === 'number' ? r.depth : undefined,
         };
-        conn.client.watches.push(watch);
+        store.watch(conn.client, watch);
         break;
       }
       case 'transaction': {
@@ -138,6 +139,12 @@ export function restoreDaemon(options: DaemonOptions, stream: Buffer, sockets: S
       case 'unknown':
         if (r.type === SimRecordType.STATE) sim = decodeSimState(r.body);
         else if (r.type === SimRecordType.NODE_GENERATIONS) generations = at;
+        else if (r.type === SimRecordType.CHECKSUM) {
+          if (!checksumMatches(r.body, stream.subarray(0, at.offset))) {
+            throw new StreamError('XS_STREAM_CHECKSUM', recordSite(at.offset, at.index, r.type),
+              'the checksum does not match the bytes before it: the stream was damaged');
+          }
+        }
         else log?.(`live update: skipping unknown record type 0x${r.type.toString(16)}`);
         break;
     }

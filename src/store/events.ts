@@ -38,13 +38,21 @@ function liveRecord(store: Store, path: string): NodeContents | null {
   return node ? store.withCurrentPerms(node) : null;
 }
 
-/** Delivers an event for a changed node to every client allowed to see it. */
+/**
+ * Delivers an event for a changed node to every client allowed to see it.
+ * Only the watches on the path and its ancestors are looked at; the
+ * permission check runs once per client, as C's does.
+ */
 export function deliverNodeEvent(store: Store, path: string, mode: MatchMode, change: ChangeContext): void {
-  for (const client of store.clients.values()) {
-    if (client.watches.length === 0 || !mayObserve(store, client, path, change)) continue;
-    for (const watch of client.watches) {
-      if (watchMatches(watch, path, mode)) emit(store, client, eventPathFor(watch, path), watch.token);
+  let client: Requester | undefined;
+  let allowed = false;
+  for (const { client: owner, watch } of store.watchIndex.candidates(path, mode)) {
+    if (!watchMatches(watch, path, mode)) continue;
+    if (owner !== client) {
+      client = owner;
+      allowed = mayObserve(store, owner, path, change);
     }
+    if (allowed) emit(store, owner, eventPathFor(watch, path), watch.token);
   }
 }
 

@@ -15,6 +15,8 @@ import { childPath, isSpecialPath } from './path.js';
 import { PERM_READ, PERM_NONE, PermsTable, type PermEntry, type Perms } from './permissions.js';
 import { DEFAULT_QUOTAS, DEFAULT_SOFT_MEMORY, type Quotas } from './quotas.js';
 import type { StoreTransaction } from './transaction.js';
+import { WatchIndex } from './watch-index.js';
+import type { Watch } from './watches.js';
 
 /** Receives every watch event the moment it is generated. */
 export type EventSink = (client: Requester, path: string, token: string) => void;
@@ -45,6 +47,8 @@ export class Store {
   readonly domains = new DomainTable();
   readonly hypervisor: Hypervisor;
   readonly clients = new Map<number, Requester>();
+  /** Every client's watches by path; change them only through watch() and unwatch(). */
+  readonly watchIndex = new WatchIndex();
   readonly quotas: Quotas;
   softMemory: number;
   readonly keepOrphans: boolean;
@@ -136,7 +140,20 @@ export class Store {
     this.clients.delete(client.serial);
   }
 
+  /** Registers `watch` for `client`, after its others. */
+  watch(client: Requester, watch: Watch): void {
+    client.watches.push(watch);
+    this.watchIndex.add(client, watch);
+  }
+
+  /** Removes the client's watch at `index` in its list. */
+  unwatch(client: Requester, index: number): void {
+    const [watch] = client.watches.splice(index, 1);
+    if (watch) this.watchIndex.remove(watch);
+  }
+
   dropWatchesAndTransactions(client: Requester): void {
+    for (const watch of client.watches) this.watchIndex.remove(watch);
     client.watches.length = 0;
     client.transactions.clear();
     client.transactionsSince = 0;

@@ -28,7 +28,7 @@ export function addWatch(store: Store, client: Requester, args: string[]): Watch
   enforce(store, client, 'watches', client.watches.length);
   enforceMemory(store, client, 'watch-memory', client.domid, path.length + token.length);
   const watch: Watch = { path, token, relativeTo: relative ? client.home : undefined, depth };
-  client.watches.push(watch);
+  store.watch(client, watch);
   return watch;
 }
 
@@ -37,5 +37,5 @@ export function removeWatch(store: Store, client: Requester, args: string[]): vo
   const path = unwatchPath(store, client, args[0]!);
   const i = client.watches.findIndex((w) => w.path === path && w.token === args[1]);
   if (i < 0) fail('ENOENT', 'no such watch');
-  client.watches.splice(i, 1);
+  store.unwatch(client, i);
 }

@@ -7,14 +7,17 @@
  * (unknown types are skipped by the format's rules); the standard records
  * before them still carry all nodes, watches and connections.
  */
+import { crc32 } from 'node:zlib';
 import type { PermEntry } from '../store/permissions.js';
 import type { DomainState } from '../store/hypervisor.js';
 import type { MatchMode } from '../store/watches.js';
 
-/** Record types outside the format's numbering ("XSIM", "XSIN" in ASCII). */
+/** Record types outside the format's numbering ("XSIM", "XSIN", "XSIO" in ASCII). */
 export const SimRecordType = {
   STATE: 0x5853494d,
   NODE_GENERATIONS: 0x5853494e,
+  /** CRC-32 of every byte before this record, written last: the format itself has no checksum. */
+  CHECKSUM: 0x5853494f,
 } as const;
 
 export interface SimTouchedNode {
@@ -113,4 +116,16 @@ export function decodeGenerations(body: Buffer, count: number): Float64Array {
   const out = new Float64Array(count);
   for (let i = 0; i < count; i++) out[i] = body.readDoubleLE(i * 8);
   return out;
+}
+
+/** The CHECKSUM record's body for a stream whose bytes so far are `before`. */
+export function encodeChecksum(before: Buffer): Buffer {
+  const out = Buffer.alloc(4);
+  out.writeUInt32LE(crc32(before), 0);
+  return out;
+}
+
+/** Whether a CHECKSUM record's body matches the bytes before it. */
+export function checksumMatches(body: Buffer, before: Buffer): boolean {
+  return body.length >= 4 && body.readUInt32LE(0) === crc32(before);
 }

@@ -18,7 +18,9 @@ export type StreamErrorCode =
   /** WATCH_DATA_EXTENDED in the broken layout C xenstored master writes. */
   | 'XS_STREAM_C_WATCH_EXT'
   /** Records are well-formed but contradict each other or the order rules. */
-  | 'XS_STREAM_INCONSISTENT';
+  | 'XS_STREAM_INCONSISTENT'
+  /** xenstored-sim's checksum record does not match: bytes changed after the dump. */
+  | 'XS_STREAM_CHECKSUM';
 
 /** Where a problem was found. */
 export interface StreamSite {

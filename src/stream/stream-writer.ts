@@ -110,6 +110,11 @@ export class StreamWriter {
     return this;
   }
 
+  /** The bytes written so far (a view, valid until the next write). */
+  written(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
+
   /**
    * Appends END and returns the stream, a view on the writer's buffer (exact
    * when sized up front, as encodeStream does). The writer accepts nothing afterwards.
