@@ -105,8 +105,15 @@ export interface Transcript {
 /** req_id of sync requests: SYNC_REQ_BASE + a counter (op req_ids are index + 1). */
 export const SYNC_REQ_BASE = 0x40000000;
 
+/**
+ * How long to wait for one reply before giving up on a connection. Generous:
+ * C can hold a guest's request for seconds (its write rate limit, a loaded
+ * machine), and the wait only runs out when a reply is really missing.
+ */
+const REPLY_TIMEOUT_MS = 15_000;
+
 export interface RunOptions {
-  /** How long to wait for one reply before giving up on the connection (ms, default 4000). */
+  /** How long to wait for one reply before giving up on the connection (ms, default REPLY_TIMEOUT_MS). */
   replyTimeoutMs?: number;
 }
 
@@ -288,7 +295,7 @@ function trackTransactions(conn: RawConn, op: Op, txId: number, reply: Frame): v
 async function adminCall(admin: RawConn, type: number, ...args: string[]): Promise<void> {
   const payload = Buffer.concat(args.map((a) => Buffer.from(`${a}\0`, 'latin1')));
   admin.send({ type, reqId: 1, txId: 0, payload });
-  const reply = await admin.nextReply(1, 4000);
+  const reply = await admin.nextReply(1, REPLY_TIMEOUT_MS);
   if (reply?.type !== type) throw new Error(`guest set-up: ${messageTypeName(type)} ${args.join(' ')} failed`);
   admin.take();
 }
@@ -302,7 +309,7 @@ async function introduceGuest(daemon: Daemon, admin: RawConn, domid: number): Pr
 /** Runs `seq` against `daemon`. */
 export async function runSequence(daemon: Daemon, seq: OpSequence, options: RunOptions = {}): Promise<Transcript> {
   const { socketPath } = daemon;
-  const timeoutMs = options.replyTimeoutMs ?? 4000;
+  const timeoutMs = options.replyTimeoutMs ?? REPLY_TIMEOUT_MS;
   const conns: RawConn[] = [];
   const steps: Step[] = [];
   let syncCounter = 0;
