@@ -10,7 +10,7 @@ import type { Domain } from '../store/domains.js';
 import { fail } from '../store/errors.js';
 import { isOrdinaryDomid, type DomainState } from '../store/hypervisor.js';
 import { atoi } from '../store/numbers.js';
-import { QUOTA_DESCRIPTIONS, QUOTA_NAMES, type QuotaName } from '../store/quotas.js';
+import { QUOTA_NAMES, type QuotaName } from '../store/quotas.js';
 import type { Store } from '../store/store.js';
 import type { HandlerRequest } from '../protocol/handler.js';
 import { cString } from '../protocol/payload.js';
@@ -51,28 +51,11 @@ const row = (name: string, width: number, value: number) => `${name.padEnd(width
 
 // --- quota -------------------------------------------------------------------
 
-/** 4.17's `quota` table: its own order, names and descriptions. */
-const QUOTAS_4_17: [QuotaName, string, string][] = [
-  ['nodes', 'nodes', QUOTA_DESCRIPTIONS.nodes],
-  ['watches', 'watches', QUOTA_DESCRIPTIONS.watches],
-  ['transactions', 'transactions', 'Transactions per domain'],
-  ['outstanding', 'outstanding', QUOTA_DESCRIPTIONS.outstanding],
-  ['transaction-nodes', 'transaction-nodes', QUOTA_DESCRIPTIONS['transaction-nodes']],
-  ['memory', 'memory', 'Total Xenstore memory per domain (error level)'],
-  ['node-size', 'node-size', QUOTA_DESCRIPTIONS['node-size']],
-  ['path-max', 'path-max', QUOTA_DESCRIPTIONS['path-max']],
-  ['node-permissions', 'permissions', QUOTA_DESCRIPTIONS['node-permissions']],
-];
-
-function quotaTable(store: Store): [QuotaName, string, string][] {
-  return store.compat.version === '4.17' ? QUOTAS_4_17 : QUOTA_NAMES.map((q) => [q, q, QUOTA_DESCRIPTIONS[q]]);
-}
-
 /** A domain's current use of each quota (what master's `quota <domid>` shows). */
 function usage(store: Store, domain: Domain): Record<QuotaName, number> {
   const client = clientOf(store, domain);
   return {
-    nodes: domain.nodeCount, watches: client?.watches.length ?? 0, outstanding: 0, memory: domain.memory,
+    nodes: domain.nodeCount, watches: client?.watches.length ?? 0, outstanding: 0, memory: store.memoryOf(domain),
     transactions: client?.transactions.size ?? 0, 'transaction-nodes': 0, 'node-permissions': 0, 'path-max': 0, 'node-size': 0,
   };
 }
@@ -86,7 +69,7 @@ function seen(host: ControlHost, domain: Domain): Record<QuotaName, number> {
 
 const quota: Command = (host, args) => {
   const { store } = host;
-  const table = quotaTable(store);
+  const table = store.compat.quotaTable;
   if (args.length === 0) {
     return text(`Quota settings:\n${table.map(([q, name, descr]) => `${row(name, 17, store.quotas[q])} ${descr}\n`).join('')}`);
   }
@@ -97,8 +80,7 @@ const quota: Command = (host, args) => {
     store.quotas[entry[0]] = value;
     return OK;
   }
-  const master = store.compat.version !== '4.17';
-  if (master && args[0] === 'max') {
+  if (store.compat.quotaMaxima && args[0] === 'max') {
     if (args.length > 2 || (args.length === 2 && args[1] !== '-r')) fail('EINVAL');
     if (args[1] === '-r') host.quotaMaxSeen.clear();
     for (const d of store.domains.all()) seen(host, d);
@@ -107,15 +89,14 @@ const quota: Command = (host, args) => {
   if (args.length !== 1) fail('EINVAL');
   const domain = store.domains.get(atoi(args[0]!) >>> 0) ?? fail('ENOENT');
   const now = seen(host, domain);
-  if (!master) {
-    const rows: QuotaName[] = ['nodes', 'watches', 'transactions', 'outstanding', 'memory'];
-    return text(`Domain ${domain.domid}:\n${rows.map((q) => `${row(q, 16, now[q])}\n`).join('')}`);
+  if (!store.compat.quotaMaxima) {
+    return text(`Domain ${domain.domid}:\n${store.compat.quotaUsageRows.map((q) => `${row(q, 16, now[q])}\n`).join('')}`);
   }
   return text(`Domain ${domain.domid}:\n${QUOTA_NAMES.map((q) => `${row(q, 17, now[q])} (max ${String(host.quotaMaxSeen.get(q)).padStart(8)})\n`).join('')}`);
 };
 
 const quotaSoft: Command = (host, args) => {
-  const descr = host.store.compat.version === '4.17' ? 'Total Xenstore memory per domain (warning level)' : QUOTA_DESCRIPTIONS.memory;
+  const descr = host.store.compat.softMemoryDescription;
   if (args.length === 0) return text(`Quota settings:\n${row('memory', 17, host.store.softMemory)} ${descr}\n`);
   if (args[0] !== 'set' || args.length !== 3 || args[1] !== 'memory' || atoi(args[2]!) < 1) fail('EINVAL');
   host.store.softMemory = atoi(args[2]!);
@@ -125,8 +106,8 @@ const quotaSoft: Command = (host, args) => {
 // --- log ---------------------------------------------------------------------
 
 const log: Command = (host, args) => {
-  const master = host.store.compat.version !== '4.17';
-  if (args.length === 0 && master) {
+  const switches = host.store.compat.logSwitches;
+  if (args.length === 0 && switches) {
     const lines = TRACE_SWITCHES.map((s) => `${s.padEnd(8)}: ${host.traceSwitches.has(s) ? 'on' : 'off'}\n`);
     return text(`Log switch settings:\n${lines.join('')}`);
   }
@@ -134,7 +115,7 @@ const log: Command = (host, args) => {
   const [arg] = args as [string];
   if (arg === 'on') host.setTraceFile(host.traceFile() ?? 'xenstored-trace.log');
   else if (arg === 'off') host.setTraceFile(undefined);
-  else if (master && /^[+-]/.test(arg) && (TRACE_SWITCHES as readonly string[]).includes(arg.slice(1))) {
+  else if (switches && /^[+-]/.test(arg) && (TRACE_SWITCHES as readonly string[]).includes(arg.slice(1))) {
     if (arg[0] === '+') host.traceSwitches.add(arg.slice(1));
     else host.traceSwitches.delete(arg.slice(1));
   } else fail('EINVAL');
@@ -158,6 +139,8 @@ const domain: Command = (host, args) => {
   const action = verb === undefined ? undefined : DOMAIN_VERBS[verb];
   if (args.length !== 2 || !action || !/^\d+$/.test(id!)) fail('EINVAL', 'usage: domain create|shutdown|crash|dying|destroy <domid>');
   const domid = Number(id);
+  // dom0 is the daemon's own domain: nothing may stop it, and a refusal changes nothing.
+  if (domid === 0) fail('EINVAL', 'dom0 cannot be created, stopped or destroyed');
   if (action === 'create' && !isOrdinaryDomid(domid)) fail('EINVAL', `domid ${domid} is not one a hypervisor hands out (0..${DOMID_FIRST_RESERVED - 1})`);
   try {
     if (action === 'create') store.hypervisor.create(domid);
@@ -186,6 +169,8 @@ interface CommandSpec {
   /** Synopsis for `help`: 4.17's, then master's when it differs. */
   pars: string;
   masterPars?: string;
+  /** The simulator's own, not C's: left out of `help` in 4.17. */
+  simulatorOnly?: boolean;
 }
 
 const COMMANDS: CommandSpec[] = [
@@ -216,16 +201,17 @@ const COMMANDS: CommandSpec[] = [
   { name: 'print', run: (h, a) => (a.length !== 1 ? fail('EINVAL') : (h.log(`control: ${a[0]}`), OK)), pars: '<string>' },
   { name: 'quota', run: quota, pars: '[set <name> <val>|<domid>]', masterPars: '[set <name> <val>|<domid>|max [-r]]' },
   { name: 'quota-soft', run: quotaSoft, pars: '[set <name> <val>]' },
-  { name: 'domain', run: domain, pars: 'create|shutdown|crash|dying|destroy <domid> | list' },
-  { name: 'dump', run: extension('dump'), pars: '[-v 1|2] [--c417] <file>' },
-  { name: 'export-domain', run: extension('export-domain'), pars: '<domid> <file>' },
-  { name: 'import-domain', run: extension('import-domain'), pars: '<file>' },
+  { name: 'domain', run: domain, pars: 'create|shutdown|crash|dying|destroy <domid> | list', simulatorOnly: true },
+  { name: 'dump', run: extension('dump'), pars: '[-v 1|2] [--c417] <file>', simulatorOnly: true },
+  { name: 'export-domain', run: extension('export-domain'), pars: '<domid> <file>', simulatorOnly: true },
+  { name: 'import-domain', run: extension('import-domain'), pars: '<file>', simulatorOnly: true },
   { name: 'help', run: (h, a) => (a.length ? fail('EINVAL') : help(h.store)), pars: '' },
 ];
 
 function help(store: Store): Reply {
-  const master = store.compat.version !== '4.17';
-  const lines = COMMANDS.map((c) => (master ? `${c.name.padEnd(15)} ${c.masterPars ?? c.pars}\n` : `${c.name}\t${c.pars}\n`));
+  const { alignedHelp, listSimulatorCommands } = store.compat;
+  const listed = COMMANDS.filter((c) => listSimulatorCommands || !c.simulatorOnly);
+  const lines = listed.map((c) => (alignedHelp ? `${c.name.padEnd(15)} ${c.masterPars ?? c.pars}\n` : `${c.name}\t${c.pars}\n`));
   return text(lines.join(''));
 }
 

@@ -29,6 +29,7 @@ import { writePrivateFile } from './private-files.js';
 import { RequestScheduler, type RequestHost } from './request-scheduler.js';
 import { ensurePrivateDir, listenMainSocket, listenOwnerOnly, prepareRunDir, removeSocketFile } from './run-dir.js';
 import { eventLine, frameLine, logLine, TraceLog } from './trace.js';
+import { quotaFor } from '../store/quota-gate.js';
 
 /** Output kept for a privileged client that does not read its events. */
 const PRIVILEGED_EVENT_BACKLOG = 64 << 20;
@@ -131,7 +132,7 @@ export class Daemon implements Services, ControlHost, RequestHost, ParkingHost {
   connectionFor(client: Requester): Connection {
     let conn = this.connections.get(client.serial);
     if (!conn) {
-      const limit = client.quotaBound ? this.store.quotaOf(client, 'memory') || PRIVILEGED_EVENT_BACKLOG : PRIVILEGED_EVENT_BACKLOG;
+      const limit = client.quotaBound ? quotaFor(this.store, client, 'memory') || PRIVILEGED_EVENT_BACKLOG : PRIVILEGED_EVENT_BACKLOG;
       // C times out watch events only for unprivileged domains.
       conn = new Connection(client, limit, client.privileged ? 0 : this.options.watchEventTimeoutMs);
       const settled = conn;
@@ -205,7 +206,7 @@ export class Daemon implements Services, ControlHost, RequestHost, ParkingHost {
   mayServe(conn: Connection): boolean {
     if (conn.outputBacklog >= OUTPUT_HIGH_WATER) return false;
     if (!conn.client.quotaBound) return true;
-    const quota = this.store.quotaOf(conn.client, 'outstanding');
+    const quota = quotaFor(this.store, conn.client, 'outstanding');
     return quota <= 0 || conn.outstanding < quota;
   }
 

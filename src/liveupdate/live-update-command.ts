@@ -75,7 +75,7 @@ export class LiveUpdateCommand {
       const flag = flags[i];
       if (flag === '-F') continue;
       if (flag === '-t' && i < flags.length - 1) timeoutS = atoi(flags[++i]!) || DEFAULT_TIMEOUT_S;
-      else if (flag === '-v' && i < flags.length - 1 && r.store.compat.version !== '4.17') version = atoi(flags[++i]!);
+      else if (flag === '-v' && i < flags.length - 1 && r.store.compat.liveUpdateVersionFlag) version = atoi(flags[++i]!);
       else fail('EINVAL', `bad live-update -s flag ${flag}`);
     }
     const session = this.session;

@@ -5,6 +5,7 @@
 import { fail } from './errors.js';
 import type { Requester } from './requester.js';
 import { canonicalize, hasValidChars, isSpecialPath, isWellFormedNodePath, localDomainPrefixLength } from './path.js';
+import { quotaFor } from './quota-gate.js';
 import type { Store } from './store.js';
 
 /** Where a special "@…" path is acceptable. */
@@ -13,7 +14,7 @@ export type SpecialPaths = 'never' | 'allowed';
 function tooLong(store: Store, client: Requester, path: string): boolean {
   const { compat } = store;
   if (!compat.pathLimitForPrivileged && !client.quotaBound) return false;
-  const max = store.quotaOf(client, 'path-max');
+  const max = quotaFor(store, client, 'path-max');
   if (max === 0) return false;
   const rest = path.length - localDomainPrefixLength(path);
   return compat.pathLimitInclusive ? rest >= max : rest > max;

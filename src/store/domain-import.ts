@@ -12,6 +12,7 @@ import { Node } from './node.js';
 import { baseName, localDomainPrefixLength, parentPath } from './path.js';
 import type { Perms } from './permissions.js';
 import { isQuotaName, type QuotaName } from './quotas.js';
+import { quotaFor } from './quota-gate.js';
 import type { Store } from './store.js';
 import { StoreImportError, type ImportedNode } from './store-import.js';
 
@@ -34,7 +35,7 @@ export function importDomain(store: Store, imported: ImportedDomain): Requester 
   const home = `/local/domain/${domid}`;
   // Quotas as they will apply to the domain's ring client (not registered until the checks pass).
   const probe = new Requester(0, domid, false, home, store.domains.get(domid), store.compat.anyDomid);
-  const limit = (name: QuotaName): number => store.quotaOf(probe, name);
+  const limit = (name: QuotaName): number => quotaFor(store, probe, name);
   const over = (count: number, name: QuotaName): boolean => limit(name) > 0 && count > limit(name);
 
   const quotas = checkQuotas(imported.quotas, limit);
@@ -58,6 +59,8 @@ export function importDomain(store: Store, imported: ImportedDomain): Requester 
   if (imported.features !== undefined) domain.features = imported.features;
   Object.assign(domain.quotas, quotas);
   applyNodes(store, plan);
+  // Memory follows from the nodes, as after a restore.
+  store.recountNodeMemory();
   const client = store.addDomainClient(domain);
   loadRequester(client, {
     ...imported.client,

@@ -123,8 +123,10 @@ function removeOwnedNodes(store: Store, domain: Domain): void {
         return false;
       }
       const orphaned = ownedBy(store, node.perms, 0);
+      store.chargeNode(path, node, -1);
       store.changeOwner(node.perms, orphaned, undefined);
       node.perms = orphaned;
+      store.chargeNode(path, node, +1);
       return true;
     });
   } finally {
@@ -144,10 +146,16 @@ function withoutDomain(store: Store, perms: Perms, domid: number): Perms {
 function cleanSpecialPerms(store: Store, domid: number): void {
   for (const [name, perms] of store.specialPerms) store.specialPerms.set(name, withoutDomain(store, perms, domid));
   if (!store.compat.removeDeadDomainPerms) return;
-  for (const node of store.specialNodes.values()) node.perms = withoutDomain(store, node.perms, domid);
-  walkTree('/', store.root, (_path, node) => {
+  for (const [path, node] of store.specialNodes) {
+    store.chargeNode(path, node, -1);
+    node.perms = withoutDomain(store, node.perms, domid);
+    store.chargeNode(path, node, +1);
+  }
+  walkTree('/', store.root, (path, node) => {
     if (node.perms.length > 1 && node.perms.some((e, i) => i > 0 && e.domid === domid)) {
+      store.chargeNode(path, node, -1);
       node.perms = store.perms.intern([node.perms[0]!, ...node.perms.slice(1).filter((e) => e.domid !== domid)]);
+      store.chargeNode(path, node, +1);
     }
   });
 }

@@ -12,7 +12,7 @@ export class Domain {
   shutdownReported = false;
   /** Nodes owned (committed). */
   nodeCount = 0;
-  /** Bytes charged to the domain (nodes it owns, watches, queued output). */
+  /** Bytes charged for the live nodes it owns (Store.memoryOf adds watches and transaction copies). */
   memory = 0;
   /** Event channel port given at INTRODUCE. */
   port = 0;

@@ -8,6 +8,7 @@ import type { OpContext } from './context.js';
 import type { NodeContents } from './node.js';
 import { parentPath } from './path.js';
 import { permFor, PERM_READ, type Perms } from './permissions.js';
+import { outputFits } from './quota-gate.js';
 import type { Store } from './store.js';
 import { eventPathFor, watchMatches, type MatchMode, type Watch } from './watches.js';
 
@@ -51,7 +52,7 @@ export function deliverNodeEvent(store: Store, path: string, mode: MatchMode, ch
       client = owner;
       allowed = mayObserve(store, owner, path, change);
     }
-    if (allowed) store.events(owner, eventPathFor(watch, path), watch.token);
+    if (allowed) emit(store, owner, eventPathFor(watch, path), watch.token);
   }
 }
 
@@ -96,6 +97,11 @@ export function fireSpecialEvent(store: Store, name: string, domid: number | und
 function fireSpecial(store: Store, name: string, eventPath: string, matches: (w: Watch) => boolean): void {
   for (const client of store.clients.values()) {
     if (client.watches.length === 0 || !mayObserveSpecial(store, client, name)) continue;
-    for (const watch of client.watches) if (matches(watch)) store.events(client, eventPath, watch.token);
+    for (const watch of client.watches) if (matches(watch)) emit(store, client, eventPath, watch.token);
   }
+}
+
+/** Hands an event to the sink unless it would break the guest's memory quota (C drops it). */
+export function emit(store: Store, client: Requester, path: string, token: string): void {
+  if (outputFits(store, client, path.length + token.length + 2)) store.events(client, path, token);
 }

@@ -10,6 +10,7 @@ import { fail } from './errors.js';
 import { Node, type NodeContents } from './node.js';
 import { baseName, childPath, parentPath } from './path.js';
 import type { Perms } from './permissions.js';
+import { enforce } from './quota-gate.js';
 import type { Store } from './store.js';
 import { NO_GENERATION, StoreTransaction, type TouchedNode } from './transaction.js';
 import type { Requester } from './requester.js';
@@ -44,10 +45,12 @@ export class LiveView implements NodeView {
   update(path: string, _record: NodeContents, change: { value?: string; perms?: Perms }): void {
     const node = this.store.lookup(path)!;
     const gen = this.store.nextGeneration();
+    this.store.chargeNode(path, node, -1);
     if (change.value !== undefined) node.value = change.value;
     if (change.perms !== undefined) this.store.changeOwner(node.perms, change.perms, this.client);
     node.perms = this.store.persistPerms(change.perms ?? node.perms, gen);
     node.gen = gen;
+    this.store.chargeNode(path, node, +1);
   }
 
   createChain(ancestor: string, ancestorRecord: NodeContents, paths: string[], value: string, perms: (i: number) => Perms): void {
@@ -60,12 +63,15 @@ export class LiveView implements NodeView {
       node.gen = this.store.nextGeneration();
       node.perms = this.store.persistPerms(node.perms, node.gen);
       this.store.countNode(node.perms, +1, this.client);
+      this.store.chargeNode(paths[i]!, node, +1);
     }
     const parent = this.store.lookup(ancestor)!;
+    this.store.chargeNode(ancestor, parent, -1);
     parent.children = (parent.children ?? new ChildList()).writable();
     parent.children.add(baseName(paths[0]!), created[0]);
     parent.gen = this.store.nextGeneration();
     parent.perms = this.store.persistPerms(ancestorRecord.perms, parent.gen);
+    this.store.chargeNode(ancestor, parent, +1);
   }
 
   removeSubtree(path: string, _parentRecord: NodeContents, removed: (path: string, record: NodeContents) => void): void {
@@ -76,11 +82,14 @@ export class LiveView implements NodeView {
       this.store.nextGeneration();
       removed(at, this.store.withCurrentPerms(node));
       this.store.countNode(node.perms, -1, this.client);
+      this.store.chargeNode(at, node, -1);
       if (depth > 0) this.store.nextGeneration();
     });
+    this.store.chargeNode(parentPathName, parent, -1);
     parent.children = parent.children!.writable();
     parent.children.delete(baseName(path));
     parent.gen = this.store.nextGeneration();
+    this.store.chargeNode(parentPathName, parent, +1);
   }
 
 }
@@ -124,7 +133,6 @@ export class TransactionView implements NodeView {
   }
 
   createChain(ancestor: string, ancestorRecord: NodeContents, paths: string[], value: string, perms: (i: number) => Perms): void {
-    this.tx.createdNode = true;
     for (let i = paths.length - 1; i >= 0; i--) {
       const gen = this.store.nextGeneration();
       const below = paths[i + 1];
@@ -142,7 +150,7 @@ export class TransactionView implements NodeView {
       this.tx.addNodeCount(record.perms[0]!.domid, +1);
     }
     ancestorRecord.children = (ancestorRecord.children ?? new ChildList()).writable();
-    ancestorRecord.children.add(baseName(paths[0]!), undefined);
+    ancestorRecord.children.append(baseName(paths[0]!));
     ancestorRecord.gen = this.store.nextGeneration();
     ancestorRecord.perms = this.store.persistPerms(ancestorRecord.perms, ancestorRecord.gen);
     this.touch(ancestor).modified = true;
@@ -194,10 +202,6 @@ export class TransactionView implements NodeView {
   }
 
   private checkTouchQuota(): void {
-    const quota = this.store.quotaOf(this.client, 'transaction-nodes');
-    if (this.client.quotaBound && quota > 0 && this.store.compat.overTransactionNodeQuota(this.tx.touched.size, quota)) {
-      this.tx.failed = true;
-      fail('ENOSPC', 'transaction-nodes quota');
-    }
+    enforce(this.store, this.client, 'transaction-nodes', this.tx.touched.size, this.tx);
   }
 }

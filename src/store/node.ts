@@ -14,6 +14,13 @@ export interface NodeContents {
   children: ChildList | null;
 }
 
+/** What a node's stored size depends on (C's record length). */
+export interface SizedRecord {
+  value: string;
+  perms: Perms;
+  children: { readonly byteLength: number } | null;
+}
+
 export class Node implements NodeContents {
   constructor(
     public value: string,

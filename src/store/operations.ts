@@ -6,12 +6,13 @@
 import { fail, StoreError } from './errors.js';
 import type { OpContext } from './context.js';
 import { fireNodeEvent } from './events.js';
-import type { NodeContents } from './node.js';
+import type { NodeContents, SizedRecord } from './node.js';
 import { baseName, parentPath } from './path.js';
 import {
   permFor, PERM_OWNER, PERM_READ, PERM_WRITE, type PermEntry, type Perms,
 } from './permissions.js';
 import type { ErrorName } from '../wire/vocabulary.js';
+import { enforce, enforceMemory } from './quota-gate.js';
 
 export { PERM_READ, PERM_WRITE, PERM_OWNER };
 
@@ -47,18 +48,39 @@ function errnoFromParents(ctx: OpContext, path: string, code: ErrorName, perm: n
   return ancestor && permFor(ctx.client, ancestor.perms) & perm ? code : 'EACCES';
 }
 
-/** Size of the node record C xenstored stores, for the node-size quota. */
-function recordSize(ctx: OpContext, perms: Perms, valueLength: number, childBytes: number): number {
-  return ctx.store.compat.nodeRecordHeader + 8 * perms.length + valueLength + childBytes;
+/**
+ * The quota checks of one request's node writes, made in C's order before
+ * anything changes (C's write_node: record size, then memory): each record
+ * is judged with the memory of the records written before it.
+ */
+class NodeWrites {
+  private readonly pending = new Map<number, number>();
+
+  constructor(private readonly ctx: OpContext) {}
+
+  /** A record replacing `old` (null: a new node) at `path`; the charge goes to `owner`. */
+  write(path: string, record: SizedRecord, old: NodeContents | null): void {
+    const { store, client, tx } = this.ctx;
+    const size = store.nodeBytes(0, record);
+    enforce(store, client, 'node-size', size, tx);
+    // In a transaction the private copy is charged to the caller, under a longer key.
+    const charged = tx ? client.domid : record.perms[0]!.domid;
+    const key = tx ? String(tx.startGen).length + 1 + path.length : path.length;
+    const refund = old && (tx || old.perms[0]!.domid === record.perms[0]!.domid) ? store.nodeBytes(key, old) : 0;
+    const add = (this.pending.get(charged) ?? 0) + size + key - refund;
+    enforceMemory(store, client, 'node-memory', charged, add, tx);
+    this.pending.set(charged, add);
+  }
 }
 
-function checkNodeSize(ctx: OpContext, size: number): void {
-  const quota = ctx.store.quotaOf(ctx.client, 'node-size');
-  if (ctx.client.quotaBound && quota > 0 && size >= quota) {
-    // A failed write cannot be undone inside a transaction: C poisons it.
-    if (ctx.tx) ctx.tx.failed = true;
-    fail('ENOSPC', 'node-size quota');
-  }
+/** A record as it will be written: `base` with some fields changed. */
+function recordOf(base: NodeContents, change: Partial<SizedRecord>): SizedRecord {
+  return { value: base.value, perms: base.perms, children: base.children, ...change };
+}
+
+/** The size of a child list not built yet. */
+function childBytes(byteLength: number): SizedRecord['children'] {
+  return byteLength === 0 ? null : { byteLength };
 }
 
 /** Creates `path` and any missing ancestors (C's construct_node + create_node). */
@@ -76,21 +98,22 @@ export function createNode(ctx: OpContext, path: string, value: string): void {
   const inherited = client.quotaBound
     ? store.perms.intern([{ ...ancestorRecord.perms[0]!, domid: client.domid }, ...ancestorRecord.perms.slice(1)])
     : ancestorRecord.perms;
-  if (client.quotaBound) {
-    const quota = store.quotaOf(client, 'nodes');
-    const owned = client.domain?.nodeCount ?? 0;
-    // 4.17 counts each node as it is written; master only once the request is done.
-    const countsAsWritten = !ctx.tx && store.compat.version === '4.17';
-    for (let i = 0; i < missing.length; i++) {
-      if (quota > 0 && store.compat.overNodeQuota(owned + (countsAsWritten ? i : 0), quota)) fail('ENOSPC', 'nodes quota');
-    }
-    for (let i = 0; i < missing.length; i++) {
-      const below = missing[i + 1];
-      checkNodeSize(ctx, recordSize(ctx, inherited, below ? 0 : value.length, below ? baseName(below).length + 1 : 0));
-    }
-    const childBytes = (ancestorRecord.children?.byteLength ?? 0) + baseName(missing[0]!).length + 1;
-    checkNodeSize(ctx, recordSize(ctx, ancestorRecord.perms, ancestorRecord.value.length, childBytes));
+  // C notes the creation before any quota check: a refused create still
+  // makes the commit judge the node quota.
+  if (ctx.tx) ctx.tx.createdNode = true;
+  const owned = client.domain?.nodeCount ?? 0;
+  // 4.17 counts each node as it is written; master only once the request is done.
+  const countsAsWritten = !ctx.tx && store.compat.nodesCountedAsWritten;
+  const writes = new NodeWrites(ctx);
+  // Bottom up, as C writes them: the new node, its new parents, then the existing ancestor.
+  for (let i = missing.length - 1, written = 0; i >= 0; i--, written++) {
+    enforce(store, client, 'nodes', owned + (countsAsWritten ? written : 0));
+    const below = missing[i + 1];
+    const record = { value: below ? '' : value, perms: inherited, children: childBytes(below ? baseName(below).length + 1 : 0) };
+    writes.write(missing[i]!, record, null);
   }
+  const grown = childBytes((ancestorRecord.children?.byteLength ?? 0) + baseName(missing[0]!).length + 1);
+  writes.write(ancestor, recordOf(ancestorRecord, { children: grown }), ancestorRecord);
   ctx.view.createChain(ancestor, ancestorRecord, missing, value, () => inherited);
 }
 
@@ -103,7 +126,7 @@ export function writeNode(ctx: OpContext, path: string, value: string): void {
     return;
   }
   if (typeof record === 'string') throw new StoreError(record);
-  checkNodeSize(ctx, recordSize(ctx, record.perms, value.length, record.children?.byteLength ?? 0));
+  new NodeWrites(ctx).write(path, recordOf(record, { value }), record);
   ctx.view.update(path, record, { value });
   fireNodeEvent(ctx, path, 'subtree', null);
 }
@@ -145,7 +168,7 @@ export function setNodePerms(ctx: OpContext, path: string, perms: Perms): void {
   const record = getNode(ctx, path, PERM_WRITE | PERM_OWNER);
   if (ctx.client.quotaBound && perms[0]!.domid !== record.perms[0]!.domid) fail('EPERM', 'only dom0 may change the owner');
   const oldPerms = record.perms;
-  checkNodeSize(ctx, recordSize(ctx, perms, record.value.length, record.children?.byteLength ?? 0));
+  new NodeWrites(ctx).write(path, recordOf(record, { perms }), record);
   ctx.view.update(path, record, { perms });
   fireNodeEvent(ctx, path, 'subtree', null, oldPerms);
 }

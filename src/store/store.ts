@@ -10,10 +10,11 @@ import { Requester, requesterFeatures } from './requester.js';
 import type { Compat } from './compat.js';
 import { Domain, DomainTable } from './domains.js';
 import { Hypervisor } from './hypervisor.js';
-import { Node, type NodeContents } from './node.js';
-import { isSpecialPath } from './path.js';
+import { Node, type NodeContents, type SizedRecord } from './node.js';
+import { childPath, isSpecialPath } from './path.js';
 import { PERM_READ, PERM_NONE, PermsTable, type PermEntry, type Perms } from './permissions.js';
-import { DEFAULT_QUOTAS, DEFAULT_SOFT_MEMORY, type QuotaName, type Quotas } from './quotas.js';
+import { DEFAULT_QUOTAS, DEFAULT_SOFT_MEMORY, type Quotas } from './quotas.js';
+import type { StoreTransaction } from './transaction.js';
 import { WatchIndex } from './watch-index.js';
 import type { Watch } from './watches.js';
 
@@ -71,6 +72,7 @@ export class Store {
       dom0.introduced = true;
       dom0.uniqueId = this.hypervisor.info(0)!.uniqueId;
       this.addDomainClient(dom0);
+      this.recountNodeMemory();
     }
   }
 
@@ -171,9 +173,52 @@ export class Store {
     return this.domains.get(domid) ?? (this.hypervisor.exists(domid) ? this.domainObject(domid) : undefined);
   }
 
-  /** The quota in force for a client (per-domain copies in master). */
-  quotaOf(client: Requester, name: QuotaName): number {
-    return this.compat.version === 'master' && client.domain ? client.domain.quotas[name] : this.quotas[name];
+  // --- memory accounting (C's domain_memory_add) --------------------------------
+
+  /** Bytes C charges for a stored node: its record (header, permissions, value, child names) plus its key. */
+  nodeBytes(keyLength: number, record: SizedRecord): number {
+    return this.compat.nodeRecordHeader + 8 * record.perms.length + record.value.length
+      + (record.children?.byteLength ?? 0) + keyLength;
+  }
+
+  /** Charges (+1) or refunds (-1) a live node to its owner. */
+  chargeNode(path: string, record: NodeContents, sign: 1 | -1): void {
+    const owner = this.domains.get(record.perms[0]!.domid);
+    if (owner) owner.memory += sign * this.nodeBytes(path.length, record);
+  }
+
+  /**
+   * Everything charged to a domain: the live nodes it owns, plus the watches
+   * and the transactions' private node copies (C keys them `<gen>/<path>`)
+   * of its connections.
+   */
+  memoryOf(domain: Domain): number {
+    let bytes = domain.memory;
+    for (const client of this.clients.values()) {
+      if (client.domid !== domain.domid) continue;
+      for (const w of client.watches) bytes += w.path.length + w.token.length;
+      for (const tx of client.transactions.values()) bytes += this.transactionBytes(tx);
+    }
+    return bytes;
+  }
+
+  transactionBytes(tx: StoreTransaction): number {
+    const prefix = String(tx.startGen).length + 1;
+    let bytes = 0;
+    for (const [path, touched] of tx.touched) if (touched.record) bytes += this.nodeBytes(prefix + path.length, touched.record);
+    return bytes;
+  }
+
+  /** Recounts every domain's node memory from the tree (after a restore or import). */
+  recountNodeMemory(): void {
+    for (const domain of this.domains.all()) domain.memory = 0;
+    for (const [path, node] of this.specialNodes) this.chargeNode(path, node, +1);
+    const pending: [string, Node][] = [['/', this.root]];
+    for (let next = pending.pop(); next; next = pending.pop()) {
+      const [path, node] = next;
+      this.chargeNode(path, node, +1);
+      for (const [name, child] of node.children?.children() ?? []) pending.push([childPath(path, name), child!]);
+    }
   }
 
   /** Changes the owner's node count for a node with `perms`. */

@@ -9,15 +9,13 @@ import { fail } from './errors.js';
 import { deliverNodeEvent, type ChangeContext } from './events.js';
 import { Node, type NodeContents } from './node.js';
 import { baseName, childPath, depth, parentPath } from './path.js';
+import { enforce } from './quota-gate.js';
 import type { Store } from './store.js';
 import { NO_GENERATION, StoreTransaction, type TouchedNode } from './transaction.js';
 import type { MatchMode } from './watches.js';
 
 export function startTransaction(store: Store, client: Requester): StoreTransaction {
-  const quota = store.quotaOf(client, 'transactions');
-  if (client.quotaBound && quota > 0 && store.compat.overTransactionQuota(client.transactions.size, quota)) {
-    fail('ENOSPC', 'transactions quota');
-  }
+  enforce(store, client, 'transactions', client.transactions.size);
   const tx = new StoreTransaction(nextTransactionId(client), store.nextGeneration());
   if (client.transactions.size === 0) client.transactionsSince = store.now();
   client.transactions.set(tx.id, tx);
@@ -39,7 +37,7 @@ export function endTransaction(store: Store, client: Requester, tx: StoreTransac
   if (client.transactions.size === 0) client.transactionsSince = 0;
   if (!commit) return;
   if (tx.failed) fail('ENOMEM', 'transaction failed earlier');
-  if (tx.createdNode && client.quotaBound) checkNodeQuota(store, client, tx);
+  if (tx.createdNode) checkNodeQuota(store, client, tx);
   if (tx.historyUnknown) fail('EAGAIN', 'transaction restored without its history');
   for (const [path, touched] of tx.touched) {
     if (touched.checkGen && (store.lookup(path)?.gen ?? NO_GENERATION) !== touched.gen) fail('EAGAIN', `conflict on ${path}`);
@@ -47,18 +45,18 @@ export function endTransaction(store: Store, client: Requester, tx: StoreTransac
   applyCommit(store, tx);
 }
 
+/** C's transaction_fix_domains: every changed domain's count after the commit. */
 function checkNodeQuota(store: Store, client: Requester, tx: StoreTransaction): void {
-  const quota = store.quotaOf(client, 'nodes');
-  if (quota === 0) return;
   for (const [domid, delta] of tx.nodeCountDelta) {
     const count = Math.max(0, (store.domains.get(domid)?.nodeCount ?? 0) + delta);
-    if (domid !== 0 && count >= quota) fail('ENOSPC', 'nodes quota');
+    if (domid !== 0) enforce(store, client, 'committed-nodes', count);
   }
 }
 
 function applyCommit(store: Store, tx: StoreTransaction): void {
   const modified = [...tx.touched].filter(([, t]) => t.modified);
   const events = commitEvents(store, modified);
+  recharge(store, modified, -1);
   const written: [string, Node][] = [];
   for (const [path, touched] of modified) {
     if (touched.record) written.push([path, new Node(touched.record.value, touched.record.perms, store.nextGeneration())]);
@@ -87,7 +85,16 @@ function applyCommit(store: Store, tx: StoreTransaction): void {
     const domain = delta === 0 ? undefined : store.existingDomainObject(domid);
     if (domain) domain.nodeCount += delta;
   }
+  recharge(store, modified, +1);
   for (const [path, mode, change] of events) deliverNodeEvent(store, path, mode, change);
+}
+
+/** Refunds (before the commit) or charges (after it) the live nodes a commit changes. */
+function recharge(store: Store, modified: [string, TouchedNode][], sign: 1 | -1): void {
+  for (const [path] of modified) {
+    const live = store.lookup(path);
+    if (live) store.chargeNode(path, live, sign);
+  }
 }
 
 /**

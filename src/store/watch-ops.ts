@@ -4,6 +4,7 @@ import { unwatchPath, watchPath } from './canonical-path.js';
 import { requesterFeatures, type Requester } from './requester.js';
 import { fail } from './errors.js';
 import { atoi } from './numbers.js';
+import { enforce, enforceMemory } from './quota-gate.js';
 import type { Store } from './store.js';
 import { WATCH_DEPTH_MAX, type Watch } from './watches.js';
 
@@ -20,10 +21,8 @@ export function addWatch(store: Store, client: Requester, args: string[]): Watch
   const { path, relative } = watchPath(store, client, args[0]!);
   const token = args[1]!;
   if (client.watches.some((w) => w.path === path && w.token === token)) fail('EEXIST', 'watch already registered');
-  const quota = store.quotaOf(client, 'watches');
-  if (client.quotaBound && quota > 0 && store.compat.overWatchQuota(client.watches.length, quota)) {
-    fail(store.compat.watchQuotaError, 'watches quota');
-  }
+  enforce(store, client, 'watches', client.watches.length);
+  enforceMemory(store, client, 'watch-memory', client.domid, path.length + token.length);
   const watch: Watch = { path, token, relativeTo: relative ? client.home : undefined, depth };
   store.watch(client, watch);
   return watch;

@@ -18,9 +18,13 @@
  * which conflict exactly when they exist at commit (C compares generation
  * numbers, and "absent" has one fixed generation).
  *
+ * Memory accounting is recounted from scratch (memory()): what C charges a
+ * domain for the nodes it owns and its connections' watches.
+ *
  * Out of scope (never produced by the property test): domain life-cycle
  * and special events, quotas other than transactions and permission
- * entries, path-length limits, memory accounting, DIRECTORY E2BIG.
+ * entries, path-length limits, the memory quota, transactions' private
+ * copies in memory accounting, DIRECTORY E2BIG.
  *
  * Requests and replies use the text forms of ./operations.ts: payloads
  * with `|` for NUL; replies 'OK', an error name, or '=' + payload.
@@ -181,6 +185,22 @@ export class Model {
 
   conn(name: string): MConn {
     return this.conns.find((c) => c.name === name)!;
+  }
+
+  /**
+   * Bytes C charges `domid` outside transactions: per node it owns, the
+   * record (header, 8 per permission entry, value, child names with their
+   * NULs) plus its key (the path); per watch of its connections, path and token.
+   */
+  memory(domid: number): number {
+    const header = this.master ? 16 : 24;
+    let bytes = 0;
+    for (const [path, n] of this.nodes) {
+      if (n.perms[0]!.id !== domid) continue;
+      bytes += header + 8 * n.perms.length + n.value.length + n.children.reduce((sum, c) => sum + c.length + 1, 0) + path.length;
+    }
+    for (const c of this.conns) if (c.domid === domid) for (const w of c.watches) bytes += w.path.length + w.token.length;
+    return bytes;
   }
 
   // --- permissions (§6.2) ---

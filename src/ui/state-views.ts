@@ -8,6 +8,7 @@ import type { Daemon } from '../daemon/daemon.js';
 import type { Node } from '../store/node.js';
 import { childPath } from '../store/path.js';
 import { formatPerms } from '../store/permissions.js';
+import { quotaFor } from '../store/quota-gate.js';
 import type { QuotaName } from '../store/quotas.js';
 import type { Store } from '../store/store.js';
 
@@ -148,7 +149,7 @@ export function connections(daemon: Daemon): ConnectionView[] {
         };
       }),
       quotas: SHOWN_QUOTAS.map((name) => ({
-        name, used: used[name] ?? 0, limit: store.quotaOf(client, name),
+        name, used: used[name] ?? 0, limit: quotaFor(store, client, name),
       })),
     };
   });

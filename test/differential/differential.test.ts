@@ -23,7 +23,7 @@
  * sequences include the shrinking runs).
  *
  * Environment:
- *   DIFF_RUNS=K        sequences to generate (default 150; ~60 s on 2 busy cores)
+ *   DIFF_RUNS=K        sequences to generate (default 170, over 5,000 ops; ~75 s on 2 busy cores)
  *   DIFF_SEED=S        fast-check seed (default: random, printed)
  *   DIFF_PATH=P        replay a counterexample path (with DIFF_SEED)
  *   DIFF_MAX_OPS=N     most operations per sequence (default 60)
@@ -64,7 +64,7 @@ function envInt(name: string, fallback: number): number {
   return n;
 }
 
-const RUNS = envInt('DIFF_RUNS', 150);
+const RUNS = envInt('DIFF_RUNS', 170);
 const MAX_OPS = envInt('DIFF_MAX_OPS', 60);
 const SHRINK_MS = envInt('DIFF_SHRINK_MS', 30_000);
 const SEED = process.env.DIFF_SEED ? Number(process.env.DIFF_SEED) : (Math.random() * 2 ** 31) | 0;
@@ -134,8 +134,8 @@ async function compareOnce(seq: OpSequence): Promise<Outcome> {
   const [refD, otherD] = await pool.take();
   try {
     const [ref, other] = await Promise.all([
-      runSequence(refD.name, refD.socketPath, seq),
-      runSequence(otherD.name, otherD.socketPath, seq),
+      runSequence(refD, seq),
+      runSequence(otherD, seq),
     ]);
     const mismatch = compareTranscripts(ref, other);
     stats.sequences++;

@@ -2,8 +2,9 @@
  * Random operation sequences for the differential test (C xenstored 4.17 vs
  * xenstored-sim --compat 4.17).
  *
- * A sequence is a number of raw socket connections (2–4, all dom0-privileged)
- * and a list of operations. Each operation names the connection it is sent
+ * A sequence is a number of raw socket connections (2–4, all dom0-privileged),
+ * up to two guest domains (3 and 7, each with one ring connection, after the
+ * sockets) and a list of operations. Each operation names the connection it is sent
  * on, the transaction it is sent in (symbolically, see TxRef), the message
  * type number and the exact payload bytes. Nothing here talks to a daemon:
  * runner.ts turns an operation into a frame.
@@ -14,9 +15,12 @@
  * watch paths, relative paths (relative to /local/domain/0 for sockets),
  * invalid paths and paths around the 4.17 length limit.
  *
- * Sequences never introduce or release domains, so the daemon-side domain
- * table stays the same (only dom0 is introduced; the kit's shim says every
- * domid 0..32751 exists).
+ * The runner introduces the sequence's guests before the first op, each
+ * with a home /local/domain/<id> it owns. The only domain life-cycle op is a
+ * domid reuse (RELEASE of a guest from dom0, then INTRODUCE of the same id
+ * and a new ring connection, as a toolstack does): nodes and permission
+ * entries that name the old domain are judged by C's generation rule. The
+ * kit's shim says every domid 0..32751 exists.
  *
  * Besides single random ops, a sequence contains occasional blocks: a
  * transaction conflict between two connections (or two transactions of one
@@ -71,11 +75,15 @@ export interface Op {
   readonly payload: Buffer;
   /** Human-readable summary, used in failure reports. */
   readonly label: string;
+  /** A RELEASE of this guest domain, which the runner then introduces again and reconnects. */
+  readonly reintroduce?: number;
 }
 
 export interface OpSequence {
-  /** Number of connections opened (2–4). */
+  /** Number of socket connections opened (2–4). */
   readonly connections: number;
+  /** Guest domains; guest k's ring connection has index connections + k. */
+  readonly guests: readonly number[];
   readonly ops: readonly Op[];
 }
 
@@ -123,7 +131,7 @@ export function describeOp(op: Op): string {
 
 /** A whole sequence, one op per line, numbered. */
 export function describeSequence(seq: OpSequence): string {
-  const lines = [`connections=${seq.connections} ops=${seq.ops.length}`];
+  const lines = [`connections=${seq.connections} guests=${seq.guests.join(',') || 'none'} ops=${seq.ops.length}`];
   seq.ops.forEach((op, i) => lines.push(`  #${i} ${describeOp(op)}`));
   return lines.join('\n');
 }
@@ -146,6 +154,7 @@ function weighted<T>(pairs: readonly (readonly [T, number])[]): fc.Arbitrary<T> 
 const ABS_PATHS = [
   ['/a', 8], ['/a/b', 6], ['/a/b/c', 2], ['/a/c', 2], ['/b', 5], ['/b/c', 2], ['/a/@x', 1], ['/c', 1],
   ['/local/domain/0/x', 2], ['/local/domain/0', 1], ['/', 2],
+  ['/local/domain/3/x', 2], ['/local/domain/3', 1], ['/local/domain/7/x', 1],
 ] as const;
 /** Relative paths (→ /local/domain/0/…); 'x' collides with /local/domain/0/x. */
 const REL_PATHS = [['x', 4], ['x/y', 2], ['y', 1]] as const;
@@ -316,7 +325,7 @@ const STALE_ENTRIES = ['r-1', 'b4294967295', 'r32752', 'w40000', 'r65536'];
 /** Entries that do not parse (EINVAL). */
 const BAD_ENTRIES = ['x1', 'r', '', 'rfoo', 'r1x', 'R1', 'r 1', 'r+3', 'r0x', 'r08'];
 /** Owner entries (the first one) for domains that exist. */
-const GOOD_OWNERS = [['n0', 6], ['r0', 2], ['b0', 1], ['w0', 1], ['n1', 2], ['r5', 1], ['b0x1f', 1], ['n017', 1]] as const;
+const GOOD_OWNERS = [['n0', 6], ['r0', 2], ['b0', 1], ['w0', 1], ['n1', 2], ['r5', 1], ['b0x1f', 1], ['n017', 1], ['n3', 2], ['b7', 1]] as const;
 /** Owner entries that parse but name a domain that does not exist (ENOENT). */
 const MISSING_OWNERS = ['n32752', 'n40000', 'n-1'];
 
@@ -556,6 +565,43 @@ export interface SequenceOptions {
   minOps?: number;
 }
 
+/** The guest domains a sequence may have (see the runner's prologue). */
+export const GUEST_DOMIDS = [3, 7] as const;
+
+/**
+ * CONTROL quota requests: the figures C reports per domain (nodes, watches,
+ * transactions, memory), and quota changes that cannot stall a guest (a
+ * memory quota below a guest's use stops C reading its ring; that is left
+ * to the transcript tests).
+ */
+const quotaArb: fc.Arbitrary<OpBody> = fc
+  .constantFrom(['quota', '0'], ['quota', '3'], ['quota', '7'], ['quota', 'set', 'nodes', '6'], ['quota', 'set', 'nodes', '1000'],
+    ['quota', 'set', 'watches', '3'], ['quota', 'set', 'transactions', '2'], ['quota', 'set', 'node-size', '64'])
+  .map((args): OpBody => ({ tx: { kind: 'none' }, type: MessageType.CONTROL, payload: strings(...args), label: `control ${args.join(' ')}` }));
+
+/** A large value written by anyone: what memory accounting is made of. */
+const bigWriteArb: fc.Arbitrary<OpBody> = fc
+  .record({ tx: dataTx, path: fc.constantFrom('/local/domain/3/big', 'big', '/local/domain/7/big', '/a/big'), size: fc.constantFrom(100, 1000, 2000) })
+  .map(({ tx, path, size }): OpBody => ({
+    tx, type: MessageType.WRITE, payload: Buffer.concat([b(path), NUL, Buffer.alloc(size, 0x62)]), label: `value ${size} bytes`,
+  }));
+
+/** dom0 releases a guest; the runner introduces the same domid again (a new domain) and reconnects. */
+const reuseArb: fc.Arbitrary<OpBody & { reintroduce: number }> = fc.constantFrom(...GUEST_DOMIDS).map((domid) => ({
+  tx: { kind: 'none' }, type: MessageType.RELEASE, payload: strings(String(domid)), label: `domid reuse ${domid}`, reintroduce: domid,
+}));
+
+/**
+ * Requests only sockets send. A guest's oversized frame (len > 4096) makes
+ * C ignore its ring for good (no reply, no close); a guest's SET_PERMS on a special path is refused
+ * by C 4.17's set_perms_special with a return value its caller ignores in
+ * favour of a stale errno (core.c do_set_perms: `return errno`).
+ */
+function guestMaySend(body: OpBody): boolean {
+  if (body.payload.length > PAYLOAD_MAX || body.reintroduce !== undefined || body.type === MessageType.CONTROL) return false;
+  return !(body.type === MessageType.SET_PERMS && body.payload[0] === 0x40);
+}
+
 /** An op before its connection index is reduced modulo the connection count. */
 interface RawOp {
   readonly conn: number;
@@ -697,8 +743,12 @@ export function opSequenceArb(options: SequenceOptions = {}): fc.Arbitrary<OpSeq
   // on a connection are often used and ended on it too.
   const connArb = weighted([[0, 5], [1, 3], [2, 2], [3, 1]]);
   const singleArb = fc.record({ conn: connArb, body: bodyArb }).map((op): RawOp[] => [op]);
+  const reuse: fc.Arbitrary<OpBody> = reuseArb;
+  const privilegedArb = fc.oneof({ weight: 4, arbitrary: quotaArb }, { weight: 1, arbitrary: reuse }).map((body): RawOp[] => [{ conn: 0, body }]);
   const chunkArb = fc.oneof(
     { weight: 120, arbitrary: singleArb },
+    { weight: 6, arbitrary: fc.record({ conn: connArb, body: bigWriteArb }).map((op): RawOp[] => [op]) },
+    { weight: 5, arbitrary: privilegedArb },
     { weight: 4, arbitrary: conflictBlockArb },
     { weight: 1, arbitrary: bigDirBlockArb },
     { weight: 1, arbitrary: txFloodBlockArb },
@@ -706,13 +756,17 @@ export function opSequenceArb(options: SequenceOptions = {}): fc.Arbitrary<OpSeq
   return fc
     .record({
       connections: fc.integer({ min: 2, max: 4 }),
+      guestCount: weighted([[0, 1], [1, 2], [2, 3]]),
+      // Guest connections are drawn as often as the first socket.
+      guestConn: fc.array(fc.boolean(), { minLength: maxOps, maxLength: maxOps }),
       chunks: fc.array(chunkArb, { minLength: minOps, maxLength: maxOps, size: 'max' }),
     })
-    .map(({ connections, chunks }): OpSequence => ({
-      connections,
-      ops: chunks
-        .flat()
-        .slice(0, maxOps)
-        .map(({ conn, body }): Op => ({ conn: conn % connections, ...body })),
-    }));
+    .map(({ connections, guestCount, guestConn, chunks }): OpSequence => {
+      const guests = GUEST_DOMIDS.slice(0, guestCount);
+      const ops = chunks.flat().slice(0, maxOps).map(({ conn, body }, i): Op => {
+        const toGuest = guests.length > 0 && guestConn[i] === true && conn === 0 && guestMaySend(body);
+        return { conn: toGuest ? connections + (i % guests.length) : conn % connections, ...body };
+      }).filter((op) => op.reintroduce === undefined || guests.includes(op.reintroduce as 3 | 7));
+      return { connections, guests, ops };
+    });
 }

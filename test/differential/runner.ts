@@ -54,8 +54,9 @@
 import net from 'node:net';
 import { encodeFrame, type Frame } from '../../src/protocol/frame.js';
 import { FrameReader } from '../../src/protocol/frame-reader.js';
+import path from 'node:path';
 import { MessageType, messageTypeName } from '../../src/wire/vocabulary.js';
-import { startCXenstored } from '../helpers/c-xenstored.js';
+import { startCXenstored, startGuestProxy, type GuestProxy } from '../helpers/c-xenstored.js';
 import { startSim } from '../helpers/sim-daemon.js';
 import {
   UNSTARTED_SLOT_BASE,
@@ -104,13 +105,33 @@ export interface Transcript {
 /** req_id of sync requests: SYNC_REQ_BASE + a counter (op req_ids are index + 1). */
 export const SYNC_REQ_BASE = 0x40000000;
 
+/**
+ * How long to wait for one reply before giving up on a connection. Generous:
+ * C can hold a guest's request for seconds (its write rate limit, a loaded
+ * machine), and the wait only runs out when a reply is really missing.
+ */
+const REPLY_TIMEOUT_MS = 15_000;
+
 export interface RunOptions {
-  /** How long to wait for one reply before giving up on the connection (ms, default 4000). */
+  /** How long to wait for one reply before giving up on the connection (ms, default REPLY_TIMEOUT_MS). */
   replyTimeoutMs?: number;
 }
 
 // ---------------------------------------------------------------------------
 // One raw connection
+
+function openSocket(path: string): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const sock = net.createConnection(path);
+    sock.setNoDelay?.(true);
+    const onError = (err: Error): void => reject(err);
+    sock.once('error', onError);
+    sock.once('connect', () => {
+      sock.off('error', onError);
+      resolve(sock);
+    });
+  });
+}
 
 class RawConn {
   private readonly reader = new FrameReader();
@@ -126,24 +147,15 @@ class RawConn {
   /** The subset of txIds still open as far as the replies tell, in start order. */
   openTxIds: number[] = [];
 
-  private constructor(private readonly sock: net.Socket) {
+  private constructor(private sock: net.Socket) {
     sock.on('data', (chunk: Buffer) => this.onData(chunk));
     sock.on('close', () => this.onClose());
     // Errors (EPIPE/ECONNRESET after the daemon dropped us) end in 'close'.
     sock.on('error', () => undefined);
   }
 
-  static connect(path: string): Promise<RawConn> {
-    return new Promise((resolve, reject) => {
-      const sock = net.createConnection(path);
-      sock.setNoDelay?.(true);
-      const onError = (err: Error): void => reject(err);
-      sock.once('error', onError);
-      sock.once('connect', () => {
-        sock.off('error', onError);
-        resolve(new RawConn(sock));
-      });
-    });
+  static async connect(path: string): Promise<RawConn> {
+    return new RawConn(await openSocket(path));
   }
 
   private onData(chunk: Buffer): void {
@@ -210,6 +222,27 @@ class RawConn {
     }
   }
 
+  /**
+   * The same connection slot for a new domain with the old domid: a fresh
+   * ring connection. When the old one noticed its release (the simulator
+   * closes the socket, C's proxy does not) is not part of the contract, so
+   * its close is not recorded.
+   */
+  async reopen(path: string): Promise<void> {
+    this.close();
+    for (let i = this.log.length - 1; i >= 0; i--) if (this.log[i]!.kind === 'closed') this.log.splice(i, 1);
+    this.sock = await openSocket(path);
+    this.sock.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.sock.on('close', () => this.onClose());
+    this.sock.on('error', () => undefined);
+    this.reader.reset();
+    this.replies.length = 0;
+    this.dead = false;
+    this.hasWatches = false;
+    this.txIds.length = 0;
+    this.openTxIds = [];
+  }
+
   /** Everything received since the last call. */
   take(): Received[] {
     return this.log.splice(0, this.log.length);
@@ -258,19 +291,31 @@ function trackTransactions(conn: RawConn, op: Op, txId: number, reply: Frame): v
   }
 }
 
-/** Runs `seq` against the daemon listening on `socketPath`. */
-export async function runSequence(
-  daemon: string,
-  socketPath: string,
-  seq: OpSequence,
-  options: RunOptions = {},
-): Promise<Transcript> {
-  const timeoutMs = options.replyTimeoutMs ?? 4000;
+/** A privileged request outside the transcript (guest set-up); its reply must be OK. */
+async function adminCall(admin: RawConn, type: number, ...args: string[]): Promise<void> {
+  const payload = Buffer.concat(args.map((a) => Buffer.from(`${a}\0`, 'latin1')));
+  admin.send({ type, reqId: 1, txId: 0, payload });
+  const reply = await admin.nextReply(1, REPLY_TIMEOUT_MS);
+  if (reply?.type !== type) throw new Error(`guest set-up: ${messageTypeName(type)} ${args.join(' ')} failed`);
+  admin.take();
+}
+
+/** INTRODUCE as a toolstack does it (C's shim maps the ring; the port just must not be 0). */
+async function introduceGuest(daemon: Daemon, admin: RawConn, domid: number): Promise<void> {
+  await adminCall(admin, MessageType.INTRODUCE, String(domid), '0', String(16 + domid));
+  await daemon.guestUp(domid);
+}
+
+/** Runs `seq` against `daemon`. */
+export async function runSequence(daemon: Daemon, seq: OpSequence, options: RunOptions = {}): Promise<Transcript> {
+  const { socketPath } = daemon;
+  const timeoutMs = options.replyTimeoutMs ?? REPLY_TIMEOUT_MS;
   const conns: RawConn[] = [];
   const steps: Step[] = [];
   let syncCounter = 0;
   let opsSent = 0;
   let allGoneAt: number | undefined;
+  let admin: RawConn | undefined;
 
   const syncOne = async (conn: RawConn): Promise<void> => {
     if (conn.dead) return;
@@ -285,6 +330,16 @@ export async function runSequence(
     // make sure each connection has been accepted before opening the next.
     for (let i = 0; i < seq.connections; i++) {
       const conn = await RawConn.connect(socketPath);
+      conns.push(conn);
+      await syncOne(conn);
+    }
+    // Guests: a home each (owned by the guest), introduced, then their ring connection.
+    if (seq.guests.length > 0) admin = await RawConn.connect(socketPath);
+    for (const domid of seq.guests) {
+      await adminCall(admin!, MessageType.WRITE, `/local/domain/${domid}`);
+      await adminCall(admin!, MessageType.SET_PERMS, `/local/domain/${domid}`, `n${domid}`);
+      await introduceGuest(daemon, admin!, domid);
+      const conn = await RawConn.connect(daemon.guestSocket(domid));
       conns.push(conn);
       await syncOne(conn);
     }
@@ -305,6 +360,12 @@ export async function runSequence(
       if (reply && reply.reqId === reqId) {
         trackTransactions(conn, op, txId, reply);
         if (op.type === MessageType.WATCH && reply.type === MessageType.WATCH) conn.hasWatches = true;
+        if (op.reintroduce !== undefined && reply.type === MessageType.RELEASE) {
+          const guest = conns[seq.connections + seq.guests.indexOf(op.reintroduce)]!;
+          await daemon.guestDown(op.reintroduce);
+          await introduceGuest(daemon, admin!, op.reintroduce);
+          await guest.reopen(daemon.guestSocket(op.reintroduce));
+        }
       }
       // When the op's connection is gone (dropped by the daemon, or the
       // daemon died), sync every connection, so that a daemon crash shows up
@@ -320,8 +381,9 @@ export async function runSequence(
     steps.push({ index: -2, op: undefined, sentTxId: undefined, skipped: false, perConn: takeAll() });
   } finally {
     for (const c of conns) c.close();
+    admin?.close();
   }
-  return { daemon, connections: seq.connections, steps, opsSent, allGoneAt };
+  return { daemon: daemon.name, connections: conns.length, steps, opsSent, allGoneAt };
 }
 
 // ---------------------------------------------------------------------------
@@ -504,18 +566,48 @@ export function formatTranscript(t: Transcript): string {
 export interface Daemon {
   readonly name: string;
   readonly socketPath: string;
+  /** Where a client acts as guest `domid` once it is introduced. */
+  guestSocket(domid: number): string;
+  /** After INTRODUCE: makes the guest socket usable (C: starts the ring proxy). */
+  guestUp(domid: number): Promise<void>;
+  /** After RELEASE: lets go of the guest's ring (C: stops its proxy). */
+  guestDown(domid: number): Promise<void>;
   /** Stops the daemon and removes its run directory. */
   stop(): Promise<void>;
 }
 
-/** C xenstored 4.17 through the xenstored-ref kit (XS_REF_KIT overrides its location). */
+/** C xenstored 4.17 through the xenstored-ref kit (XS_REF_KIT overrides its location), guests through its ring proxy. */
 export async function startCDaemon(name = 'C'): Promise<Daemon> {
   const d = await startCXenstored();
-  return { name, socketPath: d.socketPath, stop: () => d.stop() };
+  const proxies = new Map<number, GuestProxy>();
+  const down = async (domid: number): Promise<void> => {
+    await proxies.get(domid)?.stop();
+    proxies.delete(domid);
+  };
+  return {
+    name,
+    socketPath: d.socketPath,
+    guestSocket: (domid) => path.join(d.rundir, 'domain', String(domid)),
+    guestUp: async (domid) => {
+      proxies.set(domid, await startGuestProxy(d.rundir, domid));
+    },
+    guestDown: down,
+    stop: async () => {
+      await Promise.all([...proxies.keys()].map(down));
+      await d.stop();
+    },
+  };
 }
 
 /** xenstored-sim (dist/cli/xenstored-sim.js, built by the helper if needed) with --compat. */
 export async function startSimDaemon(name = 'sim', compat = '4.17'): Promise<Daemon> {
   const d = await startSim({ args: ['--compat', compat] });
-  return { name, socketPath: d.socketPath, stop: () => d.stop() };
+  return {
+    name,
+    socketPath: d.socketPath,
+    guestSocket: (domid) => d.domainSocket(domid),
+    guestUp: () => Promise.resolve(),
+    guestDown: () => Promise.resolve(),
+    stop: () => d.stop(),
+  };
 }

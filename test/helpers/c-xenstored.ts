@@ -15,7 +15,7 @@
  * Daemons are started with `setsid`, so they would outlive a crashed test
  * run; every daemon not stopped yet is SIGKILLed when this process exits.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -146,4 +146,35 @@ export async function startCXenstored(rundir?: string, extraArgs: readonly strin
     return stopping;
   };
   return { socketPath, pid, rundir: dir, stop };
+}
+
+/** The kit's guest-ring-proxy.py for one guest domain of a C daemon. */
+export interface GuestProxy {
+  /** SIGTERM, and waits until it has exited. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `guest-ring-proxy.py RUNDIR DOMID` (after dom0 has introduced the
+ * domain): `RUNDIR/domain/DOMID` then reaches C's real ring path as that
+ * guest. Resolves once the proxy printed "ready".
+ */
+export function startGuestProxy(rundir: string, domid: number): Promise<GuestProxy> {
+  const script = path.join(C_KIT_DIR, 'guest-ring-proxy.py');
+  const child = spawn('/usr/bin/python3', [script, rundir, String(domid)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await exited;
+  };
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let err = '';
+    child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+      if (out.includes('ready')) resolve({ stop });
+    });
+    child.once('exit', (code) => reject(new CKitUnavailableError(`guest-ring-proxy.py ${rundir} ${domid} exited (${code}) before it was ready: ${err}`)));
+  });
 }

@@ -1599,11 +1599,13 @@ describe.each(VERSIONS)('CONTROL (§12) — %s', (V) => {
     await h.close();
   });
 
-  onlyIf(!master)('was BUG: 4.17 help has 4.17\'s synopses (log on|off, no -v, no quota max)', async () => {
+  onlyIf(!master)('was BUG: 4.17 help is exactly C 4.17\'s: its synopses (log on|off, no -v, no quota max), no simulator commands', async () => {
     // 4.17 xenstored_control.c cmds[] and do_control_help() ("%s\t%s\n");
-    // checked against the real 4.17 daemon.
+    // checked against the real 4.17 daemon, byte for byte.
     const h = new Harness({ version: V });
-    expect(cHelpLines(h.control('help').text)).toEqual([
+    const reply = h.control('help').text;
+    expect(reply.endsWith('\n|')).toBe(true);
+    expect(reply.slice(1, -2).split('\n')).toEqual([
       'check\t',
       'log\ton|off',
       'live-update\t[-c <cmdline>] [-F] [-t <timeout>] <file>',
@@ -1693,5 +1695,219 @@ describe.each(VERSIONS)('framing (§1.4) — %s', (V) => {
     const out = h.sendBytes(c, both.subarray(10)).get('dom0')!;
     expect(out.map((m) => [m.reqId, m.payload.toString('latin1')])).toEqual([[101, 'OK\0'], [102, '1']]);
     await h.close();
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Memory accounting and the memory quota (C's domain_memory_add family).
+// 4.17 figures were replayed against the real C xenstored 4.17 as guest 14
+// through the kit's guest-ring-proxy.py; master's follow the same rule with
+// master's 16-byte node header (tools/xenstored/core.c db_write, domain.c
+// domain_memory_add).
+describe.each(VERSIONS)('memory accounting — %s', (V) => {
+  const master = V === 'master';
+  const header = master ? 16 : 24;
+  const v1000 = x(1000);
+
+  function memoryOf(h: Harness, domid: number): number {
+    const text = h.control('quota', String(domid)).text;
+    return Number(/memory +: +(\d+)/.exec(text)?.[1]);
+  }
+
+  /** Sets the memory quota that applies to guest 14 (master: its own copy, taken when 14 became known). */
+  const memoryQuota = (bytes: number): Row =>
+    master ? ['dom0', 'SET_QUOTA', `14|memory|${bytes}|`, 'OK'] : ['dom0', 'CONTROL', `quota|set|memory|${bytes}|`, 'OK'];
+
+  /** dom0 gives guest 14 its home, owned by it; the memory quota is 20000 (set before 14 is known). */
+  function guest14(): Transcript {
+    const t = new Transcript({ version: V });
+    t.run([
+      ['dom0', 'CONTROL', 'quota|set|memory|20000|', 'OK'],
+      ['dom0', 'WRITE', '/local/domain/14|', 'OK'],
+      ['dom0', 'SET_PERMS', '/local/domain/14|n14|', 'OK'],
+    ]);
+    return t;
+  }
+
+  onlyIf(!master)('a fresh 4.17 daemon charges dom0 132 bytes for /, /tool and /tool/xenstored', async () => {
+    const h = new Harness({ version: V });
+    // Each record: 24-byte header, 8 per permission, value, child names, plus its key.
+    expect(memoryOf(h, 0)).toBe(132);
+    await h.close();
+  });
+
+  it('a guest is charged record + key per node it owns, and refused (EIO) at the quota', async () => {
+    const t = guest14();
+    const h = t.h;
+    const refusedAt = master ? 20 : 19;
+    const rows: Row[] = [];
+    for (let i = 1; i < refusedAt; i++) rows.push(['dom14', 'WRITE', `m${i}|${v1000}`, 'OK']);
+    rows.push(['dom14', 'WRITE', `m${refusedAt}|${v1000}`, 'EIO']);
+    rows.push(['dom14', 'READ', `m${refusedAt}|`, 'ENOENT']); // nothing of the refused write stays
+    t.run(rows);
+    const written = refusedAt - 1;
+    const names = Array.from({ length: written }, (_, i) => `m${i + 1}`);
+    const home = header + 8 + '/local/domain/14'.length + names.reduce((n, s) => n + s.length + 1, 0);
+    const nodes = names.reduce((n, s) => n + header + 8 + 1000 + `/local/domain/14/${s}`.length, 0);
+    expect(memoryOf(h, 14)).toBe(home + nodes);
+    if (!master) expect(memoryOf(h, 14)).toBe(19038);
+    await t.close();
+  });
+
+  it('watches are charged path + token, refused with ENOMEM at the quota', async () => {
+    const t = guest14();
+    const filler: Row[] = [];
+    for (let i = 1; i <= 18; i++) filler.push(['dom14', 'WRITE', `m${i}|${v1000}`, 'OK']);
+    t.run(filler);
+    const before = memoryOf(t.h, 14);
+    const room = 20000 - before;
+    const watch = (i: number): string => `/local/domain/14/${x(130)}${i}|${x(150)}|`;
+    const cost = `/local/domain/14/${x(130)}1`.length + 150;
+    const fit = Math.floor((room - 1) / cost); // memory + cost must stay below the quota
+    const rows: Row[] = [];
+    // The initial event is output charged too (C's send_event): dropped when it would reach the quota.
+    const eventFits = (i: number): boolean => before + i * cost + cost + 2 + 16 < 20000;
+    for (let i = 1; i <= fit; i++) rows.push(['dom14', 'WATCH', watch(i), 'OK', { dom14: eventFits(i) ? [watch(i)] : [] }]);
+    rows.push(['dom14', 'WATCH', watch(fit + 1), 'ENOMEM']);
+    t.run(rows);
+    expect(memoryOf(t.h, 14)).toBe(before + fit * cost);
+    if (!master) expect(fit).toBe(3);
+    await t.close();
+  });
+
+  it('a transaction\'s private copies are charged to the caller under "<gen>/<path>" keys, and freed at the end', async () => {
+    const t = guest14();
+    t.run([['dom14', 'WRITE', `m1|${v1000}`, 'OK']]);
+    const h = t.h;
+    const g = h.byName('dom14');
+    const before = memoryOf(h, 14);
+    const tx = h.txStart(g);
+    const client = [...h.store.clients.values()].find((c) => c.domid === 14)!;
+    const txGen = client.transactions.get(tx)!.startGen;
+    expect(h.send(g, T.READ, 'm1|', tx).text).toBe(`=${v1000}`);
+    const copy = header + 8 + 1000 + `${txGen}//local/domain/14/m1`.length;
+    expect(memoryOf(h, 14)).toBe(before + copy);
+    expect(h.send(g, T.TRANSACTION_END, 'F|', tx).text).toBe('OK'); // abort: the copies go
+    expect(memoryOf(h, 14)).toBe(before);
+    await t.close();
+  });
+
+  it('a write refused on memory inside a transaction poisons it: the commit fails and nothing is applied', async () => {
+    const t = guest14();
+    t.run([
+      ['dom14', 'WRITE', 'a|v', 'OK'],
+      memoryQuota(1000),
+      ['dom14', 'TRANSACTION_START', '|', '=1|'],
+      ['dom14#1', 'WRITE', 'a|changed', 'OK'],
+      ['dom14#1', 'WRITE', `big|${x(900)}`, 'EIO'],
+      ['dom14#1', 'TRANSACTION_END', 'T|', 'ENOMEM'],
+      ['dom14', 'READ', 'a|', '=v'],
+    ]);
+    await t.close();
+  });
+
+  onlyIf(!master)('4.17 judges the charged domain: dom0 writing a guest-owned node over its quota gets EIO', async () => {
+    const t = guest14();
+    t.run([
+      memoryQuota(200),
+      ['dom0', 'WRITE', `/local/domain/14/d|${x(200)}`, 'EIO'], // inherits owner 14, charged to 14
+      ['dom0', 'WRITE', `/tool/d|${x(200)}`, 'OK'], // dom0's own nodes are never judged
+    ]);
+    await t.close();
+  });
+
+  onlyIf(master)('master judges the caller: dom0 is never refused on memory', async () => {
+    const t = guest14();
+    t.run([
+      memoryQuota(200),
+      ['dom0', 'WRITE', `/local/domain/14/d|${x(200)}`, 'OK'],
+    ]);
+    await t.close();
+  });
+
+  it('a reply longer than 16 bytes that would break the quota becomes ENOMEM', async () => {
+    const t = guest14();
+    t.run([['dom14', 'WRITE', `v|${x(100)}`, 'OK']]);
+    // The 100-byte reply plus its 16-byte header would reach the quota exactly.
+    t.run([
+      memoryQuota(memoryOf(t.h, 14) + 100 + 16),
+      ['dom14', 'READ', 'v|', 'ENOMEM'],
+      ['dom14', 'WRITE', 'v|short', 'OK'],
+      ['dom14', 'READ', 'v|', '=short'],
+    ]);
+    await t.close();
+  });
+});
+
+// ---------------------------------------------------------------------------
+// A reused domid does not inherit the released domain's rights (XSA-322).
+// C (4.17 xenstored_domain.c chk_domain_generation, master domain.c the
+// same): a non-owner entry counts only for a domain whose object is no
+// younger than the node's last change; RELEASE frees the object and
+// INTRODUCE makes a new one at the current generation. Master also strips
+// the released domain's entries from every node (domain.c
+// domain_tree_remove / remove_domid_from_perm). Replayed against C 4.17
+// through the guest proxy.
+describe.each(VERSIONS)('domid reuse (XSA-322) — %s', (V) => {
+  const master = V === 'master';
+
+  it('an entry naming the released domain does not apply to a domain introduced after the node changed', async () => {
+    await transcript(V, [
+      ['dom0', 'INTRODUCE', '3|1|13|', 'OK'],
+      ['dom0', 'WRITE', '/a/b/c/d|', 'OK'],
+      ['dom0', 'SET_PERMS', '/a/b|b0|n3|', 'OK'], // everyone may write, domain 3 may not
+      ['dom3', 'RM', '/a/b|', 'EACCES'],
+      ['dom0', 'WRITE', '/elsewhere|', 'OK'], // the generation moves on
+      ['dom0', 'RELEASE', '3|', 'OK'],
+      ['dom0', 'INTRODUCE', '3|1|13|', 'OK'],
+      ['dom0', 'GET_PERMS', '/a/b|', master ? '=b0|' : '=b0|n3|'], // 4.17 keeps the entry, judged stale
+      ['dom3', 'RM', '/a/b|', 'OK'],
+    ]);
+  });
+
+  it('C compares with <=: a domain introduced at the node\'s own generation still matches (4.17)', async () => {
+    // Nothing changes between SET_PERMS and the new INTRODUCE, so the new
+    // domain object's generation equals the node's (C 4.17 answers EACCES
+    // and then the old value, as replayed).
+    await transcript(V, [
+      ['dom0', 'INTRODUCE', '3|1|13|', 'OK'],
+      ['dom0', 'WRITE', '/p|v', 'OK'],
+      ['dom0', 'SET_PERMS', '/p|n0|r3|', 'OK'],
+      ['dom0', 'RELEASE', '3|', 'OK'],
+      ['dom0', 'INTRODUCE', '3|1|13|', 'OK'],
+      ['dom3', 'READ', '/p|', master ? 'EACCES' : '=v'],
+      ['dom0', 'WRITE', '/p|w', 'OK'],
+      ['dom3', 'READ', '/p|', master ? 'EACCES' : '=w'],
+    ]);
+  });
+});
+
+describe.each(VERSIONS)('refused domain commands change nothing — %s', (V) => {
+  it('domain destroy 0 is EINVAL and dom0 stays', async () => {
+    await transcript(V, [
+      ['dom0', 'CONTROL', 'domain|destroy|0|', 'EINVAL'],
+      ['dom0', 'CONTROL', 'domain|dying|0|', 'EINVAL'],
+      ['dom0', 'WRITE', '/after|v', 'OK'],
+      ['dom0', 'CONTROL', 'domain|list|', '=0 running introduced|'],
+    ]);
+  });
+});
+
+describe.each(VERSIONS)('a transaction\'s stale copy — %s', (V) => {
+  it('re-creating a child removed since the copy lists it twice, as C\'s add_child appends blindly', async () => {
+    // 4.17 xenstored_core.c add_child / master core.c add_child; found by
+    // the differential test (a guest's RELEASE removed its home meanwhile);
+    // replayed against C 4.17.
+    await transcript(V, [
+      ['dom0', 'WRITE', '/d/a|', 'OK'],
+      ['dom0', 'WRITE', '/d/b|', 'OK'],
+      ['dom0', 'TRANSACTION_START', '|', '=1|'],
+      ['dom0#1', 'DIRECTORY', '/d|', '=a|b|'],
+      ['dom0b', 'RM', '/d/a|', 'OK'],
+      ['dom0#1', 'WRITE', '/d/a|again', 'OK'],
+      ['dom0#1', 'DIRECTORY', '/d|', '=a|b|a|'],
+      ['dom0#1', 'TRANSACTION_END', 'T|', 'EAGAIN'],
+      ['dom0', 'DIRECTORY', '/d|', '=b|'],
+    ]);
   });
 });

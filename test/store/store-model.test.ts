@@ -97,6 +97,12 @@ function runSequence(version: Version, ops: readonly Operation[]): void {
     if (simLine !== modelLine) {
       throw new Error(`simulator and model differ (${version}) at step ${log.length}:\n  sim:   ${simLine}\n  model: ${modelLine}\n\nsession:\n${log.map((l) => `  ${l}`).join('\n')}`);
     }
+    for (const domid of [0, 1, 2]) {
+      const simMemory = memoryOutsideTransactions(h, domid);
+      if (simMemory !== m.memory(domid)) {
+        throw new Error(`memory of domain ${domid} differs (${version}) after step ${log.length}: sim ${simMemory}, model ${m.memory(domid)}\n\nsession:\n${log.map((l) => `  ${l}`).join('\n')}`);
+      }
+    }
   };
 
   try {
@@ -109,6 +115,15 @@ function runSequence(version: Version, ops: readonly Operation[]): void {
   } finally {
     void h.close();
   }
+}
+
+/** The simulator's accounting for `domid`, less its transactions' private copies (which the model does not keep). */
+function memoryOutsideTransactions(h: Harness, domid: number): number {
+  const domain = h.store.domains.get(domid);
+  if (!domain) return 0;
+  let copies = 0;
+  for (const c of h.store.clients.values()) if (c.domid === domid) for (const tx of c.transactions.values()) copies += h.store.transactionBytes(tx);
+  return h.store.memoryOf(domain) - copies;
 }
 
 describe.each(['master', '4.17'] as const)('store model vs simulator — %s', (version) => {

@@ -7,6 +7,7 @@ import {
   directoryPart, getNode, makeDirectory, removeNode, resolveNewPerms, setNodePerms, writeNode, PERM_OWNER, PERM_READ, PERM_WRITE,
 } from '../../store/operations.js';
 import { isSpecialPath } from '../../store/path.js';
+import { enforce } from '../../store/quota-gate.js';
 import { formatPerms, parsePerms, permFor } from '../../store/permissions.js';
 import type { HandlerRequest } from '../handler.js';
 import { firstString, nulCount, oneArg, strings } from '../payload.js';
@@ -62,10 +63,7 @@ export function getPerms(r: HandlerRequest): Reply {
 export function setPerms(r: HandlerRequest): Reply {
   const count = nulCount(r.payload) - 1;
   if (count < 1) fail('EINVAL', 'SET_PERMS needs a path and permissions');
-  const quota = r.store.quotaOf(r.client, 'node-permissions');
-  if (r.client.quotaBound && quota > 0 && r.store.compat.overPermissionQuota(count, quota)) {
-    fail('ENOSPC', 'node-permissions quota');
-  }
+  enforce(r.store, r.client, 'node-permissions', count);
   const args = strings(r.payload);
   const perms = resolveNewPerms(r.ctx, parsePerms(args.slice(1, 1 + count)));
   const rawPath = firstString(r.payload);

@@ -1,4 +1,5 @@
 /** WATCH, UNWATCH, RESET_WATCHES. */
+import { emit } from '../../store/events.js';
 import { eventPathFor } from '../../store/watches.js';
 import { addWatch, removeWatch } from '../../store/watch-ops.js';
 import type { HandlerRequest } from '../handler.js';
@@ -8,7 +9,7 @@ import { OK, type Reply } from '../reply.js';
 export function watch(r: HandlerRequest): Reply {
   const added = addWatch(r.store, r.client, strings(r.payload));
   // The initial event goes out after the OK and is never permission-filtered.
-  return { ...OK, after: () => r.store.events(r.client, eventPathFor(added, added.path), added.token) };
+  return { ...OK, after: () => emit(r.store, r.client, eventPathFor(added, added.path), added.token) };
 }
 
 export function unwatch(r: HandlerRequest): Reply {
