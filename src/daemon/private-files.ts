@@ -4,23 +4,32 @@
  * link planted where the daemon writes cannot redirect the write to another
  * file, and nobody else can read the state in it.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 
 const { O_WRONLY, O_RDONLY, O_CREAT, O_EXCL, O_APPEND, O_NOFOLLOW } = fs.constants;
 const OWNER_ONLY = 0o600;
 
 /**
- * Replaces `file` with a new file holding `data`. What was there is unlinked
- * (a link itself, never its target); O_EXCL then makes sure the file written
- * is the one just created, not something put there in between.
+ * Replaces `file` with a new file holding `data`, at once: it is written
+ * under a fresh name beside it (O_EXCL, so the file written is the one just
+ * created, not something put there in between) and renamed over `file`.
+ * rename(2) replaces a link itself, never its target, and a reader (of the
+ * pid file, say) sees the old contents or the new, never an empty file.
  */
 export function writePrivateFile(file: string, data: string | Uint8Array): void {
-  removeUnlessDirectory(file);
-  const fd = fs.openSync(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, OWNER_ONLY);
+  const fresh = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  const fd = fs.openSync(fresh, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, OWNER_ONLY);
   try {
     fs.writeFileSync(fd, data);
   } finally {
     fs.closeSync(fd);
+  }
+  try {
+    fs.renameSync(fresh, file);
+  } catch (e) {
+    fs.rmSync(fresh, { force: true });
+    throw e;
   }
 }
 
@@ -46,15 +55,5 @@ export function readFileNoFollow(file: string): Buffer {
     return fs.readFileSync(fd);
   } finally {
     fs.closeSync(fd);
-  }
-}
-
-function removeUnlessDirectory(file: string): void {
-  try {
-    fs.unlinkSync(file);
-  } catch (e) {
-    // ENOENT: nothing to replace. EISDIR: a directory, which open then refuses.
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT' && code !== 'EISDIR') throw e;
   }
 }
