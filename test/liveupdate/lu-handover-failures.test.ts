@@ -114,19 +114,32 @@ const alive = (pid: number) => {
   }
 };
 
+/**
+ * Sends `-f` and `-s` for an image whose dry run holds on until released,
+ * and returns once that dry run runs: the update is inside its dry-run
+ * window for as long as the test needs, whatever the machine's load.
+ */
+async function updateHeldInDryRun(sim: SimDaemon, c: WireClient): Promise<{ request: number; release: () => void }> {
+  const running = path.join(sim.rundir, 'dry-run-running');
+  const gate = path.join(sim.rundir, 'dry-run-may-end');
+  const held = image(sim.rundir, 'held', `touch '${running}'; while [ ! -e '${gate}' ]; do sleep 0.05; done`, ':');
+  expect((await control(c, '-f', held)).text).toBe(text('OK'));
+  const request = c.send(T.CONTROL, 'live-update\0-s\0');
+  await waitFor('the dry run to start', () => fs.existsSync(running));
+  return { request, release: () => fs.writeFileSync(gate, '') };
+}
+
 describe('live update: two at once', () => {
   it('a second client within the dry-run window gets C’s busy answer; the first update completes', async () => {
     const { sim } = await start();
-    const slow = image(sim.rundir, 'slow', 'sleep 1', ':');
     const a = await connect(sim.socketPath);
     const b = await connect(sim.socketPath);
     const tx = await populate(a);
-    expect((await control(a, '-f', slow)).text).toBe(text('OK'));
-    const started = a.send(T.CONTROL, 'live-update\0-s\0');
-    await sleep(200); // inside the dry run, which takes at least a second
+    const update = await updateHeldInDryRun(sim, a);
     expect((await control(b, '-f', SIM_CLI)).text).toBe(text('live-update session already active.'));
     expect((await control(b, '-s')).text).toBe(text('Not in live-update session.'));
-    const reply = await a.take((f) => f.reqId === started && f.type === T.CONTROL, 20_000);
+    update.release();
+    const reply = await a.take((f) => f.reqId === update.request && f.type === T.CONTROL, 20_000);
     expect(reply.payload.toString('latin1')).toBe(text('OK'));
     expect((await control(b, '-a')).text).toBe(text('No live-update session active.'));
     await expectIntact(a, tx);
@@ -134,15 +147,13 @@ describe('live update: two at once', () => {
 
   it('-a from another client during the dry run cancels the update', async () => {
     const { sim } = await start();
-    const slow = image(sim.rundir, 'slow', 'sleep 1', ':');
     const a = await connect(sim.socketPath);
     const b = await connect(sim.socketPath);
     const tx = await populate(a);
-    expect((await control(a, '-f', slow)).text).toBe(text('OK'));
-    const started = a.send(T.CONTROL, 'live-update\0-s\0');
-    await sleep(200);
+    const update = await updateHeldInDryRun(sim, a);
     expect((await control(b, '-a')).text).toBe(text('OK'));
-    const reply = await a.take((f) => f.reqId === started && f.type === T.CONTROL, 20_000);
+    update.release();
+    const reply = await a.take((f) => f.reqId === update.request && f.type === T.CONTROL, 20_000);
     expect(reply.payload.toString('latin1')).toBe(text('Cancellation was requested'));
     expect(sim.stderr()).not.toContain('restored');
     await expectIntact(a, tx);
