@@ -41,7 +41,8 @@ export interface DumpOptions {
   extraOutput?: ReadonlyMap<Connection, Buffer>;
 }
 
-function quotaEntries(quotas: Record<string, number>, softMemory: number): QuotaEntry[] {
+/** The quota settings as the stream carries them: soft-memory right after memory. */
+export function quotaEntries(quotas: Record<string, number>, softMemory: number): QuotaEntry[] {
   return QUOTA_NAMES.flatMap((name) => {
     const entry = { name, value: quotas[name] ?? 0 };
     return name === 'memory' ? [entry, { name: 'soft-memory', value: softMemory }] : [entry];

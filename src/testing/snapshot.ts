@@ -67,18 +67,46 @@ export interface SnapshotOptions {
   generations?: boolean;
 }
 
-const permText = (p: NodePerm): string => `${p.perm}${p.domid}${p.stale ? '(stale)' : ''}`;
-const quotaObject = (entries: readonly QuotaEntry[]): Record<string, number> => Object.fromEntries(entries.map((q) => [q.name, q.value]));
-const node = (value: Buffer, perms: readonly NodePerm[]): SnapshotNode => ({ value: value.toString('latin1'), perms: perms.map(permText) });
+/** A permission entry as text, with the domid as the stream's records carry it (16 bits). */
+export const permText = (perm: string, domid: number, stale: boolean): string => `${perm}${domid & 0xffff}${stale ? '(stale)' : ''}`;
+export const quotaObject = (entries: readonly QuotaEntry[]): Record<string, number> => Object.fromEntries(entries.map((q) => [q.name, q.value]));
+const recordPerms = (perms: readonly NodePerm[]): string[] => perms.map((p) => permText(p.perm, p.domid, p.stale));
+const node = (value: Buffer, perms: readonly NodePerm[]): SnapshotNode => ({ value: value.toString('latin1'), perms: recordPerms(perms) });
 
-const byKey = ([a]: [string, unknown], [b]: [string, unknown]): number => (a < b ? -1 : a > b ? 1 : 0);
+const byKey = (a: [string, unknown], b: [string, unknown]): number => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
 
 /** An object with the entries' keys in sorted order (so that JSON.stringify is canonical too). */
 function sortedObject<T>(entries: [string, T][]): Record<string, T> {
-  entries.sort(byKey);
-  const out: Record<string, T> = {};
-  for (const [key, value] of entries) out[key] = value;
-  return out;
+  // Object.fromEntries fills a large object faster than assigning key by key.
+  return Object.fromEntries(entries.sort(byKey));
+}
+
+/** What either source (a stream, a store's saved values) gathers, in any order. */
+export interface SnapshotParts {
+  nodes: [string, SnapshotNode][];
+  connections: SnapshotConnection[];
+  domains: Record<string, SnapshotDomain>;
+  quotas: Record<string, number> | undefined;
+  generation: number | undefined;
+}
+
+/** The parts in canonical order: one function, so that both sources give equal snapshots of equal states. */
+export function assembleSnapshot(parts: SnapshotParts, options: SnapshotOptions): Snapshot {
+  const byWatch = (a: SnapshotWatch, b: SnapshotWatch) => (a.path === b.path ? (a.token < b.token ? -1 : a.token > b.token ? 1 : 0) : a.path < b.path ? -1 : 1);
+  for (const conn of parts.connections) {
+    conn.watches.sort(byWatch);
+    for (const tx of conn.transactions) {
+      tx.read.sort();
+      tx.wrote = sortedObject(Object.entries(tx.wrote));
+    }
+  }
+  return {
+    nodes: sortedObject(parts.nodes),
+    connections: parts.connections,
+    domains: parts.domains,
+    ...(parts.quotas ? { quotas: parts.quotas } : {}),
+    ...(options.generations && parts.generation !== undefined ? { generation: parts.generation } : {}),
+  };
 }
 
 /** The snapshot of a migration stream; throws StreamError when the stream is malformed. */
@@ -137,22 +165,11 @@ export function snapshotOfStream(stream: Uint8Array, options: SnapshotOptions = 
 
   for (const d of sim?.domains ?? []) domains[d.domid] = { ...domains[d.domid], nodes: d.nodeCount };
   if (options.generations && generations) {
-    const gens = decodeGenerations(generations, committed.length);
-    committed.forEach(([, n], i) => (n.generation = gens[i]!));
+    // The generations are those of the tree's nodes: 4.17's special paths (permissions only) have none.
+    const special = new Set(sim?.specialPerms.map(([path]) => path));
+    const tree = committed.filter(([path]) => !special.has(path));
+    const gens = decodeGenerations(generations, tree.length);
+    tree.forEach(([, n], i) => (n.generation = gens[i]!));
   }
-  const byWatch = (a: SnapshotWatch, b: SnapshotWatch) => (a.path === b.path ? (a.token < b.token ? -1 : a.token > b.token ? 1 : 0) : a.path < b.path ? -1 : 1);
-  for (const conn of connections.values()) {
-    conn.watches.sort(byWatch);
-    for (const tx of conn.transactions) {
-      tx.read.sort();
-      tx.wrote = sortedObject(Object.entries(tx.wrote));
-    }
-  }
-  return {
-    nodes: sortedObject(committed),
-    connections: [...connections.values()],
-    domains,
-    ...(quotas ? { quotas } : {}),
-    ...(options.generations && sim ? { generation: sim.generation } : {}),
-  };
+  return assembleSnapshot({ nodes: committed, connections: [...connections.values()], domains, quotas, generation: sim?.generation }, options);
 }

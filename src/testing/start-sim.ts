@@ -10,6 +10,7 @@ import { startDaemon } from '../startup/startup.js';
 import { dumpDaemon } from '../liveupdate/state-dump.js';
 import { liveUpdateInProcess } from '../liveupdate/in-process.js';
 import { installStateCommands } from '../liveupdate/state-commands.js';
+import { snapshotOfDaemon } from './snapshot-of-store.js';
 import { makeHandle, makeRundir, simArgs, type SimHandle, type SimOptions } from './sim-handle.js';
 
 /**
@@ -46,6 +47,7 @@ export async function startSimWithDaemon(options: SimOptions = {}): Promise<InPr
     path: daemon.options.socketPath,
     rundir,
     dump: async () => dumpDaemon(daemon, { version: 2, includeInFlight: false }),
+    snapshot: (options) => snapshotOfDaemon(daemon, options),
     liveUpdate: async () => liveUpdateNow(),
     close: () => daemon.close(),
   });
