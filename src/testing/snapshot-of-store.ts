@@ -10,7 +10,7 @@ import type { SavedRequester } from '../store/requester.js';
 import { saveStore, type SavedStore } from '../store/saved-store.js';
 import type { SavedTransaction } from '../store/transaction.js';
 import {
-  assembleSnapshot, permText, quotaObject,
+  assembleSnapshot, nodesByPath, permText, quotaObject,
   type Snapshot, type SnapshotConnection, type SnapshotDomain, type SnapshotNode, type SnapshotOptions, type SnapshotTransaction,
 } from './snapshot.js';
 
@@ -53,11 +53,10 @@ function connection(client: SavedRequester, permsOf: (perms: readonly PermEntry[
 /** `saved.clients` must hold the connected clients only: those a dump writes. */
 export function snapshotOfSaved(saved: SavedStore, options: SnapshotOptions = {}): Snapshot {
   const permsOf = permsTexts();
-  const nodes: [string, SnapshotNode][] = [];
-  for (const [path, perms] of saved.specialPerms) nodes.push([path, { value: '', perms: permsOf(perms) }]);
-  for (const n of saved.nodes) {
-    nodes.push([n.path, options.generations ? { value: n.value, perms: permsOf(n.perms), generation: n.gen } : { value: n.value, perms: permsOf(n.perms) }]);
-  }
+  // 4.17's special paths: permissions only, no value and no generation.
+  const items: { path: string; value: string; perms: readonly PermEntry[]; gen?: number }[] = saved.specialPerms.map(([path, perms]) => ({ path, value: '', perms }));
+  for (const n of saved.nodes) items.push(n);
+  const nodes = nodesByPath(items, (n) => (options.generations && n.gen !== undefined ? { value: n.value, perms: permsOf(n.perms), generation: n.gen } : { value: n.value, perms: permsOf(n.perms) }));
   const domains: Record<string, SnapshotDomain> = {};
   for (const c of saved.clients) if (c.ring) domains[c.domid] ??= {};
   for (const d of saved.domains) {

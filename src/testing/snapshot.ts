@@ -81,9 +81,20 @@ function sortedObject<T>(entries: [string, T][]): Record<string, T> {
   return Object.fromEntries(entries.sort(byKey));
 }
 
-/** What either source (a stream, a store's saved values) gathers, in any order. */
+/**
+ * The nodes as an object keyed by path, in sorted order. Sorts `items` in
+ * place and builds no pair per node: a large store's snapshot is mostly this.
+ */
+export function nodesByPath<T extends { path: string }>(items: T[], toNode: (item: T) => SnapshotNode): Record<string, SnapshotNode> {
+  items.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const out: Record<string, SnapshotNode> = {};
+  for (const item of items) out[item.path] = toNode(item);
+  return out;
+}
+
+/** What either source (a stream, a store's saved values) gathers; only the nodes are in canonical order already. */
 export interface SnapshotParts {
-  nodes: [string, SnapshotNode][];
+  nodes: Record<string, SnapshotNode>;
   connections: SnapshotConnection[];
   domains: Record<string, SnapshotDomain>;
   quotas: Record<string, number> | undefined;
@@ -101,7 +112,7 @@ export function assembleSnapshot(parts: SnapshotParts, options: SnapshotOptions)
     }
   }
   return {
-    nodes: sortedObject(parts.nodes),
+    nodes: parts.nodes,
     connections: parts.connections,
     domains: parts.domains,
     ...(parts.quotas ? { quotas: parts.quotas } : {}),
@@ -112,7 +123,8 @@ export function assembleSnapshot(parts: SnapshotParts, options: SnapshotOptions)
 /** The snapshot of a migration stream; throws StreamError when the stream is malformed. */
 export function snapshotOfStream(stream: Uint8Array, options: SnapshotOptions = {}): Snapshot {
   const buf = Buffer.isBuffer(stream) ? stream : Buffer.from(stream.buffer, stream.byteOffset, stream.byteLength);
-  const committed: [string, SnapshotNode][] = [];
+  // Converted as they come: a stream's records are large, holding them all costs more than the conversion.
+  const committed: { path: string; node: SnapshotNode }[] = [];
   const connections = new Map<number, SnapshotConnection>();
   const transactions = new Map<string, SnapshotTransaction>();
   const domains: Record<string, SnapshotDomain> = {};
@@ -137,7 +149,7 @@ export function snapshotOfStream(stream: Uint8Array, options: SnapshotOptions = 
       }
       case 'node': {
         if (r.connId === 0) {
-          committed.push([r.path, node(r.value, r.perms)]);
+          committed.push({ path: r.path, node: node(r.value, r.perms) });
           return;
         }
         const tx = transactions.get(`${r.connId}/${r.txId}`);
@@ -167,9 +179,10 @@ export function snapshotOfStream(stream: Uint8Array, options: SnapshotOptions = 
   if (options.generations && generations) {
     // The generations are those of the tree's nodes: 4.17's special paths (permissions only) have none.
     const special = new Set(sim?.specialPerms.map(([path]) => path));
-    const tree = committed.filter(([path]) => !special.has(path));
+    const tree = committed.filter((c) => !special.has(c.path));
     const gens = decodeGenerations(generations, tree.length);
-    tree.forEach(([, n], i) => (n.generation = gens[i]!));
+    tree.forEach((c, i) => (c.node.generation = gens[i]!));
   }
-  return assembleSnapshot({ nodes: committed, connections: [...connections.values()], domains, quotas, generation: sim?.generation }, options);
+  const nodes = nodesByPath(committed, (c) => c.node);
+  return assembleSnapshot({ nodes, connections: [...connections.values()], domains, quotas, generation: sim?.generation }, options);
 }
