@@ -44,6 +44,8 @@ export class Daemon implements Services, ControlHost, RequestHost, ParkingHost {
   private readonly domainListeners = new Map<number, net.Server>();
   /** The socket behind each attached connection (handed over by a live update). */
   private readonly sockets = new Map<Connection, net.Socket>();
+  /** The guest sockets' 'end' handlers, taken off in release(): net.Socket keeps an 'end' handler of its own. */
+  private readonly guestHangUps = new Map<net.Socket, () => void>();
   private mainServer: net.Server | undefined;
   private trace: TraceLog | undefined;
   private readonly pollWindow: PollWindow;
@@ -175,8 +177,11 @@ export class Daemon implements Services, ControlHost, RequestHost, ParkingHost {
     }
     for (const socket of this.sockets.values()) {
       for (const event of ['data', 'close', 'error'] as const) socket.removeAllListeners(event);
+      const hangUp = this.guestHangUps.get(socket);
+      if (hangUp) socket.off('end', hangUp);
       socket.pause();
     }
+    this.guestHangUps.clear();
     for (const server of [this.mainServer, ...this.domainListeners.values()]) server?.removeAllListeners('connection');
     this.sockets.clear();
     this.trace?.close();
@@ -327,18 +332,21 @@ export class Daemon implements Services, ControlHost, RequestHost, ParkingHost {
 
   attachGuest(conn: Connection, socket: net.Socket): void {
     this.attach(conn, socket, () => {
+      this.guestHangUps.delete(socket);
       if (conn.transport) this.detachGuest(conn);
     });
     // A guest never half-closes: end-of-file, or a read or write failing
     // (a guest that hangs up with output unread), means it has gone, and
     // the ring is free for the next client before 'close' comes.
     const gone = () => {
+      this.guestHangUps.delete(socket);
       if (this.sockets.get(conn) !== socket) return;
       this.sockets.delete(conn);
       this.detachGuest(conn);
     };
     socket.once('end', gone);
     socket.once('error', gone);
+    this.guestHangUps.set(socket, gone);
   }
 
   /** Answers the refused client's first request with EBUSY, then hangs up. */

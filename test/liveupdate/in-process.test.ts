@@ -33,3 +33,24 @@ describe('in-process live update', () => {
     expect((await c.call(T.READ, '/a/b\0')).text).toBe('hello');
   });
 });
+
+describe('in-process live updates, one after another', () => {
+  it('leave no handlers behind on a guest’s socket (no listener leak warning), and the guest keeps working', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    onTearDown(() => process.off('warning', onWarning));
+    const sim = await startSim();
+    onTearDown(() => sim.stop());
+    const guest = await sim.guest(5);
+    onTearDown(() => guest.close());
+    // Node warns once a socket has more than 10 handlers for one event.
+    for (let i = 0; i < 12; i++) {
+      await guest.write(`n${i}`, `v${i}`);
+      await sim.liveUpdate();
+    }
+    expect((await guest.read('n11')).toString()).toBe('v11');
+    await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
+    expect(warnings.filter((w) => w.includes('MaxListeners'))).toEqual([]);
+  });
+});
