@@ -147,8 +147,6 @@ export function restoreDaemon(options: DaemonOptions, stream: Buffer, sockets: S
       made.push([conn, record, made.length]);
     }
     importer.finish(sim?.generation);
-    // Memory is not in the stream: it follows from the nodes, as C recounts it.
-    daemon.store.recountNodeMemory();
     return made;
   });
   attachSockets(daemon, sockets, global, restored, sim);

@@ -30,7 +30,7 @@ export function checkStore(store: Store): void {
   checkDomains(store, owned, report);
   for (const [serial, client] of store.clients) checkClient(store, serial, client, report);
   checkValues(store, report);
-  // Memory accounting (per-domain `memory`) adds its recount here once it exists.
+  checkNodeMemory(store, report);
   if (problems.length > 0) {
     const shown = problems.slice(0, MAX_REPORTED);
     if (problems.length > MAX_REPORTED) shown.push(`and ${problems.length - MAX_REPORTED} more`);
@@ -56,6 +56,25 @@ function checkTree(store: Store, report: (problem: string) => void): Map<number,
   });
   for (const [name, node] of store.specialNodes) checkNode(name, node);
   return owned;
+}
+
+/**
+ * A domain's `memory` is what its live nodes take (watches and transaction
+ * copies are added up when asked for, never kept): recounted from the tree.
+ */
+function checkNodeMemory(store: Store, report: (problem: string) => void): void {
+  const taken = new Map<number, number>();
+  const charge = (path: string, node: Node): void => {
+    if (node.perms.length === 0) return; // reported by checkTree
+    const owner = ownerOf(node.perms);
+    taken.set(owner, (taken.get(owner) ?? 0) + store.nodeBytes(path.length, node));
+  };
+  walkTree('/', store.root, charge);
+  for (const [name, node] of store.specialNodes) charge(name, node);
+  for (const domain of store.domains.all()) {
+    const bytes = taken.get(domain.domid) ?? 0;
+    if (domain.memory !== bytes) report(`domain ${domain.domid} is charged ${domain.memory} bytes for its nodes, which take ${bytes}`);
+  }
 }
 
 function ownerOf(perms: Perms): number {

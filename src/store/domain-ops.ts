@@ -5,9 +5,9 @@
  */
 import { DOMID_SELF, INTRODUCE_DOMAIN, RELEASE_DOMAIN } from '../wire/vocabulary.js';
 import type { Requester } from './requester.js';
-import { opContext } from './context.js';
+import { opContext, type OpContext } from './context.js';
 import type { Domain } from './domains.js';
-import { fail } from './errors.js';
+import { fail, StoreError } from './errors.js';
 import { fireSpecialEvent } from './events.js';
 import { atoi, strictDomid } from './numbers.js';
 import { removeNode } from './operations.js';
@@ -119,7 +119,8 @@ function removeOwnedNodes(store: Store, domain: Domain): void {
       if (domain.nodeCount <= 0) return false;
       if (node.perms[0]!.domid !== domain.domid) return true;
       if (!store.keepOrphans) {
-        removeNode(ctx, path);
+        // As C, a node that cannot go (the root) stays, and so does what is below it.
+        tryRemoveNode(ctx, path);
         return false;
       }
       const orphaned = ownedBy(store, node.perms, 0);
@@ -131,6 +132,14 @@ function removeOwnedNodes(store: Store, domain: Domain): void {
     });
   } finally {
     store.clients.delete(dom0.serial);
+  }
+}
+
+function tryRemoveNode(ctx: OpContext, path: string): void {
+  try {
+    removeNode(ctx, path);
+  } catch (e) {
+    if (!(e instanceof StoreError)) throw e;
   }
 }
 

@@ -151,7 +151,8 @@ export class StoreImport {
   }
 
   /**
-   * Links the nodes that came before their parents, recounts, and checks
+   * Links the nodes that came before their parents, recounts (nodes and
+   * memory per domain), and checks
    * the result. `generation`: the counter's saved value, if known; it never
    * ends below a generation already handed out.
    */
@@ -170,6 +171,8 @@ export class StoreImport {
       const owner = store.domains.get(node.perms[0]!.domid);
       if (owner) owner.nodeCount++;
     }
+    // Memory is not saved: it follows from the nodes, as C recounts it.
+    store.recountNodeMemory();
     checkStore(store);
   }
 

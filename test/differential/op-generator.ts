@@ -371,6 +371,11 @@ const setPermsArb: fc.Arbitrary<OpBody> = fc
     perms: permsArb,
     shape: weighted([['ok', 16], ['noEntries', 1], ['noTrailingNul', 1], ['noNul', 1]] as const),
   })
+  // A guest that owns `/` when it is released makes C 4.17 remove its root
+  // node (domain_tree_remove_sub's rm_node), after which C refuses every
+  // request with EACCES: a C failure the simulator does not imitate (README,
+  // Known limits), so the root keeps dom0 as its owner here.
+  .filter(({ path, perms }) => path !== '/' || perms.entries[0]!.slice(1) === '0')
   .map(({ tx, path, perms, shape }): OpBody => {
     const entries = perms.entries;
     let payload: Buffer;

@@ -38,4 +38,12 @@ describe('checkStore', () => {
     expect(h.req(a, T.TRANSACTION_END, 'T|', tx)).toBe('OK');
     checkStore(h.store);
   });
+
+  it('names node memory that does not match what the nodes a domain owns take', () => {
+    const h = harness();
+    h.req(h.adminConn(), T.WRITE, '/a|value');
+    checkStore(h.store);
+    h.store.domains.get(0)!.memory += 7;
+    expect(() => checkStore(h.store)).toThrow(/domain 0 is charged (\d+) bytes for its nodes, which take \d+/);
+  });
 });
