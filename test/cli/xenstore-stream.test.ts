@@ -7,6 +7,7 @@ import type { StreamRecord } from '../../src/stream/records.js';
 import { encodeStream } from '../../src/stream/stream-writer.js';
 import { AT, GOLDEN_BYTES, GOLDEN_RECORDS } from '../liveupdate/golden.js';
 import { patch } from '../liveupdate/stream-builder.js';
+import { ensureBuilt } from '../helpers/sim-daemon.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const CLI = join(ROOT, 'dist/cli/xenstore-stream.js');
@@ -25,9 +26,8 @@ function file(name: string, bytes: Buffer): string {
 }
 
 beforeAll(() => {
-  // Node 20 cannot run the TypeScript source, so build first. Type errors elsewhere
-  // in the tree do not stop tsc from emitting, so only the output file matters.
-  spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.json')], { stdio: 'ignore' });
+  // Node 20 cannot run the TypeScript source: the bin is the one `npm run build` bundled.
+  ensureBuilt();
   if (!existsSync(CLI)) throw new Error(`build did not produce ${CLI}`);
   dir = mkdtempSync(join(tmpdir(), 'xenstore-stream-'));
 });

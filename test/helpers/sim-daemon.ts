@@ -83,7 +83,7 @@ function mtime(file: string): number {
   }
 }
 
-/** True when dist/ lacks the CLI or is older than src/, tsconfig.json or package.json. */
+/** True when dist/ lacks the CLI or is older than src/, tsconfig.json, package.json or the bundling script. */
 export function distIsStale(): boolean {
   const built = Math.min(mtime(SIM_CLI), mtime(BUILD_STAMP));
   if (built === 0) return true;
@@ -91,6 +91,7 @@ export function distIsStale(): boolean {
     newestMtime(path.join(REPO_ROOT, 'src')),
     mtime(path.join(REPO_ROOT, 'tsconfig.json')),
     mtime(path.join(REPO_ROOT, 'package.json')),
+    mtime(path.join(REPO_ROOT, 'scripts', 'bundle-cli.mjs')),
   );
   return sources > built;
 }
