@@ -6,11 +6,11 @@
  * files. A socket path must fit a Unix socket address, and a live daemon's
  * socket is never taken over: only a stale one is removed.
  */
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { DOMID_FIRST_RESERVED } from '../wire/vocabulary.js';
+import { randomHex } from './private-files.js';
 
 /** sun_path holds 108 bytes, the terminating NUL included. */
 const MAX_SOCKET_PATH_BYTES = 107;
@@ -36,7 +36,7 @@ function checkSocketPathLength(socketPath: string, bound = socketPath): void {
  * that the usual layout needs no shorter run directory.
  */
 function stagingPath(socketPath: string): string {
-  return path.join(path.dirname(socketPath), `.${randomBytes(3).toString('hex').slice(1)}`);
+  return path.join(path.dirname(socketPath), `.${randomHex(3).slice(1)}`);
 }
 
 /** Both the main socket's path and the one it is bound at fit a Unix socket address. */

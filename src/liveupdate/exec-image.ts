@@ -66,7 +66,9 @@
  *    another program might not expect it). The signal mask was empty in the
  *    tests.
  */
-import { spawn, type ChildProcess, type IOType, type StdioOptions } from 'node:child_process';
+// node:child_process is loaded at first use (process.getBuiltinModule): a
+// daemon start does not pay for it.
+import type { ChildProcess, IOType, StdioOptions } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -210,7 +212,7 @@ export function spawnSuccessor(options: SuccessorOptions): ChildProcess {
   const std: IOType = options.keepStdio === false ? 'ignore' : 'inherit';
   const stdio: StdioOptions = [std, std, std, ...fds];
   const env = successorEnv(options.env, fds.map((_, i) => 3 + i));
-  const child = spawn(execPath, args, { argv0: options.argv0 ?? execPath, env, stdio });
+  const child = process.getBuiltinModule('node:child_process').spawn(execPath, args, { argv0: options.argv0 ?? execPath, env, stdio });
   if (child.pid === undefined) {
     // Node reports ENOENT, EACCES, EAGAIN, EMFILE and ENFILE through a deferred
     // 'error' event; swallow that and throw now with the best code we can find.

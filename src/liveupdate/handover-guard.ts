@@ -12,7 +12,6 @@
  * bash rather than node: it starts in about a millisecond, on the core the
  * new image is not using.
  */
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { INHERITED_FDS_ENV } from './exec-image.js';
@@ -93,7 +92,7 @@ export function startGuard(request: GuardRequest): void {
   const copy = first + request.keepFds.length - 1;
   const env = { ...request.env, [INHERITED_FDS_ENV]: request.keepFds.map((_, i) => first + i).join(','), [STATE_COPY_ENV]: '1' };
   const polls = Math.ceil(request.timeoutMs / 1000 / POLL_SECONDS);
-  const result = spawnSync('/bin/bash', ['-c', GUARD_SCRIPT, 'xenstored-sim-lu-guard', String(request.pid), String(polls), String(copy), request.execPath, ...request.args], {
+  const result = process.getBuiltinModule('node:child_process').spawnSync('/bin/bash', ['-c', GUARD_SCRIPT, 'xenstored-sim-lu-guard', String(request.pid), String(polls), String(copy), request.execPath, ...request.args], {
     env,
     stdio: ['ignore', 'inherit', 'inherit', ...request.keepFds],
   });

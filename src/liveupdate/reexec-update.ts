@@ -5,7 +5,6 @@
  * descriptor. If re-exec is impossible the descriptors go to a spawned
  * successor instead (new PID). On any failure the old image keeps serving.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { writePrivateFile } from '../daemon/private-files.js';
@@ -116,7 +115,7 @@ export interface UpdateRequest {
  */
 function dryRun(daemon: LiveUpdateHost, image: Image, version: StreamVersion, timeoutMs: number): Promise<string | undefined> {
   return new Promise((resolve) => {
-    const child = spawn(image.execPath, [...image.args.filter((a) => a !== '-U'), '--check-stream', '-'], { stdio: ['pipe', 'ignore', 'pipe'], env: imageEnv() });
+    const child = process.getBuiltinModule('node:child_process').spawn(image.execPath, [...image.args.filter((a) => a !== '-U'), '--check-stream', '-'], { stdio: ['pipe', 'ignore', 'pipe'], env: imageEnv() });
     let stderr = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');

@@ -8,7 +8,6 @@
  * rules); the standard records before them still carry all nodes, watches
  * and connections.
  */
-import { crc32 } from 'node:zlib';
 import type { SavedRequester } from '../store/requester.js';
 import type { SavedDomain } from '../store/domains.js';
 import type { SavedHypervisor } from '../store/hypervisor.js';
@@ -92,6 +91,9 @@ export function decodeGenerations(body: Buffer, count: number): Float64Array {
   for (let i = 0; i < count; i++) out[i] = body.readDoubleLE(i * 8);
   return out;
 }
+
+/** node:zlib is loaded at first use: a daemon start that restores no stream does not pay for it. */
+const crc32 = (data: Buffer): number => process.getBuiltinModule('node:zlib').crc32(data);
 
 /** The CHECKSUM record's body for a stream whose bytes so far are `before`. */
 export function encodeChecksum(before: Buffer): Buffer {
