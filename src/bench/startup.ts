@@ -1,14 +1,15 @@
 /**
  * The small-store case, as a test suite meets it: a daemon started, used
  * briefly and updated, many times. Each measure runs on fresh daemons, in
- * alternating order with its reference — C xenstored 4.17 or a bare
- * `node -e 0` started the same way (the floor for any Node daemon).
+ * alternating order with its reference — C xenstored 4.17 or a bare node
+ * running `0`, started the same way (the floor for any Node daemon).
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Daemon } from '../daemon/daemon.js';
 import { parseOptions } from '../daemon/options.js';
 import { encodeFrame } from '../protocol/frame.js';
@@ -48,14 +49,30 @@ function firstReply(socket: string): Promise<void> {
   });
 }
 
-/** A bare node, started with the daemon's node flag: until it exits, and its idle RSS. */
-async function bareNode(): Promise<{ startMs: number; idleRss: number }> {
-  let t0 = process.hrtime.bigint();
-  const once = spawn(process.execPath, ['--max-semi-space-size=1', '-e', '0'], { stdio: 'ignore' });
+/** The bin the simulator's rows start: its #! line is how a bare node is started too. */
+const SIM_BIN = fileURLToPath(new URL('../cli/xenstored-sim.js', import.meta.url));
+
+/**
+ * Bare node started the way the daemon is: an executable script with the
+ * bin's own #! line (env, node and its flags) that runs `0`, or idles.
+ */
+function bareScripts(dir: string): { once: string; idle: string } {
+  const shebang = fs.readFileSync(SIM_BIN, 'utf8').split('\n', 1)[0]!;
+  const script = (name: string, body: string) => {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, `${shebang}\n${body}\n`, { mode: 0o755 });
+    return file;
+  };
+  return { once: script('once.cjs', '0'), idle: script('idle.cjs', 'setInterval(() => {}, 1 << 30);') };
+}
+
+/** A bare node: until it exits, and its idle RSS. */
+async function bareNode(scripts: { once: string; idle: string }): Promise<{ startMs: number; idleRss: number }> {
+  const t0 = process.hrtime.bigint();
+  const once = spawn(scripts.once, [], { stdio: 'ignore' });
   await new Promise((r) => once.once('exit', r));
   const startMs = ms(t0);
-  t0 = process.hrtime.bigint();
-  const idle = spawn(process.execPath, ['--max-semi-space-size=1', '-e', 'setInterval(() => {}, 1 << 30)'], { stdio: 'ignore' });
+  const idle = spawn(scripts.idle, [], { stdio: 'ignore' });
   await sleep(500);
   const idleRss = rssBytes(idle.pid!);
   idle.kill();
@@ -95,14 +112,16 @@ async function smallLiveUpdate(client: LibxenstoreDriver, d: BenchDaemon): Promi
 export async function smallStoreMeasures(client: LibxenstoreDriver, sim: Starter, c: Starter | undefined, runs: number): Promise<string> {
   const row = (label: string, unit: string, against: string, better: Row['better'], target: number): Row =>
     ({ label, unit, sim: [], reference: [], against, better, target });
-  const cold = row('start until the first reply', 'ms', 'bare `node -e 0`', 'lower', 1.15);
+  const cold = row('start until the first reply', 'ms', 'bare node running `0`, same #! line', 'lower', 1.15);
   const rss = row('resident memory, idle, empty store', 'MB', 'idle bare node', 'lower', 1.1);
-  const luSmall = row('live-update pause, 1k nodes, 10 connections', 'ms', 'bare `node -e 0`', 'lower', 1.3);
+  const luSmall = row('live-update pause, 1k nodes, 10 connections', 'ms', 'bare node running `0`, same #! line', 'lower', 1.3);
   const luSmallC = row('live-update pause, 1k nodes, 10 connections', 'ms', 'C xenstored', 'lower', 1);
   const fresh = (['write', 'read', 'dir'] as const).map((mode) =>
     row(`a fresh daemon's first 1,000 ${mode === 'dir' ? 'DIRECTORYs of a 1k-child node' : `${mode.toUpperCase()}s`}`, 'ops/s', 'fresh C xenstored', 'higher', 1));
   const inproc = row('a fresh in-process daemon until its first reply', 'ms', 'none: the target is absolute', 'lower', 2);
 
+  const scriptDir = fs.mkdtempSync(path.join(os.tmpdir(), 'xs-bench-bare-'));
+  const scripts = bareScripts(scriptDir);
   for (let run = 0; run < runs; run++) {
     const simFirst = run % 2 === 0;
     const measureSim = async () => {
@@ -122,7 +141,7 @@ export async function smallStoreMeasures(client: LibxenstoreDriver, sim: Starter
       }
     };
     const measureReferences = async () => {
-      const bare = await bareNode();
+      const bare = await bareNode(scripts);
       cold.reference.push(bare.startMs);
       luSmall.reference.push(bare.startMs);
       rss.reference.push(bare.idleRss / 2 ** 20);
@@ -143,6 +162,7 @@ export async function smallStoreMeasures(client: LibxenstoreDriver, sim: Starter
       await measureSim();
     }
   }
+  fs.rmSync(scriptDir, { recursive: true, force: true });
   inproc.sim.push(...(await inProcessStart(20)));
   return section([cold, rss, luSmall, luSmallC, ...fresh, inproc]);
 }
@@ -163,6 +183,7 @@ function section(rows: Row[]): string {
     'Every run starts fresh daemons; the simulator and its reference alternate which goes first. Ratio: sim ÷ reference',
     '(times and memory) or reference ÷ sim (throughput), so the target bounds it from above. The in-process row is one',
     'process that has loaded the modules once: `new Daemon`, `listen`, one READ from a socket client (median of 20).',
+    "Bare node is started as the bin is: an executable script with the bin's own #! line (env, node and its flags).",
     '',
     '| measure | unit | sim (median) | reference (median) | reference | runs | ratio | target | met |',
     '| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | :---: |',
