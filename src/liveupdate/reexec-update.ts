@@ -14,8 +14,9 @@ import type { Connection } from '../protocol/connection.js';
 import { encodeFrame, type Frame } from '../protocol/frame.js';
 import { fdOf } from './adopt-fds.js';
 import { reexecAvailable, reexecSelf, spawnSuccessor, type SuccessorOptions } from './exec-image.js';
-import { releaseGuard, startGuard, STATE_COPY_ENV, writeStateCopy } from './handover-guard.js';
+import { guardedCommand, releaseGuard, STATE_COPY_ENV, writeStateCopy } from './handover-guard.js';
 import { dumpDaemon, type Descriptors } from './state-dump.js';
+import { markPause } from './pause-trace.js';
 import type { StreamVersion } from '../stream/records.js';
 
 /** The stream file the new image reads, as C xenstored names it. */
@@ -29,8 +30,6 @@ export const KEPT_FDS_ENV = 'XENSTORED_SIM_LU_KEPT';
 export const KEPT_LISTENERS_ENV = 'XENSTORED_SIM_LU_LISTENERS';
 /** Environment: how to start the previous image again if the new one cannot restore. */
 export const PREVIOUS_IMAGE_ENV = 'XENSTORED_SIM_LU_PREVIOUS';
-/** Environment: set in a previous image started again, which has nothing to fall back to. */
-export const FALLBACK_ENV = 'XENSTORED_SIM_LU_FALLBACK';
 
 export interface Image {
   execPath: string;
@@ -146,6 +145,9 @@ function dryRun(daemon: LiveUpdateHost, image: Image, version: StreamVersion, ti
  * could not happen; does not return when it did.
  */
 export async function reexecUpdate(daemon: LiveUpdateHost, request: UpdateRequest): Promise<string> {
+  markPause('update requested');
+  // Loads the native addon now, while this image still serves, not in the pause.
+  const reexec = reexecAvailable();
   const image = imageFor(request.binary, request.daemonArgs);
   const refused = await dryRun(daemon, image, request.version, request.timeoutMs);
   if (request.cancelled()) return 'Cancellation was requested';
@@ -154,14 +156,17 @@ export async function reexecUpdate(daemon: LiveUpdateHost, request: UpdateReques
     return 'Error activating new binary.';
   }
   // From here to exec everything happens in one turn: nothing can arrive in between.
+  markPause('pause begins');
   const { map, keep, listeners } = descriptors(daemon);
   const extraOutput = new Map([[request.reply.conn, encodeFrame(request.reply.frame)]]);
   const stream = dumpDaemon(daemon, { version: request.version, descriptors: map, includeInFlight: true, extraOutput });
+  markPause('dumped');
   const file = stateFile(daemon.options.rundir);
   let copy: number;
   try {
     writePrivateFile(file, stream);
     copy = writeStateCopy(daemon.options.rundir, stream);
+    markPause('state written');
   } catch {
     fs.rmSync(file, { force: true });
     return 'Dump state open error';
@@ -174,33 +179,25 @@ export async function reexecUpdate(daemon: LiveUpdateHost, request: UpdateReques
   };
   const kept = [...keep, copy];
   const previous = currentImage(request.daemonArgs);
-  const env = imageEnv({ [KEPT_FDS_ENV]: kept.join(','), [KEPT_LISTENERS_ENV]: listeners, [STATE_COPY_ENV]: '1' });
-  const guard = (pid: number) =>
-    startGuard({ pid, timeoutMs: request.timeoutMs, keepFds: kept, execPath: previous.execPath, args: previous.args, env: { ...env, [FALLBACK_ENV]: '1' } });
+  const guarded = guardedCommand(image, previous, request.timeoutMs);
   const successor: SuccessorOptions = {
-    execPath: image.execPath,
-    argv: image.args,
+    execPath: guarded.execPath,
+    argv: guarded.args,
     keepFds: kept,
-    env: { ...env, [PREVIOUS_IMAGE_ENV]: JSON.stringify(previous) },
+    env: imageEnv({ [KEPT_FDS_ENV]: kept.join(','), [KEPT_LISTENERS_ENV]: listeners, [STATE_COPY_ENV]: '1', [PREVIOUS_IMAGE_ENV]: JSON.stringify(previous) }),
   };
-  if (reexecAvailable()) {
+  markPause('exec');
+  if (reexec) {
     try {
-      guard(process.pid);
       reexecSelf(successor);
     } catch (e) {
       return giveUp(`exec failed: ${(e as Error).message}`);
     }
   }
-  let pid: number;
   try {
-    pid = spawnSuccessor(successor).pid!;
+    spawnSuccessor(successor);
   } catch (e) {
     return giveUp(`could not start the new image: ${(e as Error).message}`);
-  }
-  try {
-    guard(pid);
-  } catch (e) {
-    daemon.log(`live update: the new image runs unguarded: ${(e as Error).message}`);
   }
   daemon.log('live update: handed over to a spawned successor (no re-exec addon); the pid changes');
   process.exit(0);
