@@ -16,7 +16,7 @@ import { fdOf } from './adopt-fds.js';
 import { reexecAvailable, reexecSelf, spawnSuccessor, type SuccessorOptions } from './exec-image.js';
 import { guardedCommand, releaseGuard, STATE_COPY_ENV, writeStateCopy } from './handover-guard.js';
 import { dumpDaemon, type Descriptors } from './state-dump.js';
-import { markPause } from './pause-trace.js';
+import { markPause, PAUSE_TRACE_ENV } from './pause-trace.js';
 import type { StreamVersion } from '../stream/records.js';
 
 /** The stream file the new image reads, as C xenstored names it. */
@@ -115,7 +115,10 @@ export interface UpdateRequest {
  */
 function dryRun(daemon: LiveUpdateHost, image: Image, version: StreamVersion, timeoutMs: number): Promise<string | undefined> {
   return new Promise((resolve) => {
-    const child = spawn(image.execPath, [...image.args.filter((a) => a !== '-U'), '--check-stream', '-'], { stdio: ['pipe', 'ignore', 'pipe'], env: imageEnv() });
+    const env = imageEnv();
+    // The dry run happens while this image serves: it is no part of the pause.
+    delete env[PAUSE_TRACE_ENV];
+    const child = spawn(image.execPath, [...image.args.filter((a) => a !== '-U'), '--check-stream', '-'], { stdio: ['pipe', 'ignore', 'pipe'], env });
     let stderr = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
