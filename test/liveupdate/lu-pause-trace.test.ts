@@ -1,13 +1,14 @@
 /**
  * A real re-exec, looked at from outside: with XENSTORED_SIM_LU_TRACE set,
- * both images record the pause's phases in order (what the bench and a
- * profiler read); and the guard wrapper leaves nothing behind: the daemon
+ * both images record the pause's phases in order, as the bench reads them
+ * (src/bench/pause-phases.ts); and the guard wrapper leaves nothing behind: the daemon
  * keeps its pid, has no child (no zombie of the wrapper), and the guard
  * goes once the new image has restored.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { takePausePhases } from '../../src/bench/pause-phases.js';
 import { PAUSE_TRACE_ENV } from '../../src/liveupdate/pause-trace.js';
 import { WireClient } from '../../src/testing/wire-client.js';
 import { MessageType as T } from '../../src/wire/vocabulary.js';
@@ -91,6 +92,12 @@ describe('live update by re-exec: the pause trace and the guard wrapper', () => 
       expect(ms).toBeGreaterThan(before - 50);
       expect(ms).toBeLessThan(after + 50);
     }
+    // The bench's reading of it: one update, its phases from the pause's start on; the file is emptied.
+    const [update, ...more] = takePausePhases(trace);
+    expect(more).toEqual([]);
+    expect(update!.map(([name]) => name)).toEqual(PHASES.slice(PHASES.indexOf('pause begins') + 1));
+    expect(update!.reduce((sum, [, ms]) => sum + ms, 0)).toBeCloseTo(marks.at(-1)!.ms - marks[1]!.ms, 6);
+    expect(fs.readFileSync(trace, 'utf8')).toBe('');
     expect(fs.readFileSync(`/proc/${sim.pid}/cmdline`, 'latin1')).toContain('-U');
     expect(childrenOf(sim.pid)).toEqual([]);
     await waitFor('the guard to stand down', () => guardsOf(sim.rundir).length === 0);
