@@ -35,7 +35,8 @@ const POLL_SECONDS = 0.05;
  * copy is the last inherited descriptor. The guard is forked twice so that
  * it is nobody's child once the wrapper has become the new image (no
  * zombie is left behind), and it watches the wrapper's own pid ($$), which
- * is the new image's.
+ * is the new image's. Its stdin (and so a fallback image's) is
+ * /dev/null: the guard reads nothing.
  */
 const GUARD_SCRIPT = `
 polls=$1 words=$2
@@ -65,7 +66,7 @@ alive() {
   echo "xenstored-sim: live update: the new image $why; starting the previous image" >&2
   shift "$words"
   ${FALLBACK_ENV}=1 exec "$@"
-) & )
+) < /dev/null & )
 i=0
 for word do
   [ "$i" -lt "$words" ] && set -- "$@" "$word"
