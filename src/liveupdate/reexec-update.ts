@@ -109,10 +109,10 @@ export interface UpdateRequest {
 }
 
 /**
- * The dump inside the pause is this image's second or third: V8 has
- * optimized the dump code only after it ran more than once. One more dump,
- * thrown away while the dry run runs (this image still serves), cut the
- * pause's dump of 10k nodes from 35-47 ms to 12-31 (load 6). Not done
+ * Without it the dump inside the pause is this image's second (the dry
+ * run's is the first), and V8 has not optimized the dump code yet. One
+ * more dump, thrown away while the dry run runs (this image still serves),
+ * cut the pause's dump of 10k nodes from 35-47 ms to 12-31 (load 6). Not done
  * for a stream above this size (about 120k nodes): a spare copy of a large
  * stream costs memory and seconds of CPU, and was not measured there.
  */
