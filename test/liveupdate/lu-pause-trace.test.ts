@@ -16,8 +16,17 @@ import { SIM_CLI, startSim, type SimDaemon } from '../helpers/sim-daemon.js';
 
 const sims: SimDaemon[] = [];
 const clients: WireClient[] = [];
+/** Pid files of daemons that a spawn hand-over moved to a new pid. */
+const pidFiles: string[] = [];
 afterEach(async () => {
   clients.splice(0).forEach((c) => c.close());
+  for (const file of pidFiles.splice(0)) {
+    try {
+      process.kill(Number(fs.readFileSync(file, 'utf8')), 'SIGTERM');
+    } catch {
+      /* already gone */
+    }
+  }
   for (const sim of sims.splice(0)) {
     await sim.stop();
     fs.rmSync(sim.rundir, { recursive: true, force: true });
@@ -101,5 +110,26 @@ describe('live update by re-exec: the pause trace and the guard wrapper', () => 
     expect(fs.readFileSync(`/proc/${sim.pid}/cmdline`, 'latin1')).toContain('-U');
     expect(childrenOf(sim.pid)).toEqual([]);
     await waitFor('the guard to stand down', () => guardsOf(sim.rundir).length === 0);
+  }, 60_000);
+
+  it('by spawn (no re-exec addon): the wrapper hands the descriptors on at 3..; state kept, new pid, no guard left', async () => {
+    const rundir = fs.mkdtempSync('/tmp/xs-lut-');
+    const pidFile = path.join(rundir, 'xenstored.pid');
+    const sim = await startSim({ rundir, args: ['-F', pidFile], env: { XENSTORED_SIM_NO_NATIVE: '1' } });
+    sims.push(sim);
+    pidFiles.push(pidFile);
+    const c = await WireClient.connect(sim.socketPath);
+    clients.push(c);
+    expect((await c.call(T.WRITE, '/kept\0value')).text).toBe('OK\0');
+    expect((await c.call(T.CONTROL, `live-update\0-f\0${SIM_CLI}\0`)).text).toBe('OK\0');
+    expect((await c.call(T.CONTROL, 'live-update\0-s\0')).text).toBe('OK\0');
+    expect((await c.call(T.READ, '/kept\0')).text).toBe('value');
+    await sim.exited;
+    const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+    expect(pid).not.toBe(sim.pid);
+    expect(fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1')).toContain('-U');
+    expect(sim.stderr()).toContain('handed over to a spawned successor');
+    await waitFor('the guard to stand down', () => guardsOf(rundir).length === 0);
+    expect((await c.call(T.READ, '/kept\0')).text).toBe('value');
   }, 60_000);
 });
