@@ -113,10 +113,11 @@ export interface UpdateRequest {
  * run's is the first), and V8 has not optimized the dump code yet. One
  * more dump, thrown away while the dry run runs (this image still serves),
  * cut the pause's dump of 10k nodes from 35-47 ms to 12-31 (load 6). Not done
- * for a stream above this size (about 120k nodes): a spare copy of a large
- * stream costs memory and seconds of CPU, and was not measured there.
+ * for a stream above this size (about 15k nodes): a larger store's spare
+ * dump would hold up the requests served during the dry run for longer,
+ * and was not measured.
  */
-const WARM_DUMP_MAX_BYTES = 8 << 20;
+const WARM_DUMP_MAX_BYTES = 2 << 20;
 
 /**
  * Runs the new image with --check-stream on a dump of the current state,
