@@ -6,6 +6,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { PAUSE_TRACE_ENV } from '../liveupdate/pause-trace.js';
 
 export interface BenchDaemon {
   readonly name: string;
@@ -13,6 +14,8 @@ export interface BenchDaemon {
   readonly pid: number;
   /** What `live-update -f` is given: the daemon's own executable. */
   readonly liveUpdateBinary: string;
+  /** xenstored-sim only: the file its live updates write their pause's phases to (see pause-phases.ts). */
+  readonly pauseTrace?: string;
   stop(): Promise<void>;
 }
 
@@ -28,9 +31,10 @@ export async function startSim(repo: string, rundir: string): Promise<BenchDaemo
   fs.rmSync(rundir, { recursive: true, force: true });
   fs.mkdirSync(rundir, { recursive: true });
   const entry = path.join(repo, 'dist', 'cli', 'xenstored-sim.js');
+  const pauseTrace = path.join(rundir, 'pause-trace');
   // Run as its executable, so with the node flags on its #! line, as a user runs it.
   const child = spawn(entry, ['--compat', '4.17'], {
-    env: { ...process.env, XENSTORED_RUNDIR: rundir },
+    env: { ...process.env, XENSTORED_RUNDIR: rundir, [PAUSE_TRACE_ENV]: pauseTrace },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const socket = await new Promise<string>((resolve, reject) => {
@@ -47,6 +51,7 @@ export async function startSim(repo: string, rundir: string): Promise<BenchDaemo
     socket,
     pid: child.pid!,
     liveUpdateBinary: entry,
+    pauseTrace,
     stop: () => stopChild(child),
   };
 }

@@ -20,6 +20,7 @@ import { listingRequests, type InProcResults } from './inproc.js';
 import { format, machine, median, Results, revision, writeReport, type Daemon } from './report.js';
 import { FLOOR_SIZES, roundTripFloor } from './floor.js';
 import { smallStoreMeasures } from './startup.js';
+import { PhaseTable, takePausePhases } from './pause-phases.js';
 import { LibxenstoreDriver } from './xsclient.js';
 import { kitSection, measureKit } from './testing-kit.js';
 
@@ -175,7 +176,7 @@ interface LuRow {
 }
 
 /** Live-update pause as the store and the number of connections grow. */
-async function liveUpdateScaling(ctx: Context, name: Daemon, sizes: number[], conns: number[], runsEach: number): Promise<LuRow[]> {
+async function liveUpdateScaling(ctx: Context, name: Daemon, sizes: number[], conns: number[], runsEach: number, phases: PhaseTable): Promise<LuRow[]> {
   const { client } = ctx;
   const rows: LuRow[] = [];
   await withDaemons(ctx, [name], async ([d]) => {
@@ -191,6 +192,7 @@ async function liveUpdateScaling(ctx: Context, name: Daemon, sizes: number[], co
         const updates = client.run(d!.socket, ['lu', d!.liveUpdateBinary, runsEach], 900_000);
         const pauses = updates.map((r) => r.gap! * 1000);
         const turnarounds = updates.map((r) => r.next! * 1000);
+        if (d!.pauseTrace) phases.add(`${k(size)} nodes, ${n} connections`, takePausePhases(d!.pauseTrace));
         if (!allSurvived(name, await held.release(), n)) {
           log('    (row left out)');
           continue;
@@ -302,14 +304,15 @@ async function main(): Promise<void> {
   await roundTripFloor(repo, ctx.client, ctx.results, runs);
   log('  round-trip floor measured');
   log('small stores: start-up, first requests, small live update (fresh daemons, alternating)');
-  const smallStores = await smallStoreMeasures(ctx.client, simStarter, starters.C, runs);
+  const phases = new PhaseTable();
+  const smallStores = await smallStoreMeasures(ctx.client, simStarter, starters.C, runs, phases);
   log(`${k(bigStore)}-node store: population, memory, live update with 100 connections`);
   for (const name of (['sim', 'C'] as const).filter((n) => starters[n])) await bigStoreMeasures(ctx, name);
 
   log('live update as the state grows');
-  const luRows = await liveUpdateScaling(ctx, 'sim', quick ? [10_000, 100_000] : [10_000, 100_000, 1_000_000], [10, 1000], luRuns);
+  const luRows = await liveUpdateScaling(ctx, 'sim', quick ? [10_000, 100_000] : [10_000, 100_000, 1_000_000], [10, 1000], luRuns, phases);
   // C at 100k nodes is the live-update row of the main table (a C update of 100k nodes takes 12 s or more).
-  if (withC) luRows.push(...(await liveUpdateScaling(ctx, 'C', [10_000], [10, 1000], luRuns)));
+  if (withC) luRows.push(...(await liveUpdateScaling(ctx, 'C', [10_000], [10, 1000], luRuns, phases)));
   const largest = luRows.filter((r) => r.daemon === 'sim').at(-1)!;
   for (const r of luRows) if (r.nodes === 10_000 && r.conns === 10) for (const p of r.pauseMs) results.add('lu10k', r.daemon, p);
 
@@ -323,6 +326,8 @@ async function main(): Promise<void> {
     smallStores,
     '',
     liveUpdateSection(luRows),
+    '',
+    phases.section(),
     '',
     `RSS of xenstored-sim with ${k(largest.nodes)} nodes: ${((largest.filledRss - largest.emptyRss) / largest.nodes).toFixed(0)} bytes per node once written, `
       + `${((largest.rss - largest.emptyRss) / largest.nodes).toFixed(0)} after its live updates (${(largest.rss / 2 ** 20).toFixed(0)} MB).`,

@@ -15,6 +15,7 @@ import { parseOptions } from '../daemon/options.js';
 import { encodeFrame } from '../protocol/frame.js';
 import { MessageType } from '../wire/vocabulary.js';
 import { rssBytes, type BenchDaemon } from './daemons.js';
+import { takePausePhases, type PhaseTable } from './pause-phases.js';
 import { median } from './report.js';
 import type { LibxenstoreDriver } from './xsclient.js';
 
@@ -100,16 +101,20 @@ async function inProcessStart(runs: number): Promise<number[]> {
 }
 
 /** Pause another client sees in one live update of a fresh daemon holding 1k nodes and 10 connections. */
-async function smallLiveUpdate(client: LibxenstoreDriver, d: BenchDaemon): Promise<number> {
+async function smallLiveUpdate(client: LibxenstoreDriver, d: BenchDaemon, phases: PhaseTable): Promise<number> {
   client.one(d.socket, ['fill', 1000, 100, '/small']);
   const held = await client.hold(d.socket, 10);
   const [update] = client.run(d.socket, ['lu', d.liveUpdateBinary, 1], 120_000);
   const alive = await held.release();
   if (alive !== 10) throw new Error(`${d.name}: ${alive} of 10 connections survived a live update`);
+  if (d.pauseTrace) phases.add(SMALL_LIVE_UPDATE, takePausePhases(d.pauseTrace));
   return update!.gap! * 1000;
 }
 
-export async function smallStoreMeasures(client: LibxenstoreDriver, sim: Starter, c: Starter | undefined, runs: number): Promise<string> {
+/** The small live update's column in the phase table. */
+const SMALL_LIVE_UPDATE = '1k nodes, 10 connections';
+
+export async function smallStoreMeasures(client: LibxenstoreDriver, sim: Starter, c: Starter | undefined, runs: number, phases: PhaseTable): Promise<string> {
   const row = (label: string, unit: string, against: string, better: Row['better'], target: number): Row =>
     ({ label, unit, sim: [], reference: [], against, better, target });
   const cold = row('start until the first reply', 'ms', 'bare node running `0`, same #! line', 'lower', 1.15);
@@ -133,7 +138,7 @@ export async function smallStoreMeasures(client: LibxenstoreDriver, sim: Starter
         await sleep(500);
         rss.sim.push(rssBytes(d.pid) / 2 ** 20);
         fresh.forEach((r, i) => r.sim.push(freshOps(client, d, i)));
-        const pause = await smallLiveUpdate(client, d);
+        const pause = await smallLiveUpdate(client, d, phases);
         luSmall.sim.push(pause);
         luSmallC.sim.push(pause);
       } finally {
@@ -149,7 +154,7 @@ export async function smallStoreMeasures(client: LibxenstoreDriver, sim: Starter
       const d = await c();
       try {
         fresh.forEach((r, i) => r.reference.push(freshOps(client, d, i)));
-        luSmallC.reference.push(await smallLiveUpdate(client, d));
+        luSmallC.reference.push(await smallLiveUpdate(client, d, phases));
       } finally {
         await d.stop();
       }

@@ -2,40 +2,53 @@
  * Guards a live update against a new image that passed the dry run but
  * then exits, hangs or cannot restore the real state. Just before exec the
  * old image writes a second copy of the state into an unlinked file (so
- * nothing that damages <rundir>/state_dump reaches it) and starts a guard:
- * a small bash loop holding a copy of every kept descriptor and of that
- * file. The image that restores empties the copy, which tells the guard
- * all is well. If the image dies first, or has not restored when the `-t`
- * timeout runs out, the guard kills it and execs the previous image on the
- * copy with the same descriptors (a new PID; the pid file is rewritten).
+ * nothing that damages <rundir>/state_dump reaches it), and what it execs
+ * is not the new image itself but a small /bin/sh wrapper that forks the
+ * guard and then execs the new image in the same process (same pid, same
+ * descriptors). The guard is a shell loop holding a copy of every kept
+ * descriptor and of that file. The image that restores empties the copy,
+ * which tells the guard all is well. If the image dies first, or has not
+ * restored when the `-t` timeout runs out, the guard kills it and execs the
+ * previous image on the copy with the same descriptors (a new PID; the pid
+ * file is rewritten).
  *
- * bash rather than node: it starts in about a millisecond, on the core the
- * new image is not using.
+ * A shell rather than node: it starts in about a millisecond. Forked by the
+ * wrapper rather than spawned by the old image: forking node's large
+ * process and waiting for a shell there cost 5-50 ms of the pause; the
+ * wrapper's exec and fork of a small shell cost about one.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { INHERITED_FDS_ENV } from './exec-image.js';
+import type { Image } from './reexec-update.js';
 
 /** Environment: the last kept descriptor is the state copy. */
 export const STATE_COPY_ENV = 'XENSTORED_SIM_LU_STATE_COPY';
+/** Environment: set in a previous image started again, which has nothing to fall back to. */
+export const FALLBACK_ENV = 'XENSTORED_SIM_LU_FALLBACK';
 /** How often the guard looks at the new image. */
 const POLL_SECONDS = 0.05;
 
 /**
- * $1 the image's pid, $2 polls before the timeout, $3 the copy's descriptor,
- * then the previous image's command. The subshell runs on after the outer
- * shell exits, so the caller never waits and no zombie is left behind.
+ * $1 polls before the timeout, $2 how many words of the rest are the new
+ * image's command; the previous image's command follows them. The state
+ * copy is the last inherited descriptor. The guard is forked twice so that
+ * it is nobody's child once the wrapper has become the new image (no
+ * zombie is left behind), and it watches the wrapper's own pid ($$), which
+ * is the new image's. Its stdin (and so a fallback image's) is
+ * /dev/null: the guard reads nothing.
  */
 const GUARD_SCRIPT = `
-pid=$1 polls=$2 copy=$3
-shift 3
+polls=$1 words=$2
+shift 2
+copy=\${${INHERITED_FDS_ENV}##*,}
+pid=$$
 alive() {
-  local s
   read -r s 2>/dev/null < "/proc/$pid/stat" || return 1
   s=\${s##*) }
   [ "\${s%% *}" != Z ]
 }
-(
+( (
   n=0 why=
   while [ -s "/proc/self/fd/$copy" ]; do
     if ! alive; then why='exited'; break; fi
@@ -51,9 +64,31 @@ alive() {
   done
   [ -n "$why" ] || exit 0
   echo "xenstored-sim: live update: the new image $why; starting the previous image" >&2
-  exec "$@"
-) &
+  shift "$words"
+  ${FALLBACK_ENV}=1 exec "$@"
+) < /dev/null & )
+i=0
+for word do
+  [ "$i" -lt "$words" ] && set -- "$@" "$word"
+  i=$((i + 1))
+done
+shift "$i"
+exec "$@"
 `;
+
+/**
+ * The command that runs `image` with a guard beside it, which starts
+ * `previous` if the image fails. Its environment must hold
+ * {@link STATE_COPY_ENV} and the inherited descriptors, the copy last.
+ */
+export function guardedCommand(image: Image, previous: Image, timeoutMs: number): Image {
+  const polls = Math.ceil(timeoutMs / 1000 / POLL_SECONDS);
+  const newImage = [image.execPath, ...image.args];
+  return {
+    execPath: '/bin/sh',
+    args: ['-c', GUARD_SCRIPT, 'xenstored-sim-lu-guard', String(polls), String(newImage.length), ...newImage, previous.execPath, ...previous.args],
+  };
+}
 
 /**
  * Writes `stream` to a new file in `rundir` that is unlinked at once; returns
@@ -72,32 +107,6 @@ export function writeStateCopy(rundir: string, stream: Buffer): number {
     throw e;
   }
   return fd;
-}
-
-export interface GuardRequest {
-  /** The process that becomes the new image. */
-  pid: number;
-  timeoutMs: number;
-  /** Descriptors the previous image needs, the state copy last. */
-  keepFds: number[];
-  /** The previous image's command and environment. */
-  execPath: string;
-  args: string[];
-  env: NodeJS.ProcessEnv;
-}
-
-/** Starts the guard; it is running when this returns. Throws if bash cannot run. */
-export function startGuard(request: GuardRequest): void {
-  const first = 3;
-  const copy = first + request.keepFds.length - 1;
-  const env = { ...request.env, [INHERITED_FDS_ENV]: request.keepFds.map((_, i) => first + i).join(','), [STATE_COPY_ENV]: '1' };
-  const polls = Math.ceil(request.timeoutMs / 1000 / POLL_SECONDS);
-  const result = process.getBuiltinModule('node:child_process').spawnSync('/bin/bash', ['-c', GUARD_SCRIPT, 'xenstored-sim-lu-guard', String(request.pid), String(polls), String(copy), request.execPath, ...request.args], {
-    env,
-    stdio: ['ignore', 'inherit', 'inherit', ...request.keepFds],
-  });
-  if (result.error) throw result.error;
-  if (result.status !== 0) throw new Error(`the live-update guard could not start (status ${result.status})`);
 }
 
 /** The state copy among the inherited descriptors, when the predecessor left one. */

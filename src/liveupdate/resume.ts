@@ -12,9 +12,10 @@ import type { DaemonOptions } from '../daemon/options.js';
 import { readFileNoFollow, writePrivateFile } from '../daemon/private-files.js';
 import { adoptConnectedSocket } from './adopt-fds.js';
 import { INHERITED_FDS_ENV, reexecAvailable, reexecSelf, spawnSuccessor, takeInheritedFds } from './exec-image.js';
-import { inheritedStateCopy, readStateCopy, releaseGuard } from './handover-guard.js';
-import { FALLBACK_ENV, KEPT_FDS_ENV, KEPT_LISTENERS_ENV, PREVIOUS_IMAGE_ENV, stateFile, type Image } from './reexec-update.js';
+import { FALLBACK_ENV, inheritedStateCopy, readStateCopy, releaseGuard } from './handover-guard.js';
+import { KEPT_FDS_ENV, KEPT_LISTENERS_ENV, PREVIOUS_IMAGE_ENV, stateFile, type Image } from './reexec-update.js';
 import { restoreDaemon, type SocketSource } from './state-restore.js';
+import { markNodeStart, markPause } from './pause-trace.js';
 
 function listenOnFd(fd: number): net.Server {
   const server = net.createServer();
@@ -24,6 +25,8 @@ function listenOnFd(fd: number): net.Server {
 
 /** Restores the state a live update left; returns the running daemon. */
 export function resumeAfterUpdate(options: DaemonOptions, log: (line: string) => void): Daemon {
+  markNodeStart();
+  markPause('modules loaded');
   const file = stateFile(options.rundir);
   const kept = (process.env[KEPT_FDS_ENV] ?? '').split(',').filter(Boolean).map(Number);
   const inherited = takeInheritedFds();
@@ -56,7 +59,9 @@ export function resumeAfterUpdate(options: DaemonOptions, log: (line: string) =>
   let restored;
   try {
     // Descriptors are adopted only at the very end, so a fallback finds them untouched.
-    restored = restoreDaemon(options, fromCopy ? readStateCopy(copy) : readFileNoFollow(file), sockets, log);
+    const stream = fromCopy ? readStateCopy(copy) : readFileNoFollow(file);
+    markPause('state read');
+    restored = restoreDaemon(options, stream, sockets, log);
   } catch (e) {
     return fallBack(`cannot restore ${source}: ${(e as Error).message}`, kept, inherited, log);
   }
@@ -76,6 +81,7 @@ export function resumeAfterUpdate(options: DaemonOptions, log: (line: string) =>
   log(`live update: restored ${daemon.connections.size} connections${fromCopy ? ' into the previous image' : ''}`);
   replay();
   daemon.flush();
+  markPause('resumed');
   return daemon;
 }
 

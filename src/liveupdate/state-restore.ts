@@ -21,6 +21,7 @@ import { recordSite } from '../stream/body-reader.js';
 import { StreamChecker } from '../stream/stream-check.js';
 import { StreamError } from '../stream/stream-error.js';
 import { iterateStream, readHeader } from '../stream/stream-reader.js';
+import { markPause } from './pause-trace.js';
 import { committedNodeFrom, touchedFrom, transactionFrom, watchFrom } from './record-values.js';
 
 /** Where the restored daemon finds the sockets the stream refers to. */
@@ -124,6 +125,7 @@ export function restoreDaemon(options: DaemonOptions, stream: Buffer, sockets: S
         break;
     }
   }
+  markPause('records decoded');
   const end = checker.finish(stream.length);
   if (end) throw end;
 
@@ -149,7 +151,9 @@ export function restoreDaemon(options: DaemonOptions, stream: Buffer, sockets: S
     importer.finish(sim?.generation);
     return made;
   });
+  markPause('store rebuilt');
   attachSockets(daemon, sockets, global, restored, sim);
+  markPause('sockets adopted');
   const pendingInput = restored.filter(([, record]) => record.inData.length > 0);
   return { daemon, replay: () => pendingInput.forEach(([conn, record]) => daemon.receive(conn, record.inData)) };
 }

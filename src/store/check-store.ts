@@ -26,11 +26,11 @@ export function checkStore(store: Store): void {
   const report = (problem: string): void => {
     problems.push(problem);
   };
-  const owned = checkTree(store, report);
+  const { owned, taken } = checkTree(store, report);
   checkDomains(store, owned, report);
   for (const [serial, client] of store.clients) checkClient(store, serial, client, report);
   checkValues(store, report);
-  checkNodeMemory(store, report);
+  checkNodeMemory(store, taken, report);
   if (problems.length > 0) {
     const shown = problems.slice(0, MAX_REPORTED);
     if (problems.length > MAX_REPORTED) shown.push(`and ${problems.length - MAX_REPORTED} more`);
@@ -38,12 +38,27 @@ export function checkStore(store: Store): void {
   }
 }
 
-/** Checks every node; returns the number of nodes each domid owns. */
-function checkTree(store: Store, report: (problem: string) => void): Map<number, number> {
+/** What one walk of the tree counts per owning domid: nodes, and the bytes they take. */
+interface TreeCounts {
+  owned: Map<number, number>;
+  taken: Map<number, number>;
+}
+
+/**
+ * Checks every node, counting per owner as it goes (one walk: inside a
+ * live update's restore each walk of a large tree is milliseconds of the
+ * pause).
+ */
+function checkTree(store: Store, report: (problem: string) => void): TreeCounts {
   const owned = new Map<number, number>();
+  const taken = new Map<number, number>();
   const checkNode = (path: string, node: Node): void => {
     if (node.perms.length === 0) report(`${path} has no permissions`);
-    else owned.set(ownerOf(node.perms), (owned.get(ownerOf(node.perms)) ?? 0) + 1);
+    else {
+      const owner = ownerOf(node.perms);
+      owned.set(owner, (owned.get(owner) ?? 0) + 1);
+      taken.set(owner, (taken.get(owner) ?? 0) + store.nodeBytes(path.length, node));
+    }
     if (!Number.isInteger(node.gen) || node.gen < 0 || node.gen > store.generation) {
       report(`${path} has generation ${node.gen}, outside 0..${store.generation}`);
     }
@@ -55,22 +70,15 @@ function checkTree(store: Store, report: (problem: string) => void): Map<number,
     }
   });
   for (const [name, node] of store.specialNodes) checkNode(name, node);
-  return owned;
+  return { owned, taken };
 }
 
 /**
  * A domain's `memory` is what its live nodes take (watches and transaction
- * copies are added up when asked for, never kept): recounted from the tree.
+ * copies are added up when asked for, never kept): `taken`, recounted from
+ * the tree.
  */
-function checkNodeMemory(store: Store, report: (problem: string) => void): void {
-  const taken = new Map<number, number>();
-  const charge = (path: string, node: Node): void => {
-    if (node.perms.length === 0) return; // reported by checkTree
-    const owner = ownerOf(node.perms);
-    taken.set(owner, (taken.get(owner) ?? 0) + store.nodeBytes(path.length, node));
-  };
-  walkTree('/', store.root, charge);
-  for (const [name, node] of store.specialNodes) charge(name, node);
+function checkNodeMemory(store: Store, taken: ReadonlyMap<number, number>, report: (problem: string) => void): void {
   for (const domain of store.domains.all()) {
     const bytes = taken.get(domain.domid) ?? 0;
     if (domain.memory !== bytes) report(`domain ${domain.domid} is charged ${domain.memory} bytes for its nodes, which take ${bytes}`);

@@ -78,8 +78,20 @@ export function decodeSimState(body: Buffer): SimState {
   return state;
 }
 
-/** Generations of the committed nodes, in NODE_DATA order, as little-endian doubles. */
+/** Whether this machine stores a double as the stream does (little-endian): then a copy converts. */
+const HOST_LITTLE_ENDIAN = new Uint8Array(new Float64Array([1]).buffer)[7] === 0x3f;
+
+/**
+ * Generations of the committed nodes, in NODE_DATA order, as little-endian
+ * doubles. One copy of the whole array where the host's byte order allows,
+ * not a call per node: this runs inside a live update's pause, before the
+ * code is warm.
+ */
 export function encodeGenerations(gens: readonly number[]): Buffer {
+  if (HOST_LITTLE_ENDIAN) {
+    const doubles = Float64Array.from(gens);
+    return Buffer.from(doubles.buffer, doubles.byteOffset, doubles.byteLength);
+  }
   const out = Buffer.allocUnsafe(gens.length * 8);
   for (let i = 0; i < gens.length; i++) out.writeDoubleLE(gens[i]!, i * 8);
   return out;
@@ -87,6 +99,7 @@ export function encodeGenerations(gens: readonly number[]): Buffer {
 
 export function decodeGenerations(body: Buffer, count: number): Float64Array {
   if (body.length < count * 8) throw new Error(`generation record holds ${Math.floor(body.length / 8)} values, ${count} nodes`);
+  if (HOST_LITTLE_ENDIAN) return new Float64Array(Uint8Array.prototype.slice.call(body, 0, count * 8).buffer);
   const out = new Float64Array(count);
   for (let i = 0; i < count; i++) out[i] = body.readDoubleLE(i * 8);
   return out;
