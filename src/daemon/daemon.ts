@@ -23,7 +23,7 @@ import { Store } from '../store/store.js';
 import type { QuotaName } from '../store/quotas.js';
 import { runControl, type ControlExtension, type ControlHost } from './control.js';
 import type { DaemonOptions } from './options.js';
-import { ParkedGuests, type ParkingHost } from './parked-guests.js';
+import { ParkedGuests, type ParkedGuest, type ParkingHost } from './parked-guests.js';
 import { PollWindow } from './poll-window.js';
 import { writePrivateFile } from './private-files.js';
 import { RequestScheduler, type RequestHost } from './request-scheduler.js';
@@ -52,7 +52,7 @@ export class Daemon implements Services, ControlHost, RequestHost, ParkingHost {
   private readonly scheduler = new RequestScheduler(this);
   /** The request being handled: its reply and the events it fires count against its sender. */
   private charge: RequestCharge | undefined;
-  private readonly parkedGuests = new ParkedGuests(this);
+  private readonly parkedGuests: ParkedGuests;
   readonly controlExtensions = new Map<string, ControlExtension>();
   readonly traceSwitches = new Set<string>(['obj', 'io']);
   readonly quotaMaxSeen = new Map<QuotaName, number>();
@@ -88,6 +88,7 @@ export class Daemon implements Services, ControlHost, RequestHost, ParkingHost {
       if (this.tracing) this.traced(eventLine(client.serial, eventPath, token));
     };
     this.pollWindow = new PollWindow(options.pollWindowUs / 1000);
+    this.parkedGuests = new ParkedGuests(this, options.guestPatienceMs);
     if (options.traceFile) this.setTraceFile(options.traceFile);
     for (const client of this.store.clients.values()) if (client.domain) this.connectionFor(client);
   }
@@ -169,7 +170,7 @@ export class Daemon implements Services, ControlHost, RequestHost, ParkingHost {
    * successor can take them over; this daemon is inert afterwards.
    */
   release(): void {
-    this.parkedGuests.dismissAll();
+    this.parkedGuests.handOver();
     for (const conn of this.connections.values()) {
       // Whatever this daemon held back is in the dump; the successor reads on.
       conn.startReading();
@@ -347,6 +348,20 @@ export class Daemon implements Services, ControlHost, RequestHost, ParkingHost {
     socket.once('end', gone);
     socket.once('error', gone);
     this.guestHangUps.set(socket, gone);
+  }
+
+  /** Guest clients waiting for their domain's ring, as a live update hands them over. */
+  parkedGuestsSaved(): ParkedGuest[] {
+    return this.parkedGuests.saved();
+  }
+
+  /**
+   * A waiting guest client handed over by a live update: it waits on, in
+   * the order restored, and is admitted at once if the ring is free.
+   */
+  parkGuest(client: Requester, socket: net.Socket, waitedMs: number, first: Buffer): void {
+    this.parkedGuests.park(client, socket, waitedMs, first);
+    this.parkedGuests.ringFreed(client);
   }
 
   /** Answers the refused client's first request with EBUSY, then hangs up. */

@@ -77,17 +77,16 @@ function descriptors(daemon: LiveUpdateHost): { map: Descriptors; keep: number[]
       return undefined;
     }
   };
+  const trackOrNull = (h: Parameters<typeof fdOf>[0] | undefined): number | null => {
+    const fd = track(safeFd(h));
+    return fd < 0 ? null : fd;
+  };
   const map: Descriptors = {
     listening: track(safeFd(daemon.server)),
     socket: (conn) => track(safeFd(daemon.socketOf(conn))),
-    guest: (conn) => {
-      const fd = track(safeFd(daemon.socketOf(conn)));
-      return fd < 0 ? null : fd;
-    },
-    domainListener: (domid) => {
-      const fd = track(safeFd(daemon.domainListener(domid)));
-      return fd < 0 ? null : fd;
-    },
+    guest: (conn) => trackOrNull(daemon.socketOf(conn)),
+    domainListener: (domid) => trackOrNull(daemon.domainListener(domid)),
+    parked: (socket) => trackOrNull(socket),
   };
   const listeners: string[] = [];
   for (const [name, server] of daemon.keptListeners) {

@@ -48,6 +48,10 @@ export function resumeAfterUpdate(options: DaemonOptions, log: (line: string) =>
       const fd = fdFor(s?.listenerFd);
       return fd === undefined ? undefined : listenOnFd(fd);
     },
+    parked: (p) => {
+      const fd = fdFor(p.fd);
+      return fd === undefined ? undefined : adoptConnectedSocket(fd);
+    },
   };
   // A previous image started again reads the copy the old image kept: state_dump may be what failed.
   const copy = inheritedStateCopy(inherited);

@@ -157,6 +157,8 @@ describe('--restore refuses what the daemon could not save again', () => {
     ['a negative soft memory quota', (s: ReturnType<typeof decodeSimState>) => (s.softMemory = -1), 'soft memory quota -1 is not a u32'],
     ['a hypervisor domain beyond 16 bits', (s: ReturnType<typeof decodeSimState>) => s.hypervisor.domains.push([70000, 'running', '99']), 'the hypervisor has domain 70000'],
     ['a domain quota that is not a number', (s: ReturnType<typeof decodeSimState>) => ((s.domains[0]!.quotas as Record<string, unknown>).nodes = 'many'), 'quota nodes many is not a u32'],
+    ['a guest client waiting for a domain without a ring', (s: ReturnType<typeof decodeSimState>) => (s.parked = [{ domid: 9, fd: null, waitedMs: 0, first: '' }]), 'a guest client waits for domain 9, which has no ring connection'],
+    ['a guest client that waited a negative time', (s: ReturnType<typeof decodeSimState>) => (s.parked = [{ domid: 5, fd: null, waitedMs: -1, first: '' }]), 'a guest client of domain 5 waited -1 ms'],
     ['a node count that does not add up', (s: ReturnType<typeof decodeSimState>) => (s.domains[0]!.nodeCount = 1e9), undefined],
   ])('a simulator record with %s', (_what, edit, why) => {
     const stream = dumpWithSimState(edit);
