@@ -27,7 +27,8 @@ import { ParkedGuests, type ParkedGuest, type ParkingHost } from './parked-guest
 import { PollWindow } from './poll-window.js';
 import { writePrivateFile } from './private-files.js';
 import { RequestScheduler, type RequestHost } from './request-scheduler.js';
-import { ensurePrivateDir, listenMainSocket, listenOwnerOnly, prepareRunDir, removeSocketFile } from './run-dir.js';
+import { accepting, claimSocketPath, ensurePrivateDir, listenMainSocket, listenOwnerOnly, prepareRunDir, removeSocketFile } from './run-dir.js';
+import { RunDirLock, runLockFile } from './run-lock.js';
 import { eventLine, frameLine, logLine, TraceLog } from './trace.js';
 import { quotaFor } from '../store/quota-gate.js';
 
@@ -65,6 +66,8 @@ export class Daemon implements Services, ControlHost, RequestHost, ParkingHost {
    */
   readonly keptListeners = new Map<string, net.Server>();
   readonly inheritedListeners = new Map<string, number>();
+  /** This daemon's hold on its run directory (taken by listen(), or handed over by a live update). */
+  runLock: RunDirLock | undefined;
 
   constructor(
     readonly options: DaemonOptions,
@@ -96,18 +99,32 @@ export class Daemon implements Services, ControlHost, RequestHost, ParkingHost {
   // --- sockets ---------------------------------------------------------------
 
   /**
-   * Binds the main socket, after checking the run directory and that no
-   * daemon listens there already (a stale socket is removed), and writes
-   * the pid file.
+   * Binds the main socket, after checking the run directory, locking it
+   * (RunDirLock) and checking that no daemon listens on the socket already
+   * (a stale socket is removed), and writes the pid file.
    */
   async listen(): Promise<void> {
     const { rundir, socketPath } = this.options;
-    await prepareRunDir(rundir, socketPath, this.domainDir);
-    const server = net.createServer((socket) => this.acceptSocket(socket));
-    await listenMainSocket(server, socketPath, (l) => this.log(l));
-    this.mainServer = server;
+    prepareRunDir(rundir, socketPath, this.domainDir);
+    const lock = await RunDirLock.acquire(rundir, () => accepting(socketPath));
+    try {
+      await claimSocketPath(socketPath);
+      const server = net.createServer((socket) => this.acceptSocket(socket));
+      await listenMainSocket(server, socketPath, (l) => this.log(l));
+      this.mainServer = server;
+    } catch (e) {
+      lock.release();
+      throw e;
+    }
+    this.runLock = lock;
     for (const client of this.store.clients.values()) if (client.domain) this.openDomainSocket(client);
-    if (this.options.pidFile) writePrivateFile(this.options.pidFile, `${process.pid}\n`);
+    this.writePidFile();
+  }
+
+  /** --pid-file, unless it names the run directory's own pid file (the lock, kept up to date by itself). */
+  writePidFile(): void {
+    const { pidFile } = this.options;
+    if (pidFile && pidFile !== runLockFile(this.options.rundir)) writePrivateFile(pidFile, `${process.pid}\n`);
   }
 
   /** Adopts an already listening server (live update hands one over). */
@@ -449,7 +466,10 @@ export class Daemon implements Services, ControlHost, RequestHost, ParkingHost {
       await new Promise<void>((resolve) => this.mainServer!.close(() => resolve()));
       removeSocketFile(this.options.socketPath);
     }
-    if (this.options.pidFile) fs.rmSync(this.options.pidFile, { force: true });
+    const { pidFile } = this.options;
+    if (pidFile && pidFile !== runLockFile(this.options.rundir)) fs.rmSync(pidFile, { force: true });
+    this.runLock?.release();
+    this.runLock = undefined;
     this.trace?.close();
   }
 }

@@ -36,6 +36,8 @@ export function liveUpdateInProcess(old: Daemon, log?: (line: string) => void): 
   };
   old.release();
   const { daemon, replay } = restoreDaemon(old.options, stream, sockets, log);
+  daemon.runLock = old.runLock;
+  old.runLock = undefined;
   replay();
   return daemon;
 }

@@ -27,6 +27,8 @@ export function stateFile(rundir: string): string {
 export const KEPT_FDS_ENV = 'XENSTORED_SIM_LU_KEPT';
 /** Environment: other kept listeners (the sandbox page), as name=fd pairs, old image's numbers. */
 export const KEPT_LISTENERS_ENV = 'XENSTORED_SIM_LU_LISTENERS';
+/** Environment: the run directory's flock-ed lock descriptor (RunDirLock), old image's number. */
+export const KEPT_LOCK_ENV = 'XENSTORED_SIM_LU_LOCK';
 /** Environment: how to start the previous image again if the new one cannot restore. */
 export const PREVIOUS_IMAGE_ENV = 'XENSTORED_SIM_LU_PREVIOUS';
 /** Environment: set in a previous image started again, which has nothing to fall back to. */
@@ -63,7 +65,7 @@ export function currentImage(daemonArgs: string[]): Image {
   return { execPath: process.execPath, args: [...process.execArgv, process.argv[1]!, ...daemonArgs] };
 }
 
-function descriptors(daemon: LiveUpdateHost): { map: Descriptors; keep: number[]; listeners: string } {
+function descriptors(daemon: LiveUpdateHost): { map: Descriptors; keep: number[]; listeners: string; lock: string } {
   const keep: number[] = [];
   const track = (fd: number | undefined): number => {
     if (fd === undefined) return -1;
@@ -93,7 +95,8 @@ function descriptors(daemon: LiveUpdateHost): { map: Descriptors; keep: number[]
     const fd = safeFd(server);
     if (fd !== undefined) listeners.push(`${name}=${track(fd)}`);
   }
-  return { map, keep, listeners: listeners.join(',') };
+  const lockFd = daemon.runLock?.fd;
+  return { map, keep, listeners: listeners.join(','), lock: lockFd === undefined ? '' : String(track(lockFd)) };
 }
 
 export interface UpdateRequest {
@@ -153,7 +156,7 @@ export async function reexecUpdate(daemon: LiveUpdateHost, request: UpdateReques
     return 'Error activating new binary.';
   }
   // From here to exec everything happens in one turn: nothing can arrive in between.
-  const { map, keep, listeners } = descriptors(daemon);
+  const { map, keep, listeners, lock } = descriptors(daemon);
   const extraOutput = new Map([[request.reply.conn, encodeFrame(request.reply.frame)]]);
   const stream = dumpDaemon(daemon, { version: request.version, descriptors: map, includeInFlight: true, extraOutput });
   const file = stateFile(daemon.options.rundir);
@@ -173,7 +176,7 @@ export async function reexecUpdate(daemon: LiveUpdateHost, request: UpdateReques
   };
   const kept = [...keep, copy];
   const previous = currentImage(request.daemonArgs);
-  const env = imageEnv({ [KEPT_FDS_ENV]: kept.join(','), [KEPT_LISTENERS_ENV]: listeners, [STATE_COPY_ENV]: '1' });
+  const env = imageEnv({ [KEPT_FDS_ENV]: kept.join(','), [KEPT_LISTENERS_ENV]: listeners, [KEPT_LOCK_ENV]: lock, [STATE_COPY_ENV]: '1' });
   const guard = (pid: number) =>
     startGuard({ pid, timeoutMs: request.timeoutMs, keepFds: kept, execPath: previous.execPath, args: previous.args, env: { ...env, [FALLBACK_ENV]: '1' } });
   const successor: SuccessorOptions = {
@@ -196,6 +199,7 @@ export async function reexecUpdate(daemon: LiveUpdateHost, request: UpdateReques
   } catch (e) {
     return giveUp(`could not start the new image: ${(e as Error).message}`);
   }
+  daemon.runLock?.handTo(pid);
   try {
     guard(pid);
   } catch (e) {
