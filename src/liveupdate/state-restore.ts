@@ -21,6 +21,7 @@ import { recordSite } from '../stream/body-reader.js';
 import { StreamChecker } from '../stream/stream-check.js';
 import { StreamError } from '../stream/stream-error.js';
 import { iterateStream, readHeader } from '../stream/stream-reader.js';
+import { checkSavedClient } from './saved-client-check.js';
 import { committedNodeFrom, touchedFrom, transactionFrom, watchFrom } from './record-values.js';
 
 /** Where the restored daemon finds the sockets the stream refers to. */
@@ -139,7 +140,7 @@ export function restoreDaemon(options: DaemonOptions, stream: Buffer, sockets: S
       for (const [path, perms] of sim.specialPerms) importer.setSpecialPerms(path, perms);
       for (const { path, entries } of sim.wideDomids) importer.widenDomids(path, entries);
       const saved = new Map(sim.connections.map((c) => [c.connId, c.client]));
-      for (const [connId, conn] of conns) conn.client = saved.get(connId) ?? conn.client;
+      for (const [connId, conn] of conns) conn.client = sameConnection(conn.client, saved.get(connId));
     } else {
       for (const d of domains.values()) importer.setDomain(d);
     }
@@ -166,6 +167,16 @@ function clientFrom(r: ConnectionRecord): SavedRequester {
     target: r.connType === 'ring' && r.tdomid !== DOMID_INVALID ? r.tdomid : undefined,
     nextTransactionId: 1, transactionsSince: 0, ignored: false, watches: [], transactions: [],
   };
+}
+
+/** The simulator's whole saved client for a CONNECTION_DATA, which must describe the same connection. */
+function sameConnection(standard: SavedRequester, whole: SavedRequester | undefined): SavedRequester {
+  if (!whole) return standard;
+  checkSavedClient(whole);
+  if (whole.ring !== standard.ring || (standard.ring && whole.domid !== standard.domid)) {
+    throw new Error(`xenstored-sim state: a connection is ${whole.ring ? `domain ${String(whole.domid)}'s ring` : 'a socket'}, its CONNECTION_DATA says ${standard.ring ? `domain ${standard.domid}'s ring` : 'a socket'}`);
+  }
+  return whole;
 }
 
 /** The quotas this daemon knows, by name; others are ignored, as C does. */
