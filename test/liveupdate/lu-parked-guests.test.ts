@@ -6,6 +6,8 @@
  * the holder still there — exactly as without the update. Both ways: a
  * real re-exec of the CLI daemon, and the in-process update.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSimWithDaemon } from '../../src/testing/start-sim.js';
 import { WireClient } from '../../src/testing/wire-client.js';
@@ -55,6 +57,41 @@ async function reexecSubject(args: string[]): Promise<Subject> {
   };
 }
 
+/**
+ * A new image that passes the dry run, then exits: the guard starts the
+ * previous image again (a new pid) on the kept copy of the state.
+ */
+async function fallbackSubject(args: string[]): Promise<Subject> {
+  const s = await reexecSubject(args);
+  const rundir = path.dirname(s.guestSocket.replace(/\/domain\/5$/, '/domain'));
+  // The daemon the pid file names when the test ends is the previous image started again.
+  cleanups.push(() => {
+    try {
+      process.kill(Number(fs.readFileSync(path.join(rundir, 'xenstored.pid'), 'utf8')), 'SIGTERM');
+    } catch {
+      // gone already
+    }
+  });
+  const image = path.join(rundir, 'exits.sh');
+  fs.writeFileSync(image, [
+    '#!/bin/sh',
+    `for a; do [ "$a" = --check-stream ] && exec '${process.execPath}' '${SIM_CLI}' "$@"; done`,
+    'exit 3',
+    '',
+  ].join('\n'), { mode: 0o755 });
+  return {
+    ...s,
+    liveUpdate: async () => {
+      const pidFile = path.join(rundir, 'xenstored.pid');
+      const before = fs.readFileSync(pidFile, 'utf8');
+      expect((await s.dom0.call(T.CONTROL, `live-update\0-f\0${image}\0`)).text).toBe('OK\0');
+      // The previous image, started again, sends the reply.
+      expect((await s.dom0.call(T.CONTROL, 'live-update\0-s\0-t\x0010\0')).text).toBe('OK\0');
+      expect(fs.readFileSync(pidFile, 'utf8')).not.toBe(before);
+    },
+  };
+}
+
 async function inProcessSubject(args: string[]): Promise<Subject> {
   const sim = await startSimWithDaemon({ args });
   cleanups.push(() => sim.handle.stop());
@@ -82,6 +119,7 @@ async function holderRoundTrips(holder: WireClient): Promise<void> {
 
 describe.each([
   ['a real re-exec', reexecSubject],
+  ['a re-exec whose new image exits (falling back to the previous image)', fallbackSubject],
   ['the in-process live update', inProcessSubject],
 ])('guest clients waiting for the ring across %s', (_name, subject) => {
   it('are admitted after it in the order they came, each once the one before has gone', async () => {
