@@ -75,7 +75,7 @@ function connectAs(uid: number, socketPath: string): Promise<string> {
 }
 
 describe('modes whatever the umask (started under umask 000)', () => {
-  it('main socket 0600, domain directory 0700 and its sockets 0600, pid file, dumps and logs 0600', async () => {
+  it('main socket 0600, domain directory 0700 and its sockets 0600, pid file, run directory lock, dumps and logs 0600', async () => {
     const rundir = tempDir(0o755);
     const pidFile = path.join(rundir, 'pid');
     const sim = await started({ rundir, umask: 0, args: ['-F', pidFile] });
@@ -86,8 +86,8 @@ describe('modes whatever the umask (started under umask 000)', () => {
     }
     expect({
       socket: mode(sim.socketPath), domainDir: mode(path.join(rundir, 'domain')), domainSocket: mode(sim.domainSocket(5)), pid: mode(pidFile),
-      dump: mode(path.join(rundir, 'all.xs')), exported: mode(path.join(rundir, 'dom5.xs')), memreport: mode(path.join(rundir, 'mem.txt')), trace: mode(path.join(rundir, 'trace.log')),
-    }).toEqual({ socket: 0o600, domainDir: 0o700, domainSocket: 0o600, pid: 0o600, dump: 0o600, exported: 0o600, memreport: 0o600, trace: 0o600 });
+      lock: mode(path.join(rundir, 'xenstored.pid')), dump: mode(path.join(rundir, 'all.xs')), exported: mode(path.join(rundir, 'dom5.xs')), memreport: mode(path.join(rundir, 'mem.txt')), trace: mode(path.join(rundir, 'trace.log')),
+    }).toEqual({ socket: 0o600, domainDir: 0o700, domainSocket: 0o600, pid: 0o600, lock: 0o600, dump: 0o600, exported: 0o600, memreport: 0o600, trace: 0o600 });
   });
 
   // Switching user needs root; CI runs as root, where this must run and pass.
