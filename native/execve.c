@@ -13,12 +13,16 @@
  *   execve(path, argv, env, keepFds)      -> never returns on success
  *     argv is the complete vector including argv[0];
  *     env is either { NAME: value } or [ "NAME=value", ... ].
+ *   tryLock(fd)                           -> boolean: flock(fd, LOCK_EX|LOCK_NB)
+ *     taken (true) or held by another open file description (false); the
+ *     lock lives as long as the open file description, across execve(2) too.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <node_api.h>
@@ -322,12 +326,29 @@ fail:
   return NULL;
 }
 
+static napi_value TryLock(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  int fd, r;
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0)
+    return throw_type(env, "fd must be a non-negative integer");
+  do r = flock(fd, LOCK_EX | LOCK_NB);
+  while (r < 0 && errno == EINTR);
+  if (r < 0 && errno != EWOULDBLOCK) return throw_errno(env, errno, "flock", NULL);
+  NAPI_OK(napi_get_boolean(env, r == 0, &result));
+  return result;
+fail:
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
       {"getCloexec", NULL, GetCloexec, NULL, NULL, NULL, napi_enumerable, NULL},
       {"clearCloexec", NULL, ClearCloexec, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setCloexec", NULL, SetCloexec, NULL, NULL, NULL, napi_enumerable, NULL},
       {"execve", NULL, Execve, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"tryLock", NULL, TryLock, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof *props, props) != napi_ok)
     return NULL;

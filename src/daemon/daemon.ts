@@ -23,11 +23,12 @@ import { Store } from '../store/store.js';
 import type { QuotaName } from '../store/quotas.js';
 import { runControl, type ControlExtension, type ControlHost } from './control.js';
 import type { DaemonOptions } from './options.js';
-import { ParkedGuests, type ParkingHost } from './parked-guests.js';
+import { ParkedGuests, type ParkedGuest, type ParkingHost } from './parked-guests.js';
 import { PollWindow } from './poll-window.js';
 import { writePrivateFile } from './private-files.js';
 import { RequestScheduler, type RequestHost } from './request-scheduler.js';
-import { ensurePrivateDir, listenMainSocket, listenOwnerOnly, prepareRunDir, removeSocketFile } from './run-dir.js';
+import { accepting, claimSocketPath, ensurePrivateDir, listenMainSocket, listenOwnerOnly, prepareRunDir, removeSocketFile } from './run-dir.js';
+import { RunDirLock, runLockFile } from './run-lock.js';
 import { eventLine, frameLine, logLine, TraceLog } from './trace.js';
 import { quotaFor } from '../store/quota-gate.js';
 
@@ -52,7 +53,7 @@ export class Daemon implements Services, ControlHost, RequestHost, ParkingHost {
   private readonly scheduler = new RequestScheduler(this);
   /** The request being handled: its reply and the events it fires count against its sender. */
   private charge: RequestCharge | undefined;
-  private readonly parkedGuests = new ParkedGuests(this);
+  private readonly parkedGuests: ParkedGuests;
   readonly controlExtensions = new Map<string, ControlExtension>();
   readonly traceSwitches = new Set<string>(['obj', 'io']);
   readonly quotaMaxSeen = new Map<QuotaName, number>();
@@ -65,6 +66,8 @@ export class Daemon implements Services, ControlHost, RequestHost, ParkingHost {
    */
   readonly keptListeners = new Map<string, net.Server>();
   readonly inheritedListeners = new Map<string, number>();
+  /** This daemon's hold on its run directory (taken by listen(), or handed over by a live update). */
+  runLock: RunDirLock | undefined;
 
   constructor(
     readonly options: DaemonOptions,
@@ -88,6 +91,7 @@ export class Daemon implements Services, ControlHost, RequestHost, ParkingHost {
       if (this.tracing) this.traced(eventLine(client.serial, eventPath, token));
     };
     this.pollWindow = new PollWindow(options.pollWindowUs / 1000);
+    this.parkedGuests = new ParkedGuests(this, options.guestPatienceMs);
     if (options.traceFile) this.setTraceFile(options.traceFile);
     for (const client of this.store.clients.values()) if (client.domain) this.connectionFor(client);
   }
@@ -95,18 +99,32 @@ export class Daemon implements Services, ControlHost, RequestHost, ParkingHost {
   // --- sockets ---------------------------------------------------------------
 
   /**
-   * Binds the main socket, after checking the run directory and that no
-   * daemon listens there already (a stale socket is removed), and writes
-   * the pid file.
+   * Binds the main socket, after checking the run directory, locking it
+   * (RunDirLock) and checking that no daemon listens on the socket already
+   * (a stale socket is removed), and writes the pid file.
    */
   async listen(): Promise<void> {
     const { rundir, socketPath } = this.options;
-    await prepareRunDir(rundir, socketPath, this.domainDir);
-    const server = net.createServer((socket) => this.acceptSocket(socket));
-    await listenMainSocket(server, socketPath, (l) => this.log(l));
-    this.mainServer = server;
+    prepareRunDir(rundir, socketPath, this.domainDir);
+    const lock = await RunDirLock.acquire(rundir, () => accepting(socketPath));
+    try {
+      await claimSocketPath(socketPath);
+      const server = net.createServer((socket) => this.acceptSocket(socket));
+      await listenMainSocket(server, socketPath, (l) => this.log(l));
+      this.mainServer = server;
+    } catch (e) {
+      lock.release();
+      throw e;
+    }
+    this.runLock = lock;
     for (const client of this.store.clients.values()) if (client.domain) this.openDomainSocket(client);
-    if (this.options.pidFile) writePrivateFile(this.options.pidFile, `${process.pid}\n`);
+    this.writePidFile();
+  }
+
+  /** --pid-file, unless it names the run directory's own pid file (the lock, kept up to date by itself). */
+  writePidFile(): void {
+    const { pidFile } = this.options;
+    if (pidFile && pidFile !== runLockFile(this.options.rundir)) writePrivateFile(pidFile, `${process.pid}\n`);
   }
 
   /** Adopts an already listening server (live update hands one over). */
@@ -169,7 +187,7 @@ export class Daemon implements Services, ControlHost, RequestHost, ParkingHost {
    * successor can take them over; this daemon is inert afterwards.
    */
   release(): void {
-    this.parkedGuests.dismissAll();
+    this.parkedGuests.handOver();
     for (const conn of this.connections.values()) {
       // Whatever this daemon held back is in the dump; the successor reads on.
       conn.startReading();
@@ -349,6 +367,20 @@ export class Daemon implements Services, ControlHost, RequestHost, ParkingHost {
     this.guestHangUps.set(socket, gone);
   }
 
+  /** Guest clients waiting for their domain's ring, as a live update hands them over. */
+  parkedGuestsSaved(): ParkedGuest[] {
+    return this.parkedGuests.saved();
+  }
+
+  /**
+   * A waiting guest client handed over by a live update: it waits on, in
+   * the order restored, and is admitted at once if the ring is free.
+   */
+  parkGuest(client: Requester, socket: net.Socket, waitedMs: number, first: Buffer): void {
+    this.parkedGuests.park(client, socket, waitedMs, first);
+    this.parkedGuests.ringFreed(client);
+  }
+
   /** Answers the refused client's first request with EBUSY, then hangs up. */
   refuse(client: Requester, socket: net.Socket, first: Buffer): void {
     this.log(`refusing a guest client: domain ${client.domid} already has a client connected`);
@@ -434,7 +466,10 @@ export class Daemon implements Services, ControlHost, RequestHost, ParkingHost {
       await new Promise<void>((resolve) => this.mainServer!.close(() => resolve()));
       removeSocketFile(this.options.socketPath);
     }
-    if (this.options.pidFile) fs.rmSync(this.options.pidFile, { force: true });
+    const { pidFile } = this.options;
+    if (pidFile && pidFile !== runLockFile(this.options.rundir)) fs.rmSync(pidFile, { force: true });
+    this.runLock?.release();
+    this.runLock = undefined;
     this.trace?.close();
   }
 }

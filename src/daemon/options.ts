@@ -6,6 +6,7 @@ import { isXenVersion, type XenVersion } from '../store/compat.js';
 import { isQuotaName, type Quotas } from '../store/quotas.js';
 import { atoi } from '../store/numbers.js';
 import path from 'node:path';
+import { GUEST_PATIENCE_MS } from './parked-guests.js';
 
 export interface DaemonOptions {
   compat: XenVersion;
@@ -28,6 +29,8 @@ export interface DaemonOptions {
   watchEventTimeoutMs: number;
   /** How long to keep polling for a lone client's next request before sleeping (0: never). */
   pollWindowUs: number;
+  /** How long a guest client waits for its domain's ring, held by another client, before EBUSY. */
+  guestPatienceMs: number;
   /** Serve the sandbox page here (--ui). */
   ui: { host: string; port: number } | undefined;
 }
@@ -57,6 +60,8 @@ export const USAGE = `usage: xenstored-sim [options]
   -F, --pid-file FILE      write the pid here        -T, --trace-file FILE  log requests, replies, watch events
   --poll-window-us N       after answering a lone client, poll this long for its next
                            request before sleeping (default ${DEFAULT_POLL_WINDOW_US}; 0 turns it off)
+  --guest-patience-ms N    a guest client connecting while another holds its domain's ring
+                           waits this long for it before EBUSY (default ${GUEST_PATIENCE_MS})
   -V, --verbose            the trace on stderr too   -N, -D, -I, -R       accepted for compatibility
   --ui [HOST:]PORT         serve the sandbox page (default host 127.0.0.1; port 0: any free one)
   -H, --help               this text
@@ -70,7 +75,7 @@ const SHORT: Record<string, string> = {
   Q: 'quota', q: 'quota-soft', w: 'timeout', F: 'pid-file', T: 'trace-file', V: 'verbose', K: 'keep-orphans',
   H: 'help', h: 'help', N: 'no-fork', D: 'no-domain-init', P: 'output-pid', R: 'no-recovery', I: 'internal-db', U: 'live-update',
 };
-const TAKES_VALUE = new Set(['socket', 'compat', 'restore', 'check-stream', 'entry-nb', 'entry-size', 'watch-nb', 'transaction', 'perm-nb', 'path-max', 'quota', 'quota-soft', 'timeout', 'pid-file', 'trace-file', 'poll-window-us', 'ui']);
+const TAKES_VALUE = new Set(['socket', 'compat', 'restore', 'check-stream', 'entry-nb', 'entry-size', 'watch-nb', 'transaction', 'perm-nb', 'path-max', 'quota', 'quota-soft', 'timeout', 'pid-file', 'trace-file', 'poll-window-us', 'guest-patience-ms', 'ui']);
 const QUOTA_FLAGS: Record<string, keyof Quotas> = {
   'entry-nb': 'nodes', 'entry-size': 'node-size', 'watch-nb': 'watches', transaction: 'transactions', 'perm-nb': 'node-permissions', 'path-max': 'path-max',
 };
@@ -86,6 +91,12 @@ function number(name: string, text: string): number {
   return atoi(text);
 }
 
+function nonNegative(name: string, text: string): number {
+  const n = number(name, text);
+  if (n < 0) throw new DaemonUsageError(`--${name} must not be negative, got ${n}`);
+  return n;
+}
+
 /** Parses argv (without node and script); throws DaemonUsageError, or HelpRequested for --help. */
 export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): DaemonOptions {
   const rundir = defaultRundir(env);
@@ -93,7 +104,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
     compat: 'master', rundir, socketPath: path.join(rundir, 'socket'), quotas: {}, softMemory: undefined,
     implicitDomains: true, keepOrphans: false, pidFile: undefined, traceFile: undefined, verbose: false,
     restoreFile: undefined, liveUpdate: false, checkStream: undefined, pollWindowUs: DEFAULT_POLL_WINDOW_US,
-    watchEventTimeoutMs: DEFAULT_WATCH_EVENT_TIMEOUT_MS,
+    watchEventTimeoutMs: DEFAULT_WATCH_EVENT_TIMEOUT_MS, guestPatienceMs: GUEST_PATIENCE_MS,
     ui: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -147,12 +158,8 @@ function apply(options: DaemonOptions, name: string, value: string | undefined):
     }
     case 'pid-file': options.pidFile = path.resolve(value!); return;
     case 'trace-file': options.traceFile = path.resolve(value!); return;
-    case 'poll-window-us': {
-      const us = number(name, value!);
-      if (us < 0) throw new DaemonUsageError(`--poll-window-us must not be negative, got ${us}`);
-      options.pollWindowUs = us;
-      return;
-    }
+    case 'poll-window-us': options.pollWindowUs = nonNegative(name, value!); return;
+    case 'guest-patience-ms': options.guestPatienceMs = nonNegative(name, value!); return;
     case 'ui': options.ui = uiAddress(value!); return;
     case 'verbose': options.verbose = true; return;
     case 'keep-orphans': options.keepOrphans = true; return;

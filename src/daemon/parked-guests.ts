@@ -10,10 +10,15 @@
  * holder with unread output, only when a write to it fails), and it is
  * closer to a real guest, whose kernel multiplexes all its processes onto
  * the one ring.
+ *
+ * A live update carries the newcomers over (see {@link ParkedGuests.saved}):
+ * each one's socket, its place in its queue, how long it has waited and the
+ * bytes of its first request already read, so that the new image admits or
+ * refuses it exactly as this one would have.
  */
 import type net from 'node:net';
 import type { Requester } from '../store/requester.js';
-import { resumeReading, stopReading } from '../protocol/unix-transport.js';
+import { resumeReading, stopReading, undeliveredInput } from '../protocol/unix-transport.js';
 
 /** How long a newcomer waits for the holder of its domain's ring to go. */
 export const GUEST_PATIENCE_MS = 1000;
@@ -30,9 +35,23 @@ export interface ParkingHost {
 interface Parked {
   socket: net.Socket;
   timer: NodeJS.Timeout;
+  /** When it started waiting (performance.now()), less any wait before a live update. */
+  since: number;
   onClose: () => void;
+  onError: () => void;
   /** Set once patience ran out: the socket is read, to judge its first request. */
   onFirstRequest?: (first: Buffer) => void;
+  /** Its first request's bytes, read by a previous image, not yet judged. */
+  first?: Buffer;
+}
+
+/** A waiting newcomer as a live update hands it over, in its domain's queue order. */
+export interface ParkedGuest {
+  client: Requester;
+  socket: net.Socket;
+  waitedMs: number;
+  /** Bytes of its first request already read from the socket (empty while it is not read). */
+  first: Buffer;
 }
 
 export class ParkedGuests {
@@ -44,17 +63,24 @@ export class ParkedGuests {
     private readonly patienceMs = GUEST_PATIENCE_MS,
   ) {}
 
-  /** Holds `socket` back until `client`'s ring is free or patience runs out. */
-  park(client: Requester, socket: net.Socket): void {
+  /**
+   * Holds `socket` back until `client`'s ring is free or patience runs out;
+   * a newcomer handed over by a live update comes with the time it has
+   * waited already and any bytes of its first request read before.
+   */
+  park(client: Requester, socket: net.Socket, waitedMs = 0, first?: Buffer): void {
     stopReading(socket);
     const parked: Parked = {
       socket,
-      timer: setTimeout(() => this.outOfPatience(client, parked), this.patienceMs),
+      since: performance.now() - waitedMs,
+      timer: setTimeout(() => this.outOfPatience(client, parked), Math.max(0, this.patienceMs - waitedMs)),
       onClose: () => this.unpark(client, parked),
+      onError: () => socket.destroy(),
+      ...(first && first.length > 0 ? { first } : {}),
     };
     parked.timer.unref();
     socket.once('close', parked.onClose);
-    socket.on('error', () => socket.destroy());
+    socket.on('error', parked.onError);
     const queue = this.queues.get(client);
     if (queue) queue.push(parked);
     else this.queues.set(client, [parked]);
@@ -65,7 +91,7 @@ export class ParkedGuests {
     for (let next = this.queues.get(client)?.[0]; next && this.host.ringFree(client); next = this.queues.get(client)?.[0]) {
       this.unpark(client, next);
       if (next.socket.destroyed) continue;
-      this.host.admit(client, next.socket);
+      this.host.admit(client, next.socket, next.first);
       resumeReading(next.socket);
     }
   }
@@ -82,6 +108,24 @@ export class ParkedGuests {
     for (const client of [...this.queues.keys()]) this.dismiss(client);
   }
 
+  /** Every newcomer waiting, queue by queue, longest waiting first: what a live update hands over. */
+  saved(): ParkedGuest[] {
+    const now = performance.now();
+    return [...this.queues].flatMap(([client, queue]) =>
+      queue.map((p) => ({ client, socket: p.socket, waitedMs: now - p.since, first: Buffer.concat([p.first ?? Buffer.alloc(0), undeliveredInput(p.socket)]) })));
+  }
+
+  /** Lets go of every newcomer without hanging up: a successor has taken them over. */
+  handOver(): void {
+    for (const [client, queue] of [...this.queues]) {
+      for (const parked of [...queue]) {
+        this.unpark(client, parked);
+        parked.socket.off('error', parked.onError);
+        stopReading(parked.socket);
+      }
+    }
+  }
+
   /**
    * The holder is still there: the newcomer is judged at its first request
    * (EBUSY, unless the ring has come free by then). It stays in the queue
@@ -93,6 +137,11 @@ export class ParkedGuests {
       if (this.host.ringFree(client)) this.host.admit(client, parked.socket, first);
       else this.host.refuse(client, parked.socket, first);
     };
+    if (parked.first) {
+      parked.onFirstRequest(parked.first);
+      resumeReading(parked.socket);
+      return;
+    }
     parked.socket.once('data', parked.onFirstRequest);
     resumeReading(parked.socket);
   }

@@ -20,7 +20,7 @@ const LONGEST_DOMAIN_SOCKET_NAME = String(DOMID_FIRST_RESERVED - 1);
 /** A run directory or socket path the daemon will not use; the message says what to do. */
 export class RunDirError extends Error {}
 
-const CHOOSE_ANOTHER = 'choose another run directory (XENSTORED_RUNDIR) or socket (--socket)';
+export const CHOOSE_ANOTHER = 'choose another run directory (XENSTORED_RUNDIR) or socket (--socket)';
 
 function checkSocketPathLength(socketPath: string, bound = socketPath): void {
   const bytes = Buffer.byteLength(bound);
@@ -80,7 +80,7 @@ function checkParents(dir: string): void {
   }
 }
 
-function lstatIfAny(file: string): fs.Stats | undefined {
+export function lstatIfAny(file: string): fs.Stats | undefined {
   try {
     return fs.lstatSync(file);
   } catch (e) {
@@ -90,7 +90,7 @@ function lstatIfAny(file: string): fs.Stats | undefined {
 }
 
 /** Does some process accept connections on this socket? */
-function accepting(socketPath: string): Promise<boolean> {
+export function accepting(socketPath: string): Promise<boolean> {
   return new Promise((resolve, reject) => {
     const probe = net.createConnection(socketPath, () => {
       probe.destroy();
@@ -109,7 +109,7 @@ function accepting(socketPath: string): Promise<boolean> {
  * (nobody accepts on it), which is removed. A live daemon's socket, and
  * anything that is not a socket, are left alone and refused.
  */
-async function claimSocketPath(socketPath: string): Promise<void> {
+export async function claimSocketPath(socketPath: string): Promise<void> {
   const found = lstatIfAny(socketPath);
   if (!found) return;
   if (!found.isSocket()) {
@@ -185,10 +185,10 @@ export async function listenMainSocket(server: net.Server, socketPath: string, l
 /**
  * Checks and prepares everything the daemon will bind and write before it
  * binds: the socket paths' lengths (the main socket and the longest guest
- * domain socket), the run directory and the socket's directory, and the
- * socket path itself.
+ * domain socket), the run directory and the socket's directory. The socket
+ * path itself is claimed (claimSocketPath) once the run directory is locked.
  */
-export async function prepareRunDir(rundir: string, socketPath: string, domainDir: string): Promise<void> {
+export function prepareRunDir(rundir: string, socketPath: string, domainDir: string): void {
   checkMainSocketPaths(socketPath);
   checkSocketPathLength(path.join(domainDir, LONGEST_DOMAIN_SOCKET_NAME));
   ensurePrivateDir(rundir);
@@ -197,5 +197,4 @@ export async function prepareRunDir(rundir: string, socketPath: string, domainDi
     fs.mkdirSync(socketDir, { recursive: true, mode: 0o700 });
     checkParents(fs.realpathSync(socketDir));
   }
-  await claimSocketPath(socketPath);
 }

@@ -95,6 +95,8 @@ export interface ExecAddon {
     env: Readonly<Record<string, string>> | readonly string[],
     keepFds: readonly number[],
   ): never;
+  /** flock(fd, LOCK_EX | LOCK_NB): true when taken, false when another open file holds it. */
+  tryLock(fd: number): boolean;
 }
 
 /** What to run as the successor and which descriptors it gets. */

@@ -7,6 +7,8 @@
 import type net from 'node:net';
 import type { ControlExtension } from '../daemon/control.js';
 import type { DaemonOptions } from '../daemon/options.js';
+import type { ParkedGuest } from '../daemon/parked-guests.js';
+import type { RunDirLock } from '../daemon/run-lock.js';
 import type { Connection } from '../protocol/connection.js';
 import type { Frame } from '../protocol/frame.js';
 import type { Requester } from '../store/requester.js';
@@ -24,6 +26,10 @@ export interface LiveUpdateHost {
   /** Listening sockets besides XenStore's (the sandbox page) that a live update carries over, by name. */
   readonly keptListeners: ReadonlyMap<string, net.Server>;
   socketOf(conn: Connection): net.Socket | undefined;
+  /** The daemon's hold on its run directory, which a live update keeps. */
+  readonly runLock: RunDirLock | undefined;
+  /** Guest clients waiting for their domain's ring (not yet connections), in queue order. */
+  parkedGuestsSaved(): ParkedGuest[];
   domainListener(domid: number): net.Server | undefined;
   /** A ring connection was (re)set, as by INTRODUCE: discard its I/O, make sure its socket exists. */
   connectionReset(client: Requester): void;

@@ -26,14 +26,18 @@ export function liveUpdateInProcess(old: Daemon, log?: (line: string) => void): 
   const kept = dumpedConnections(old).map((conn) => old.socketOf(conn));
   const listeners = new Map([...old.store.domains.all()].map((d) => [d.domid, old.domainListener(d.domid)]));
   const server = old.server;
+  const parked = old.parkedGuestsSaved().map((p) => p.socket);
   const sockets: SocketSource = {
     listening: () => server,
     socket: (_r, i) => resumed(kept[i]),
     guest: (_s, i) => resumed(kept[i]),
     domainListener: (domid) => listeners.get(domid),
+    parked: (_p, i) => parked[i],
   };
   old.release();
   const { daemon, replay } = restoreDaemon(old.options, stream, sockets, log);
+  daemon.runLock = old.runLock;
+  old.runLock = undefined;
   replay();
   return daemon;
 }

@@ -5,7 +5,6 @@
  * that file. Wall clock, because the marks come from two process images.
  * Without the variable every mark is a no-op.
  */
-import { performance } from 'node:perf_hooks';
 import { appendPrivateFile } from '../daemon/private-files.js';
 
 export const PAUSE_TRACE_ENV = 'XENSTORED_SIM_LU_TRACE';
@@ -14,6 +13,8 @@ export const PAUSE_TRACE_ENV = 'XENSTORED_SIM_LU_TRACE';
 export function markPause(name: string, at?: number): void {
   const file = process.env[PAUSE_TRACE_ENV];
   if (!file) return;
+  // node:perf_hooks loads only when tracing: it costs every start a few ms.
+  const { performance } = process.getBuiltinModule('node:perf_hooks');
   const ms = at ?? performance.timeOrigin + performance.now();
   try {
     appendPrivateFile(file, `${name} ${ms.toFixed(3)}\n`);
@@ -29,6 +30,7 @@ export function markPause(name: string, at?: number): void {
  */
 export function markNodeStart(): void {
   if (!process.env[PAUSE_TRACE_ENV]) return;
+  const { performance } = process.getBuiltinModule('node:perf_hooks');
   const t = performance.nodeTiming;
   markPause('node started', performance.timeOrigin);
   markPause('v8 up', performance.timeOrigin + t.v8Start);

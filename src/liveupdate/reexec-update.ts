@@ -27,6 +27,8 @@ export function stateFile(rundir: string): string {
 export const KEPT_FDS_ENV = 'XENSTORED_SIM_LU_KEPT';
 /** Environment: other kept listeners (the sandbox page), as name=fd pairs, old image's numbers. */
 export const KEPT_LISTENERS_ENV = 'XENSTORED_SIM_LU_LISTENERS';
+/** Environment: the run directory's flock-ed lock descriptor (RunDirLock), old image's number. */
+export const KEPT_LOCK_ENV = 'XENSTORED_SIM_LU_LOCK';
 /** Environment: how to start the previous image again if the new one cannot restore. */
 export const PREVIOUS_IMAGE_ENV = 'XENSTORED_SIM_LU_PREVIOUS';
 
@@ -61,7 +63,7 @@ export function currentImage(daemonArgs: string[]): Image {
   return { execPath: process.execPath, args: [...process.execArgv, process.argv[1]!, ...daemonArgs] };
 }
 
-function descriptors(daemon: LiveUpdateHost): { map: Descriptors; keep: number[]; listeners: string } {
+function descriptors(daemon: LiveUpdateHost): { map: Descriptors; keep: number[]; listeners: string; lock: string } {
   const keep: number[] = [];
   const track = (fd: number | undefined): number => {
     if (fd === undefined) return -1;
@@ -75,24 +77,24 @@ function descriptors(daemon: LiveUpdateHost): { map: Descriptors; keep: number[]
       return undefined;
     }
   };
+  const trackOrNull = (h: Parameters<typeof fdOf>[0] | undefined): number | null => {
+    const fd = track(safeFd(h));
+    return fd < 0 ? null : fd;
+  };
   const map: Descriptors = {
     listening: track(safeFd(daemon.server)),
     socket: (conn) => track(safeFd(daemon.socketOf(conn))),
-    guest: (conn) => {
-      const fd = track(safeFd(daemon.socketOf(conn)));
-      return fd < 0 ? null : fd;
-    },
-    domainListener: (domid) => {
-      const fd = track(safeFd(daemon.domainListener(domid)));
-      return fd < 0 ? null : fd;
-    },
+    guest: (conn) => trackOrNull(daemon.socketOf(conn)),
+    domainListener: (domid) => trackOrNull(daemon.domainListener(domid)),
+    parked: (socket) => trackOrNull(socket),
   };
   const listeners: string[] = [];
   for (const [name, server] of daemon.keptListeners) {
     const fd = safeFd(server);
     if (fd !== undefined) listeners.push(`${name}=${track(fd)}`);
   }
-  return { map, keep, listeners: listeners.join(',') };
+  const lockFd = daemon.runLock?.fd;
+  return { map, keep, listeners: listeners.join(','), lock: lockFd === undefined ? '' : String(track(lockFd)) };
 }
 
 export interface UpdateRequest {
@@ -172,7 +174,7 @@ export async function reexecUpdate(daemon: LiveUpdateHost, request: UpdateReques
   }
   // From here to exec everything happens in one turn: nothing can arrive in between.
   markPause('pause begins');
-  const { map, keep, listeners } = descriptors(daemon);
+  const { map, keep, listeners, lock } = descriptors(daemon);
   const extraOutput = new Map([[request.reply.conn, encodeFrame(request.reply.frame)]]);
   const stream = dumpDaemon(daemon, { version: request.version, descriptors: map, includeInFlight: true, extraOutput });
   markPause('dumped');
@@ -199,7 +201,7 @@ export async function reexecUpdate(daemon: LiveUpdateHost, request: UpdateReques
     execPath: guarded.execPath,
     argv: guarded.args,
     keepFds: kept,
-    env: imageEnv({ [KEPT_FDS_ENV]: kept.join(','), [KEPT_LISTENERS_ENV]: listeners, [STATE_COPY_ENV]: '1', [PREVIOUS_IMAGE_ENV]: JSON.stringify(previous) }),
+    env: imageEnv({ [KEPT_FDS_ENV]: kept.join(','), [KEPT_LISTENERS_ENV]: listeners, [KEPT_LOCK_ENV]: lock, [STATE_COPY_ENV]: '1', [PREVIOUS_IMAGE_ENV]: JSON.stringify(previous) }),
   };
   markPause('exec');
   if (reexec) {
@@ -209,11 +211,13 @@ export async function reexecUpdate(daemon: LiveUpdateHost, request: UpdateReques
       return giveUp(`exec failed: ${(e as Error).message}`);
     }
   }
+  let pid: number;
   try {
-    spawnSuccessor(successor);
+    pid = spawnSuccessor(successor).pid!;
   } catch (e) {
     return giveUp(`could not start the new image: ${(e as Error).message}`);
   }
+  daemon.runLock?.handTo(pid);
   daemon.log('live update: handed over to a spawned successor (no re-exec addon); the pid changes');
   process.exit(0);
 }

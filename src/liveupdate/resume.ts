@@ -9,11 +9,12 @@ import fs from 'node:fs';
 import net from 'node:net';
 import type { Daemon } from '../daemon/daemon.js';
 import type { DaemonOptions } from '../daemon/options.js';
-import { readFileNoFollow, writePrivateFile } from '../daemon/private-files.js';
+import { readFileNoFollow } from '../daemon/private-files.js';
+import { RunDirLock } from '../daemon/run-lock.js';
 import { adoptConnectedSocket } from './adopt-fds.js';
 import { INHERITED_FDS_ENV, reexecAvailable, reexecSelf, spawnSuccessor, takeInheritedFds } from './exec-image.js';
 import { FALLBACK_ENV, inheritedStateCopy, readStateCopy, releaseGuard } from './handover-guard.js';
-import { KEPT_FDS_ENV, KEPT_LISTENERS_ENV, PREVIOUS_IMAGE_ENV, stateFile, type Image } from './reexec-update.js';
+import { KEPT_FDS_ENV, KEPT_LISTENERS_ENV, KEPT_LOCK_ENV, PREVIOUS_IMAGE_ENV, stateFile, type Image } from './reexec-update.js';
 import { restoreDaemon, type SocketSource } from './state-restore.js';
 import { markNodeStart, markPause } from './pause-trace.js';
 
@@ -51,6 +52,10 @@ export function resumeAfterUpdate(options: DaemonOptions, log: (line: string) =>
       const fd = fdFor(s?.listenerFd);
       return fd === undefined ? undefined : listenOnFd(fd);
     },
+    parked: (p) => {
+      const fd = fdFor(p.fd);
+      return fd === undefined ? undefined : adoptConnectedSocket(fd);
+    },
   };
   // A previous image started again reads the copy the old image kept: state_dump may be what failed.
   const copy = inheritedStateCopy(inherited);
@@ -73,9 +78,12 @@ export function resumeAfterUpdate(options: DaemonOptions, log: (line: string) =>
     if (name && fd !== undefined) daemon.inheritedListeners.set(name, fd);
   }
   if (copy !== undefined) releaseGuard(copy);
-  if (options.pidFile) writePrivateFile(options.pidFile, `${process.pid}\n`);
+  const lockFd = process.env[KEPT_LOCK_ENV] ? fdFor(Number(process.env[KEPT_LOCK_ENV])) : undefined;
+  daemon.runLock = RunDirLock.inherit(options.rundir, lockFd);
+  daemon.writePidFile();
   delete process.env[KEPT_FDS_ENV];
   delete process.env[KEPT_LISTENERS_ENV];
+  delete process.env[KEPT_LOCK_ENV];
   delete process.env[PREVIOUS_IMAGE_ENV];
   delete process.env[FALLBACK_ENV];
   log(`live update: restored ${daemon.connections.size} connections${fromCopy ? ' into the previous image' : ''}`);

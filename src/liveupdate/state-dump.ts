@@ -4,6 +4,7 @@
  * each connection with its watches and open transactions, the nodes from
  * `/` down, the domains, then xenstored-sim's own additions.
  */
+import type net from 'node:net';
 import type { Connection } from '../protocol/connection.js';
 import type { LiveUpdateHost } from './host.js';
 import { DOMID_INVALID } from '../wire/vocabulary.js';
@@ -23,6 +24,8 @@ export interface Descriptors {
   socket(conn: Connection): number;
   guest(conn: Connection): number | null;
   domainListener(domid: number): number | null;
+  /** A guest client waiting for its domain's ring. */
+  parked(socket: net.Socket): number | null;
 }
 
 export interface DumpOptions {
@@ -116,6 +119,12 @@ export function dumpDaemon(daemon: LiveUpdateHost, options: DumpOptions): Buffer
         specialPerms: [...store.specialPerms],
         connections: simConnections,
         wideDomids,
+        parked: daemon.parkedGuestsSaved().map((p) => ({
+          domid: p.client.domid,
+          fd: fds ? fds.parked(p.socket) : null,
+          waitedMs: p.waitedMs,
+          first: p.first.toString('base64'),
+        })),
       }),
     });
     writer.write({ kind: 'unknown', type: SimRecordType.CHECKSUM, body: encodeChecksum(writer.written()) });

@@ -16,12 +16,13 @@ import type { DomainUpdate } from '../store/domains.js';
 import { StoreImport } from '../store/store-import.js';
 import { isQuotaName, type Quotas } from '../store/quotas.js';
 import type { ConnectionRecord, DecodedRecord, GlobalRecord, QuotaEntry } from '../stream/records.js';
-import { checksumMatches, decodeGenerations, decodeSimState, SimRecordType, type SimConnection, type SimState } from '../stream/sim-extension.js';
+import { checksumMatches, decodeGenerations, decodeSimState, SimRecordType, type SimConnection, type SimParkedGuest, type SimState } from '../stream/sim-extension.js';
 import { recordSite } from '../stream/body-reader.js';
 import { StreamChecker } from '../stream/stream-check.js';
 import { StreamError } from '../stream/stream-error.js';
 import { iterateStream, readHeader } from '../stream/stream-reader.js';
 import { markPause } from './pause-trace.js';
+import { checkSavedClient } from './saved-client-check.js';
 import { committedNodeFrom, touchedFrom, transactionFrom, watchFrom } from './record-values.js';
 
 /** Where the restored daemon finds the sockets the stream refers to. */
@@ -30,6 +31,8 @@ export interface SocketSource {
   socket(record: ConnectionRecord, connIndex: number): net.Socket | undefined;
   guest(sim: SimConnection, connIndex: number): net.Socket | undefined;
   domainListener(domid: number, sim: SimConnection | undefined): net.Server | undefined;
+  /** The socket of the `index`th guest client waiting for its domain's ring. */
+  parked(saved: SimParkedGuest, index: number): net.Socket | undefined;
 }
 
 export const NO_SOCKETS: SocketSource = {
@@ -37,6 +40,7 @@ export const NO_SOCKETS: SocketSource = {
   socket: () => undefined,
   guest: () => undefined,
   domainListener: () => undefined,
+  parked: () => undefined,
 };
 
 export interface Restored {
@@ -138,7 +142,7 @@ export function restoreDaemon(options: DaemonOptions, stream: Buffer, sockets: S
       for (const [path, perms] of sim.specialPerms) importer.setSpecialPerms(path, perms);
       for (const { path, entries } of sim.wideDomids) importer.widenDomids(path, entries);
       const saved = new Map(sim.connections.map((c) => [c.connId, c.client]));
-      for (const [connId, conn] of conns) conn.client = saved.get(connId) ?? conn.client;
+      for (const [connId, conn] of conns) conn.client = sameConnection(conn.client, saved.get(connId));
     } else {
       for (const d of domains.values()) importer.setDomain(d);
     }
@@ -149,10 +153,12 @@ export function restoreDaemon(options: DaemonOptions, stream: Buffer, sockets: S
       made.push([conn, record, made.length]);
     }
     importer.finish(sim?.generation);
+    checkParked(sim?.parked ?? [], made);
     return made;
   });
   markPause('store rebuilt');
   attachSockets(daemon, sockets, global, restored, sim);
+  parkGuests(daemon, sockets, sim?.parked ?? [], restored);
   markPause('sockets adopted');
   const pendingInput = restored.filter(([, record]) => record.inData.length > 0);
   return { daemon, replay: () => pendingInput.forEach(([conn, record]) => daemon.receive(conn, record.inData)) };
@@ -165,6 +171,16 @@ function clientFrom(r: ConnectionRecord): SavedRequester {
     target: r.connType === 'ring' && r.tdomid !== DOMID_INVALID ? r.tdomid : undefined,
     nextTransactionId: 1, transactionsSince: 0, ignored: false, watches: [], transactions: [],
   };
+}
+
+/** The simulator's whole saved client for a CONNECTION_DATA, which must describe the same connection. */
+function sameConnection(standard: SavedRequester, whole: SavedRequester | undefined): SavedRequester {
+  if (!whole) return standard;
+  checkSavedClient(whole);
+  if (whole.ring !== standard.ring || (standard.ring && whole.domid !== standard.domid)) {
+    throw new Error(`xenstored-sim state: a connection is ${whole.ring ? `domain ${String(whole.domid)}'s ring` : 'a socket'}, its CONNECTION_DATA says ${standard.ring ? `domain ${standard.domid}'s ring` : 'a socket'}`);
+  }
+  return whole;
 }
 
 /** The quotas this daemon knows, by name; others are ignored, as C does. */
@@ -188,6 +204,29 @@ function inconsistentAtEnd<T>(offset: number, steps: () => T): T {
     if (e instanceof StreamError) throw e;
     throw new StreamError('XS_STREAM_INCONSISTENT', { offset }, (e as Error).message);
   }
+}
+
+/** Waiting guest clients must wait for a ring this stream has, and say how long they waited. */
+function checkParked(parked: readonly SimParkedGuest[], made: readonly [Connection, ConnectionRecord, number][]): void {
+  const rings = ringsByDomid(made);
+  for (const p of parked) {
+    if (!rings.has(p.domid)) throw new Error(`a guest client waits for domain ${String(p.domid)}, which has no ring connection`);
+    if (typeof p.waitedMs !== 'number' || !(p.waitedMs >= 0)) throw new Error(`a guest client of domain ${p.domid} waited ${String(p.waitedMs)} ms`);
+    if (typeof p.first !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(p.first)) throw new Error(`a guest client of domain ${p.domid} has bad first bytes`);
+  }
+}
+
+/** Guest clients waiting for their domain's ring wait on, in the order they came. */
+function parkGuests(daemon: Daemon, sockets: SocketSource, parked: readonly SimParkedGuest[], made: readonly [Connection, ConnectionRecord, number][]): void {
+  const rings = ringsByDomid(made);
+  parked.forEach((p, index) => {
+    const socket = sockets.parked(p, index);
+    if (socket) daemon.parkGuest(rings.get(p.domid)!.client, socket, p.waitedMs, Buffer.from(p.first, 'base64'));
+  });
+}
+
+function ringsByDomid(made: readonly [Connection, ConnectionRecord, number][]): Map<number, Connection> {
+  return new Map(made.filter(([conn]) => conn.client.domain).map(([conn]) => [conn.client.domid, conn]));
 }
 
 /** The last step: the listening socket, every client's socket, the guest sockets and domain listeners. */

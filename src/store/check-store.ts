@@ -10,6 +10,7 @@ import { isOrdinaryDomid } from './hypervisor.js';
 import type { Node } from './node.js';
 import type { Perms } from './permissions.js';
 import type { Store } from './store.js';
+import { WATCH_DEPTH_MAX } from './watches.js';
 import { walkTree } from './tree-walk.js';
 
 export class StoreCheckError extends Error {
@@ -114,6 +115,10 @@ function checkClient(store: Store, serial: number, client: Requester, report: (p
   if (client.serial !== serial) report(`${who} is filed under serial ${client.serial}`);
   const watches = new Set<string>();
   for (const w of client.watches) {
+    if (typeof w.path !== 'string' || typeof w.token !== 'string') report(`${who} has a watch whose path or token is not text`);
+    if (w.depth !== undefined && !(Number.isInteger(w.depth) && w.depth >= 0 && w.depth <= WATCH_DEPTH_MAX)) {
+      report(`${who} has a watch of depth ${String(w.depth)}, not 0..${WATCH_DEPTH_MAX}`);
+    }
     const key = `${w.path}\0${w.token}`;
     if (watches.has(key)) report(`${who} has the watch ${w.path} ${JSON.stringify(w.token)} twice`);
     watches.add(key);
@@ -142,6 +147,9 @@ function checkValues(store: Store, report: (problem: string) => void): void {
     for (const [name, value] of Object.entries(domain.quotas)) if (!isU32(value)) report(`domain ${domain.domid}: quota ${name} ${value} is not a u32`);
     for (const [name, value] of [['port', domain.port], ['features', domain.features], ['memory', domain.memory]] as const) {
       if (!isU32(value)) report(`domain ${domain.domid}: ${name} ${value} is not a u32`);
+    }
+    if (typeof domain.uniqueId !== 'bigint' || domain.uniqueId < 0n || domain.uniqueId >= 1n << 64n) {
+      report(`domain ${domain.domid}: unique id ${String(domain.uniqueId)} is not a u64`);
     }
   }
   const { domains, destroyed } = store.hypervisor.describe();

@@ -161,6 +161,7 @@ export class StoreImport {
     this.finished = true;
     const { store } = this;
     if (!this.rootAdded) throw new StoreImportError('there is no root node');
+    if (generation !== undefined && !(Number.isSafeInteger(generation) && generation >= 0)) throw new StoreImportError(`generation ${String(generation)} is not a count`);
     this.linkWaiting();
     let highest = store.generation;
     for (const node of this.added) if (node.gen > highest) highest = node.gen;

@@ -33,6 +33,20 @@ export interface SimConnection {
 }
 
 /**
+ * A guest client waiting for its domain's ring when the stream was written
+ * (it has no connection yet, so no standard record).
+ */
+export interface SimParkedGuest {
+  domid: number;
+  /** Descriptor of its socket, when the sockets outlive the writer. */
+  fd: number | null;
+  /** How long it had waited. */
+  waitedMs: number;
+  /** Bytes of its first request already read, base64. */
+  first: string;
+}
+
+/**
  * The store's saved values but the nodes (those are in NODE_DATA), whole:
  * a field added to a saved value travels without a change here.
  */
@@ -52,6 +66,8 @@ export interface SimState {
    * full domid. Transactions' copies need none: they travel whole above.
    */
   wideDomids: { path: string; entries: [number, number][] }[];
+  /** Waiting guest clients, each domain's in queue order (absent in streams from before they were kept). */
+  parked?: SimParkedGuest[];
 }
 
 /** JSON has no bigint: one is written as {"bigint": "<decimal>"}. */

@@ -15,6 +15,7 @@ describe('parseOptions', () => {
   const accepted: [string[], Partial<DaemonOptions>][] = [
     [['--poll-window-us', '0'], { pollWindowUs: 0 }],
     [['--poll-window-us=200'], { pollWindowUs: 200 }],
+    [['--guest-patience-ms', '60000'], { guestPatienceMs: 60000 }],
     [['--compat', '4.17'], { compat: '4.17' }],
     [['-E', '7'], { quotas: { nodes: 7 } }],
     [['--quota', 'watches=3'], { quotas: { watches: 3 } }],
@@ -27,6 +28,7 @@ describe('parseOptions', () => {
 
   const refused: [string[], RegExp][] = [
     [['--poll-window-us', '-1'], /must not be negative/],
+    [['--guest-patience-ms', '-5'], /must not be negative/],
     [['--poll-window-us', 'fast'], /needs a number/],
     [['--poll-window-us'], /needs a value/],
     [['--compat', '4.2'], /4.17 or master/],

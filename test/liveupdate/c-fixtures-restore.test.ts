@@ -77,6 +77,7 @@ async function restoreFixture(name: string): Promise<{ daemon: Daemon; conns: Ma
     socket: () => pairs[socketIndex++]!.server,
     guest: () => undefined,
     domainListener: () => undefined,
+    parked: () => undefined,
   }, () => {});
   await daemon.listen();
   cleanup.push(() => daemon.close());

@@ -13,6 +13,7 @@
  *
  * The "images" are small shell scripts in front of the real CLI.
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -196,7 +197,11 @@ describe('live update: bounded by -t, falling back to the previous image', () =>
       await expectIntact(c, tx);
       expect((await other.call(T.READ, '/keep/n7\0')).text).toBe('precious-value-7');
       expect(sim.stderr()).toContain('into the previous image');
-      expect(alive(Number(fs.readFileSync(pidFile, 'utf8')))).toBe(true);
+      const holder = Number(fs.readFileSync(pidFile, 'utf8'));
+      expect(alive(holder)).toBe(true);
+      // The run directory stays locked through the fallback: another daemon is refused.
+      const rival = spawnSync(process.execPath, [SIM_CLI], { env: { ...process.env, ...env, XENSTORED_RUNDIR: sim.rundir }, encoding: 'utf8', timeout: 20_000 });
+      expect({ status: rival.status, refused: rival.stderr.includes(`a daemon (pid ${holder}) is already running in ${sim.rundir}`) }).toEqual({ status: 1, refused: true });
       // Still able to update, to the real image this time.
       expect((await control(c, '-f', SIM_CLI)).text).toBe(text('OK'));
       expect((await control(c, '-s')).text).toBe(text('OK'));

@@ -5,6 +5,7 @@
  * what the daemon could not save again; deep chains cost no recursion; and
  * `xenstore-stream verify` agrees with both.
  */
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { exportDomain, importDomain, MigrationError } from '../../src/liveupdate/domain-migration.js';
 import { dumpDaemon } from '../../src/liveupdate/state-dump.js';
@@ -126,14 +127,29 @@ describe('import-domain trusts nothing in the stream', () => {
   });
 });
 
+/** The records of `stream` but its checksum, which would (rightly) refuse any edit first, as a stream of an older build has none. */
+function withoutChecksum(stream: Buffer): StreamRecord[] {
+  return decodeStream(stream).records.map(({ record }) => record).filter((r) => r.kind !== 'unknown' || r.type !== SimRecordType.CHECKSUM);
+}
+
+/** Where every leaf value of `value` is, as keys from the top. */
+function leafPaths(value: unknown, at: (string | number)[] = [], out: (string | number)[][] = []): (string | number)[][] {
+  if (value === null || typeof value !== 'object') out.push(at);
+  else for (const [k, v] of Object.entries(value)) leafPaths(v, [...at, Array.isArray(value) ? Number(k) : k], out);
+  return out;
+}
+
+function setLeaf(top: Record<string, unknown>, at: (string | number)[], value: unknown): void {
+  let o = top as Record<string | number, unknown>;
+  for (const k of at.slice(0, -1)) o = o[k] as Record<string | number, unknown>;
+  o[at.at(-1)!] = value;
+}
+
 /** A dump of a daemon with a guest, whose xenstored-sim state record `edit` changes. */
 function dumpWithSimState(edit: (state: ReturnType<typeof decodeSimState>) => void): Buffer {
   const h = harness();
   h.guest(5);
-  const decoded = decodeStream(dumpDaemon(h.daemon, { version: 2 }));
-  // The checksum would (rightly) refuse the edit first: leave it out, as a stream of an older build does.
-  const unchecked = decoded.records.filter(({ record }) => record.kind !== 'unknown' || record.type !== SimRecordType.CHECKSUM);
-  const records = unchecked.map(({ record }) => {
+  const records = withoutChecksum(dumpDaemon(h.daemon, { version: 2 })).map((record) => {
     if (record.kind !== 'unknown' || record.type !== SimRecordType.STATE) return record;
     const state = decodeSimState(record.body);
     edit(state);
@@ -157,6 +173,8 @@ describe('--restore refuses what the daemon could not save again', () => {
     ['a negative soft memory quota', (s: ReturnType<typeof decodeSimState>) => (s.softMemory = -1), 'soft memory quota -1 is not a u32'],
     ['a hypervisor domain beyond 16 bits', (s: ReturnType<typeof decodeSimState>) => s.hypervisor.domains.push([70000, 'running', '99']), 'the hypervisor has domain 70000'],
     ['a domain quota that is not a number', (s: ReturnType<typeof decodeSimState>) => ((s.domains[0]!.quotas as Record<string, unknown>).nodes = 'many'), 'quota nodes many is not a u32'],
+    ['a guest client waiting for a domain without a ring', (s: ReturnType<typeof decodeSimState>) => (s.parked = [{ domid: 9, fd: null, waitedMs: 0, first: '' }]), 'a guest client waits for domain 9, which has no ring connection'],
+    ['a guest client that waited a negative time', (s: ReturnType<typeof decodeSimState>) => (s.parked = [{ domid: 5, fd: null, waitedMs: -1, first: '' }]), 'a guest client of domain 5 waited -1 ms'],
     ['a node count that does not add up', (s: ReturnType<typeof decodeSimState>) => (s.domains[0]!.nodeCount = 1e9), undefined],
   ])('a simulator record with %s', (_what, edit, why) => {
     const stream = dumpWithSimState(edit);
@@ -169,6 +187,39 @@ describe('--restore refuses what the daemon could not save again', () => {
     expect(attempt).toThrow(StreamError);
     expect(attempt).toThrow(why);
     expect(() => verifyStream(stream)).toThrow(why);
+  });
+
+  it('a simulator record with any values changed: restore refuses it, or the daemon can dump (v1 and v2) and restore again', () => {
+    // Guests with watches, an open transaction with a write and a permission change: clients with every part filled in.
+    const h = harness();
+    const [g5, g7] = [h.guest(5), h.guest(7)];
+    h.req(g5, T.WRITE, 'a\0x');
+    h.req(g5, T.WATCH, 'a\0tok\0');
+    h.req(g7, T.WATCH, '/local\0t7\0');
+    const tx = h.txStart(g7);
+    h.req(g7, T.WRITE, 'b\0inside', tx);
+    h.req(g5, T.SET_PERMS, 'a\0n5\0r7\0');
+    const records = withoutChecksum(dumpDaemon(h.daemon, { version: 2 }));
+    const at = records.findIndex((r) => r.kind === 'unknown' && r.type === SimRecordType.STATE);
+    const state = decodeSimState((records[at] as { body: Buffer }).body);
+    const leaves = leafPaths(state);
+    const odd = fc.constantFrom<unknown>(-1, 0, 1, 0.5, 5, 7, 65536, 32752, 2 ** 32, 1e300, -5n, 5n, 2n ** 64n, null, true, 'x', '', '../x', '/tool/xenstored', [], {}, [[0, 70000]]);
+    fc.assert(fc.property(fc.array(fc.tuple(fc.nat(leaves.length - 1), fc.oneof(odd, fc.string(), fc.integer())), { minLength: 1, maxLength: 3 }), (edits) => {
+      const edited = structuredClone(state) as unknown as Record<string, unknown>;
+      for (const [leaf, value] of edits) setLeaf(edited, leaves[leaf]!, value);
+      const changed = records.slice();
+      changed[at] = { ...(records[at] as StreamRecord & { kind: 'unknown' }), body: encodeSimState(edited as never) };
+      const stream = encodeStream({ version: 2, bigEndian: false }, changed);
+      let restored;
+      try {
+        restored = restoreDaemon(h.daemon.options, stream, NO_SOCKETS).daemon;
+      } catch (e) {
+        expect(e).toBeInstanceOf(StreamError);
+        return;
+      }
+      checkStore(restored.store);
+      for (const version of [1, 2] as const) restoreDaemon(h.daemon.options, dumpDaemon(restored, { version }), NO_SOCKETS);
+    }), { numRuns: 1000 });
   });
 
   it('two ring connections for one domid', () => {
