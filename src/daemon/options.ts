@@ -28,6 +28,8 @@ export interface DaemonOptions {
   watchEventTimeoutMs: number;
   /** How long to keep polling for a lone client's next request before sleeping (0: never). */
   pollWindowUs: number;
+  /** Run the request path on a scratch store once listening, so that V8 has optimized it before clients come (see warm-up.ts). */
+  warmUp: boolean;
   /** Serve the sandbox page here (--ui). */
   ui: { host: string; port: number } | undefined;
 }
@@ -57,6 +59,8 @@ export const USAGE = `usage: xenstored-sim [options]
   -F, --pid-file FILE      write the pid here        -T, --trace-file FILE  log requests, replies, watch events
   --poll-window-us N       after answering a lone client, poll this long for its next
                            request before sleeping (default ${DEFAULT_POLL_WINDOW_US}; 0 turns it off)
+  --no-warm-up             do not exercise the request path on a scratch store at start
+                           (it makes a fresh daemon's first thousands of requests faster)
   -V, --verbose            the trace on stderr too   -N, -D, -I, -R       accepted for compatibility
   --ui [HOST:]PORT         serve the sandbox page (default host 127.0.0.1; port 0: any free one)
   -H, --help               this text
@@ -86,16 +90,31 @@ function number(name: string, text: string): number {
   return atoi(text);
 }
 
-/** Parses argv (without node and script); throws DaemonUsageError, or HelpRequested for --help. */
-export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): DaemonOptions {
-  const rundir = defaultRundir(env);
-  const options: DaemonOptions = {
+function defaultOptions(rundir: string): DaemonOptions {
+  return {
     compat: 'master', rundir, socketPath: path.join(rundir, 'socket'), quotas: {}, softMemory: undefined,
     implicitDomains: true, keepOrphans: false, pidFile: undefined, traceFile: undefined, verbose: false,
     restoreFile: undefined, liveUpdate: false, checkStream: undefined, pollWindowUs: DEFAULT_POLL_WINDOW_US,
-    watchEventTimeoutMs: DEFAULT_WATCH_EVENT_TIMEOUT_MS,
+    watchEventTimeoutMs: DEFAULT_WATCH_EVENT_TIMEOUT_MS, warmUp: true,
     ui: undefined,
   };
+}
+
+/**
+ * The options of a scratch daemon beside this one (the warm-up's): the same
+ * store settings, and nothing anyone can see — no trace, pid file or page.
+ * Built from the same literal as parsed options, so that V8 gives both
+ * objects one shape and code optimized for one serves the other.
+ */
+export function scratchOptions(options: DaemonOptions): DaemonOptions {
+  return Object.assign(defaultOptions(options.rundir), options, {
+    pidFile: undefined, traceFile: undefined, verbose: false, warmUp: false, ui: undefined,
+  });
+}
+
+/** Parses argv (without node and script); throws DaemonUsageError, or HelpRequested for --help. */
+export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): DaemonOptions {
+  const options = defaultOptions(defaultRundir(env));
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     let name: string;
@@ -156,6 +175,7 @@ function apply(options: DaemonOptions, name: string, value: string | undefined):
     case 'ui': options.ui = uiAddress(value!); return;
     case 'verbose': options.verbose = true; return;
     case 'keep-orphans': options.keepOrphans = true; return;
+    case 'no-warm-up': options.warmUp = false; return;
     case 'explicit-domains': options.implicitDomains = false; return;
     case 'live-update': options.liveUpdate = true; return;
     case 'help': throw new HelpRequested();

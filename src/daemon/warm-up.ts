@@ -1,0 +1,134 @@
+/**
+ * V8 runs a fresh process's code in its interpreter until a function has
+ * run often enough to be optimized: a fresh daemon needs some 5,000
+ * requests before its request path runs at full speed, and answers the
+ * first thousands at half that speed. The warm-up sends that many requests
+ * right after the daemon starts listening, to a scratch daemon of its own
+ * over a private socket, so that the code real requests take (socket
+ * reads, framing, dispatch, store, replies, socket writes) has been
+ * optimized for the same object shapes before real clients come. The
+ * scratch daemon has its own store and no trace: the real daemon's state,
+ * generation counter, trace and memory accounting never see it.
+ *
+ * Real clients come first: a batch goes out only after the daemon has
+ * received nothing from them for QUIET_MS, so while they are busy the
+ * warm-up waits (their own requests warm the code as well), and a request
+ * that arrives meanwhile waits for at most one small batch. The JIT state
+ * it builds is the whole process's, so a process warms up once.
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { encodeFrame } from '../protocol/frame.js';
+import { FrameReader } from '../protocol/frame-reader.js';
+import { MessageType } from '../wire/vocabulary.js';
+
+export interface WarmUpHost {
+  /** Counts input from real clients: a change means one is active. */
+  readonly requestsReceived: number;
+  /** The daemon has closed or handed over to a successor. */
+  readonly stopped: boolean;
+}
+
+/** Requests sent in all (see request()), enough for V8 to optimize their path. */
+export const WARM_UP_REQUESTS = 8000;
+/** Requests in flight at once: a batch the scratch daemon answers in well under a millisecond. */
+const BATCH = 8;
+/** Children of the scratch directory that the requests write, read and list. */
+const SCRATCH_CHILDREN = 100;
+/** A batch goes out only after this long without input from a real client. */
+const QUIET_MS = 5;
+
+let startedInThisProcess = false;
+
+/**
+ * Warms up, unless this process already has, by connecting to a scratch
+ * daemon through `accept` (its acceptSocket). Resolves with the number of
+ * requests answered: all of them, fewer if the daemon stopped first, 0 if
+ * it did not run. It never fails: without it the daemon is only slower.
+ */
+export function startWarmUp(host: WarmUpHost, accept: () => (socket: net.Socket) => void): Promise<number> {
+  if (startedInThisProcess) return Promise.resolve(0);
+  startedInThisProcess = true;
+  return new Promise((resolve) => {
+    let answered = 0;
+    let sent = 0;
+    let seen = host.requestsReceived;
+    let client: net.Socket | undefined;
+    const reader = new FrameReader();
+    const finish = () => {
+      client?.destroy();
+      resolve(answered);
+    };
+    const nextBatch = (): void => {
+      if (host.stopped || sent === WARM_UP_REQUESTS) return finish();
+      if (host.requestsReceived !== seen) {
+        seen = host.requestsReceived;
+        setTimeout(nextBatch, QUIET_MS);
+        return;
+      }
+      for (let i = 0; i < BATCH && sent < WARM_UP_REQUESTS; i++) client!.write(request(sent++));
+    };
+    setTimeout(() => {
+      if (host.stopped) return finish();
+      connectPrivately(accept()).then((socket) => {
+        client = socket;
+        socket.on('error', finish);
+        socket.on('data', (chunk: Buffer) => {
+          answered += reader.push(chunk).length;
+          if (answered === sent) nextBatch();
+        });
+        nextBatch();
+      }, finish);
+    }, QUIET_MS);
+  });
+}
+
+/**
+ * A client socket connected to `accept`, through a socket file in a new
+ * owner-only directory that is removed as soon as the two ends are
+ * connected, so no other process can reach the scratch daemon.
+ */
+async function connectPrivately(accept: (socket: net.Socket) => void): Promise<net.Socket> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xenstored-sim-warm-up-'));
+  const server = net.createServer();
+  try {
+    const socketPath = path.join(dir, 'socket');
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, resolve);
+    });
+    const client = net.createConnection(socketPath);
+    const [, accepted] = await Promise.all([
+      new Promise<void>((resolve, reject) => {
+        client.once('error', reject);
+        client.once('connect', resolve);
+      }),
+      new Promise<net.Socket>((resolve) => server.once('connection', resolve)),
+    ]);
+    accept(accepted);
+    return client;
+  } finally {
+    server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The n-th request. Rounds of WRITE (a new node), READ and DIRECTORY, and
+ * every SCRATCH_CHILDREN rounds an RM of them all, so node creation is
+ * warmed as often as the rest. Request ids alternate between small and
+ * large numbers (clients send both), so that V8 does not specialize the
+ * frame objects for one kind.
+ */
+function request(n: number): Buffer {
+  const round = Math.floor(n / 4);
+  const child = `/warm-up/${round % SCRATCH_CHILDREN}`;
+  const kind = n % 4;
+  const [type, payload] = kind === 0 ? [MessageType.WRITE, `${child}\0value ${round}`]
+    : kind === 1 ? [MessageType.READ, `${child}\0`]
+      : kind === 2 ? [MessageType.DIRECTORY, '/warm-up\0']
+        : round % SCRATCH_CHILDREN === SCRATCH_CHILDREN - 1 ? [MessageType.RM, '/warm-up\0'] : [MessageType.READ, `${child}\0`];
+  return encodeFrame({ type, reqId: n % 2 === 0 ? n : 0x80000000 + n, txId: 0, payload: Buffer.from(payload, 'latin1') });
+}
