@@ -27,7 +27,7 @@ import { ParkedGuests, type ParkingHost } from './parked-guests.js';
 import { PollWindow } from './poll-window.js';
 import { writePrivateFile } from './private-files.js';
 import { RequestScheduler, type RequestHost } from './request-scheduler.js';
-import { startWarmUp, type WarmUpHost } from './warm-up.js';
+import { warmUpOnce, type WarmUpHost } from './warm-up.js';
 import { ensurePrivateDir, listenMainSocket, listenOwnerOnly, prepareRunDir, removeSocketFile } from './run-dir.js';
 import { eventLine, frameLine, logLine, TraceLog } from './trace.js';
 import { quotaFor } from '../store/quota-gate.js';
@@ -127,7 +127,7 @@ export class Daemon implements Services, ControlHost, RequestHost, ParkingHost, 
   /** Runs the request path on a scratch daemon while this one is idle (see warm-up.ts). */
   private warmUp(): void {
     if (!this.options.warmUp) return;
-    this.warmedUp = startWarmUp(this, () => {
+    this.warmedUp = warmUpOnce(this, () => {
       const scratch = new Daemon(scratchOptions(this.options), () => {});
       return (socket) => scratch.acceptSocket(socket);
     });

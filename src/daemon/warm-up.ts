@@ -13,8 +13,7 @@
  * Real clients come first: a batch goes out only after the daemon has
  * received nothing from them for QUIET_MS, so while they are busy the
  * warm-up waits (their own requests warm the code as well), and a request
- * that arrives meanwhile waits for at most one small batch. The JIT state
- * it builds is the whole process's, so a process warms up once.
+ * that arrives meanwhile waits for at most one small batch.
  */
 import fs from 'node:fs';
 import net from 'node:net';
@@ -32,9 +31,9 @@ export interface WarmUpHost {
 }
 
 /** Requests sent in all (see request()), enough for V8 to optimize their path. */
-export const WARM_UP_REQUESTS = 8000;
+export const WARM_UP_REQUESTS = 10_000;
 /** Requests in flight at once: a batch the scratch daemon answers in well under a millisecond. */
-const BATCH = 8;
+const BATCH = 4;
 /** Children of the scratch directory that the requests write, read and list. */
 const SCRATCH_CHILDREN = 100;
 /** A batch goes out only after this long without input from a real client. */
@@ -42,45 +41,47 @@ const QUIET_MS = 5;
 
 let startedInThisProcess = false;
 
-/**
- * Warms up, unless this process already has, by connecting to a scratch
- * daemon through `accept` (its acceptSocket). Resolves with the number of
- * requests answered: all of them, fewer if the daemon stopped first, 0 if
- * it did not run. It never fails: without it the daemon is only slower.
- */
-export function startWarmUp(host: WarmUpHost, accept: () => (socket: net.Socket) => void): Promise<number> {
+/** warmUp, unless this process has started one already (the JIT state it builds is the process's). */
+export function warmUpOnce(host: WarmUpHost, accept: () => (socket: net.Socket) => void): Promise<number> {
   if (startedInThisProcess) return Promise.resolve(0);
   startedInThisProcess = true;
+  return warmUp(host, accept);
+}
+
+/**
+ * Sends WARM_UP_REQUESTS requests to a scratch daemon through `accept`
+ * (its acceptSocket, made when the first batch is due). Resolves with the
+ * number answered: all, or fewer if `host` stopped first. It never fails:
+ * without it the daemon is only slower.
+ */
+export function warmUp(host: WarmUpHost, accept: () => (socket: net.Socket) => void): Promise<number> {
   return new Promise((resolve) => {
     let answered = 0;
     let sent = 0;
     let seen = host.requestsReceived;
-    let client: net.Socket | undefined;
     const reader = new FrameReader();
-    const finish = () => {
-      client?.destroy();
-      resolve(answered);
-    };
-    const nextBatch = (): void => {
-      if (host.stopped || sent === WARM_UP_REQUESTS) return finish();
-      if (host.requestsReceived !== seen) {
-        seen = host.requestsReceived;
-        setTimeout(nextBatch, QUIET_MS);
-        return;
-      }
-      for (let i = 0; i < BATCH && sent < WARM_UP_REQUESTS; i++) client!.write(request(sent++));
+    const batches = (client: net.Socket): void => {
+      const next = (): void => {
+        if (host.stopped || sent === WARM_UP_REQUESTS) {
+          client.destroy();
+        } else if (host.requestsReceived !== seen) {
+          seen = host.requestsReceived;
+          setTimeout(next, QUIET_MS);
+        } else {
+          for (let i = 0; i < BATCH && sent < WARM_UP_REQUESTS; i++) client.write(request(sent++));
+        }
+      };
+      client.once('close', () => resolve(answered));
+      client.on('error', () => client.destroy());
+      client.on('data', (chunk: Buffer) => {
+        answered += reader.push(chunk).length;
+        if (answered === sent) next();
+      });
+      next();
     };
     setTimeout(() => {
-      if (host.stopped) return finish();
-      connectPrivately(accept()).then((socket) => {
-        client = socket;
-        socket.on('error', finish);
-        socket.on('data', (chunk: Buffer) => {
-          answered += reader.push(chunk).length;
-          if (answered === sent) nextBatch();
-        });
-        nextBatch();
-      }, finish);
+      if (host.stopped) return resolve(0);
+      connectPrivately(accept()).then(batches, () => resolve(0));
     }, QUIET_MS);
   });
 }
