@@ -32,9 +32,14 @@ export interface WarmUpHost {
 
 /** Requests sent in all (see request()), enough for V8 to optimize their path. */
 export const WARM_UP_REQUESTS = 10_000;
-/** Requests in flight at once: a batch the scratch daemon answers in well under a millisecond. */
+/**
+ * Requests in flight at once, alternately one and this many: clients mostly
+ * send one at a time, some several, and code V8 optimized for only one of
+ * the two is thrown away when the other comes. A batch takes the scratch
+ * daemon well under a millisecond.
+ */
 const BATCH = 4;
-/** Children of the scratch directory that the requests write, read and list. */
+/** Nodes the requests write and read before they remove them all. */
 const SCRATCH_CHILDREN = 100;
 /** A batch goes out only after this long without input from a real client. */
 const QUIET_MS = 5;
@@ -58,9 +63,10 @@ export function warmUp(host: WarmUpHost, accept: () => (socket: net.Socket) => v
   return new Promise((resolve) => {
     let answered = 0;
     let sent = 0;
+    let batches = 0;
     let seen = host.requestsReceived;
     const reader = new FrameReader();
-    const batches = (client: net.Socket): void => {
+    const run = (client: net.Socket): void => {
       const next = (): void => {
         if (host.stopped || sent === WARM_UP_REQUESTS) {
           client.destroy();
@@ -68,7 +74,10 @@ export function warmUp(host: WarmUpHost, accept: () => (socket: net.Socket) => v
           seen = host.requestsReceived;
           setTimeout(next, QUIET_MS);
         } else {
-          for (let i = 0; i < BATCH && sent < WARM_UP_REQUESTS; i++) client.write(request(sent++));
+          const batch: Buffer[] = [];
+          const size = (batches++ & 1) === 0 ? 1 : BATCH;
+          while (batch.length < size && sent < WARM_UP_REQUESTS) batch.push(request(sent++));
+          client.write(Buffer.concat(batch));
         }
       };
       client.once('close', () => resolve(answered));
@@ -81,7 +90,7 @@ export function warmUp(host: WarmUpHost, accept: () => (socket: net.Socket) => v
     };
     setTimeout(() => {
       if (host.stopped) return resolve(0);
-      connectPrivately(accept()).then(batches, () => resolve(0));
+      connectPrivately(accept()).then(run, () => resolve(0));
     }, QUIET_MS);
   });
 }
@@ -117,9 +126,10 @@ async function connectPrivately(accept: (socket: net.Socket) => void): Promise<n
 }
 
 /**
- * The n-th request. Rounds of WRITE (a new node), READ and DIRECTORY, and
- * every SCRATCH_CHILDREN rounds an RM of them all, so node creation is
- * warmed as often as the rest. Request ids alternate between small and
+ * The n-th request. Rounds of WRITE (a new node), READ and DIRECTORY (of
+ * the root, whose listing rarely changes, as a listing usually does not),
+ * and every SCRATCH_CHILDREN rounds an RM of the nodes written, so node
+ * creation is warmed as often as the rest. Request ids alternate between small and
  * large numbers (clients send both), so that V8 does not specialize the
  * frame objects for one kind.
  */
@@ -129,7 +139,7 @@ function request(n: number): Buffer {
   const kind = n % 4;
   const [type, payload] = kind === 0 ? [MessageType.WRITE, `${child}\0value ${round}`]
     : kind === 1 ? [MessageType.READ, `${child}\0`]
-      : kind === 2 ? [MessageType.DIRECTORY, '/warm-up\0']
+      : kind === 2 ? [MessageType.DIRECTORY, '/\0']
         : round % SCRATCH_CHILDREN === SCRATCH_CHILDREN - 1 ? [MessageType.RM, '/warm-up\0'] : [MessageType.READ, `${child}\0`];
   return encodeFrame({ type, reqId: n % 2 === 0 ? n : 0x80000000 + n, txId: 0, payload: Buffer.from(payload, 'latin1') });
 }
