@@ -98,36 +98,52 @@ export function warmUp(host: WarmUpHost, accept: () => (socket: net.Socket) => v
 
 /**
  * A client socket connected to `accept`, its input going to `replies`,
- * through a socket file in a new owner-only directory that is removed as
- * soon as the two ends are connected, so no other process can reach the
- * scratch daemon.
+ * through a socket file in a new owner-only directory, so no other process
+ * can reach the scratch daemon. Node binds, listens and connects a Unix
+ * socket synchronously, so the directory is gone again before this returns:
+ * a daemon killed meanwhile leaves nothing behind.
  */
-async function connectPrivately(accept: (socket: net.Socket) => void, replies: (chunk: Buffer) => void): Promise<net.Socket> {
+function connectPrivately(accept: (socket: net.Socket) => void, replies: (chunk: Buffer) => void): Promise<net.Socket> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xenstored-sim-warm-up-'));
   const server = net.createServer();
+  // Replies go straight from one buffer to `replies`, without the stream machinery's cost per read.
+  const into = Buffer.allocUnsafe(64 * 1024);
+  const onread = { buffer: into, callback: (n: number) => (replies(into.subarray(0, n)), true) };
+  let client: net.Socket;
   try {
     const socketPath = path.join(dir, 'socket');
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(socketPath, resolve);
-    });
-    // Replies go straight from one buffer to `replies`, without the stream machinery's cost per read.
-    const into = Buffer.allocUnsafe(64 * 1024);
-    const onread = { buffer: into, callback: (n: number) => (replies(into.subarray(0, n)), true) };
-    const client = net.createConnection({ path: socketPath, onread });
-    const [, accepted] = await Promise.all([
-      new Promise<void>((resolve, reject) => {
-        client.once('error', reject);
-        client.once('connect', resolve);
-      }),
-      new Promise<net.Socket>((resolve) => server.once('connection', resolve)),
-    ]);
-    accept(accepted);
-    return client;
+    server.listen(socketPath);
+    client = net.createConnection({ path: socketPath, onread });
   } finally {
-    server.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
+  return new Promise((resolve, reject) => {
+    const fail = (e: Error) => {
+      server.close();
+      client.destroy();
+      reject(e);
+    };
+    server.once('error', fail);
+    client.once('error', fail);
+    let connected = false;
+    let accepted: net.Socket | undefined;
+    const ready = () => {
+      if (!connected || !accepted) return;
+      server.close();
+      server.off('error', fail);
+      client.off('error', fail);
+      accept(accepted);
+      resolve(client);
+    };
+    client.once('connect', () => {
+      connected = true;
+      ready();
+    });
+    server.once('connection', (socket: net.Socket) => {
+      accepted = socket;
+      ready();
+    });
+  });
 }
 
 /**
