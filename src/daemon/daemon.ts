@@ -22,13 +22,14 @@ import { COMPAT } from '../store/compat.js';
 import { Store } from '../store/store.js';
 import type { QuotaName } from '../store/quotas.js';
 import { runControl, type ControlExtension, type ControlHost } from './control.js';
-import type { DaemonOptions } from './options.js';
+import { scratchOptions, type DaemonOptions } from './options.js';
 import { ParkedGuests, type ParkedGuest, type ParkingHost } from './parked-guests.js';
 import { PollWindow } from './poll-window.js';
 import { writePrivateFile } from './private-files.js';
 import { RequestScheduler, type RequestHost } from './request-scheduler.js';
 import { accepting, claimSocketPath, ensurePrivateDir, listenMainSocket, listenOwnerOnly, prepareRunDir, removeSocketFile } from './run-dir.js';
 import { RunDirLock, runLockFile } from './run-lock.js';
+import { warmUpOnce, type WarmUpHost } from './warm-up.js';
 import { eventLine, frameLine, logLine, TraceLog } from './trace.js';
 import { quotaFor } from '../store/quota-gate.js';
 
@@ -38,7 +39,7 @@ const PRIVILEGED_EVENT_BACKLOG = 64 << 20;
 /** Stop handling a client's requests while this much of its output waits. */
 const OUTPUT_HIGH_WATER = 1 << 20;
 
-export class Daemon implements Services, ControlHost, RequestHost, ParkingHost {
+export class Daemon implements Services, ControlHost, RequestHost, ParkingHost, WarmUpHost {
   readonly store: Store;
   readonly connections = new Map<number, Connection>();
   private readonly dirty = new Set<Connection>();
@@ -68,6 +69,12 @@ export class Daemon implements Services, ControlHost, RequestHost, ParkingHost {
   readonly inheritedListeners = new Map<string, number>();
   /** This daemon's hold on its run directory (taken by listen(), or handed over by a live update). */
   runLock: RunDirLock | undefined;
+  /** Chunks of requests received from clients; the warm-up waits while this moves. */
+  requestsReceived = 0;
+  /** Closed, or released to a successor. */
+  stopped = false;
+  /** Requests the warm-up ran once it is over (0: it did not run in this daemon). */
+  warmedUp: Promise<number> = Promise.resolve(0);
 
   constructor(
     readonly options: DaemonOptions,
@@ -119,6 +126,7 @@ export class Daemon implements Services, ControlHost, RequestHost, ParkingHost {
     this.runLock = lock;
     for (const client of this.store.clients.values()) if (client.domain) this.openDomainSocket(client);
     this.writePidFile();
+    this.warmUp();
   }
 
   /** --pid-file, unless it names the run directory's own pid file (the lock, kept up to date by itself). */
@@ -131,6 +139,16 @@ export class Daemon implements Services, ControlHost, RequestHost, ParkingHost {
   adoptServer(server: net.Server): void {
     this.mainServer = server;
     server.on('connection', (socket) => this.acceptSocket(socket));
+    this.warmUp();
+  }
+
+  /** Runs the request path on a scratch daemon while this one is idle (see warm-up.ts). */
+  private warmUp(): void {
+    if (!this.options.warmUp) return;
+    this.warmedUp = warmUpOnce(this, () => {
+      const scratch = new Daemon(scratchOptions(this.options), () => {});
+      return (socket) => scratch.acceptSocket(socket);
+    });
   }
 
   get server(): net.Server | undefined {
@@ -187,6 +205,7 @@ export class Daemon implements Services, ControlHost, RequestHost, ParkingHost {
    * successor can take them over; this daemon is inert afterwards.
    */
   release(): void {
+    this.stopped = true;
     this.parkedGuests.handOver();
     for (const conn of this.connections.values()) {
       // Whatever this daemon held back is in the dump; the successor reads on.
@@ -208,6 +227,7 @@ export class Daemon implements Services, ControlHost, RequestHost, ParkingHost {
 
   /** Bytes from a client: answer the complete requests the scheduler allows, then send. */
   receive(conn: Connection, chunk: Buffer): void {
+    this.requestsReceived++;
     let frames: Frame[];
     try {
       frames = conn.reader.push(chunk);
@@ -455,6 +475,7 @@ export class Daemon implements Services, ControlHost, RequestHost, ParkingHost {
 
   /** Stops listening, closes every client and removes the sockets. */
   async close(): Promise<void> {
+    this.stopped = true;
     this.parkedGuests.dismissAll();
     for (const conn of this.connections.values()) conn.transport?.close();
     for (const [domid, server] of this.domainListeners) {

@@ -10,6 +10,7 @@ describe('parseOptions', () => {
     expect(o.socketPath).toBe('/run/xs/socket');
     expect(o.compat).toBe('master');
     expect(o.pollWindowUs).toBe(DEFAULT_POLL_WINDOW_US);
+    expect(o.warmUp).toBe(false);
   });
 
   const accepted: [string[], Partial<DaemonOptions>][] = [
@@ -21,6 +22,7 @@ describe('parseOptions', () => {
     [['--quota', 'watches=3'], { quotas: { watches: 3 } }],
     [['-q', 'memory=9'], { softMemory: 9 }],
     [['--socket', '/tmp/s'], { socketPath: '/tmp/s' }],
+    [['--warm-up'], { warmUp: true }],
   ];
   it.each(accepted)('%j', (argv, expected) => {
     expect(parse(...argv)).toMatchObject(expected);
