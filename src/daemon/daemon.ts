@@ -19,6 +19,7 @@ import { bindSocket, socketTransport } from '../protocol/unix-transport.js';
 import { MessageType } from '../wire/vocabulary.js';
 import type { Requester } from '../store/requester.js';
 import { COMPAT } from '../store/compat.js';
+import { batchEvents } from '../store/events.js';
 import { Store } from '../store/store.js';
 import type { QuotaName } from '../store/quotas.js';
 import { runControl, type ControlExtension, type ControlHost } from './control.js';
@@ -86,6 +87,13 @@ export class Daemon implements Services, ControlHost, RequestHost, ParkingHost {
       conn.queueEvent(eventPath, token, this.charge);
       this.dirty.add(conn);
       if (this.tracing) this.traced(eventLine(client.serial, eventPath, token));
+    };
+    this.store.eventBatches = (client, batch) => {
+      const conn = this.connections.get(client.serial);
+      if (!conn) return;
+      conn.queueEventBatch(batch, this.charge);
+      this.dirty.add(conn);
+      if (this.tracing) for (const [eventPath, token] of batchEvents(batch)) this.traced(eventLine(client.serial, eventPath, token));
     };
     this.pollWindow = new PollWindow(options.pollWindowUs / 1000);
     if (options.traceFile) this.setTraceFile(options.traceFile);
