@@ -6,8 +6,9 @@
  * in a process of its own (guest-attacker.ts). Also the 16-client mixed
  * throughput, which a fairer scheduler must not cost.
  *
- * Alone: `node dist/bench/guest-attacks.js` (env ATTACK_MS, default 3000;
- * BENCH_NO_C=1 for the simulator only).
+ * Alone: `node dist/bench/guest-attacks.js [attack...]` (env ATTACK_MS,
+ * default 3000; BENCH_NO_C=1 for the simulator only; RUNS, default 5, of
+ * the mixed measure).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -158,7 +159,7 @@ async function mixedThroughput(starters: Partial<Record<DaemonName, Starter>>, w
   return Object.fromEntries(names.map((n) => [n, median(samples[n])]));
 }
 
-export async function measureGuestAttacks(repo: string, options: { ms: number; withC: boolean; mixedRuns: number; progress?: (line: string) => void }): Promise<AttackResults> {
+export async function measureGuestAttacks(repo: string, options: { ms: number; withC: boolean; mixedRuns: number; attacks?: Attack[]; progress?: (line: string) => void }): Promise<AttackResults> {
   const loadBefore = os.loadavg()[0]!;
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'xenstored-sim-attacks-'));
   const kit = options.withC ? findKit(repo) : undefined;
@@ -166,7 +167,7 @@ export async function measureGuestAttacks(repo: string, options: { ms: number; w
   if (kit) starters.C = (dir) => startC(kit, dir);
   const rows: AttackRow[] = [];
   try {
-    for (const attack of Object.keys(ATTACKS) as Attack[]) {
+    for (const attack of options.attacks ?? (Object.keys(ATTACKS) as Attack[])) {
       for (const name of Object.keys(starters) as DaemonName[]) {
         rows.push(await runAttack(name, starters[name]!, kit, workDir, attack, options.ms));
         options.progress?.(`  ${name}: ${attack} measured`);
@@ -208,7 +209,14 @@ export function guestAttackSection(res: AttackResults): string {
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const repo = path.resolve(here, '..', '..');
   const ms = Number(process.env.ATTACK_MS ?? 3000);
-  measureGuestAttacks(repo, { ms, withC: process.env.BENCH_NO_C !== '1', mixedRuns: Number(process.env.RUNS ?? 5), progress: (l) => process.stderr.write(`${l}\n`) })
+  const attacks = process.argv.slice(2).filter((a): a is Attack => a in ATTACKS);
+  measureGuestAttacks(repo, {
+    ms,
+    withC: process.env.BENCH_NO_C !== '1',
+    mixedRuns: Number(process.env.RUNS ?? 5),
+    attacks: attacks.length > 0 ? attacks : undefined,
+    progress: (l) => process.stderr.write(`${l}\n`),
+  })
     .then((res) => console.log(guestAttackSection(res)))
     .catch((e: unknown) => {
       process.stderr.write(`guest attacks bench failed: ${e instanceof Error ? e.stack : String(e)}\n`);

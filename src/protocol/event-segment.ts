@@ -118,7 +118,7 @@ export class EventSegment {
   }
 
   /** Was an identical event kept earlier in this node's watches? */
-  private keptBefore(path: string, watches: Watch[], i: number, eventPath: string, pair: number): boolean {
+  private keptBefore(path: string, watches: readonly Watch[], i: number, eventPath: string, pair: number): boolean {
     const token = watches[i]!.token;
     for (let j = 0; j < i; j++) {
       const w = watches[j]!;
@@ -150,8 +150,8 @@ function countPairs(batch: EventBatch): number {
 }
 
 /** Do two of these watches share a token (so one event could repeat another)? */
-const repeats = new WeakMap<Watch[], boolean>();
-function hasRepeatedToken(watches: Watch[]): boolean {
+const repeats = new WeakMap<readonly Watch[], boolean>();
+function hasRepeatedToken(watches: readonly Watch[]): boolean {
   let known = repeats.get(watches);
   if (known === undefined) repeats.set(watches, (known = new Set(watches.map((w) => w.token)).size < watches.length));
   return known;

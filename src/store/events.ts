@@ -44,22 +44,17 @@ function liveRecord(store: Store, path: string): NodeContents | null {
  * path and its ancestors are looked at; the permission check runs once per
  * client, as C's does.
  */
-function forEachFiring(store: Store, path: string, mode: MatchMode, change: ChangeContext, found: (client: Requester, watch: Watch) => void): void {
-  let client: Requester | undefined;
-  let allowed = false;
-  for (const { client: owner, watch } of store.watchIndex.candidates(path, mode)) {
-    if (!watchMatches(watch, path, mode)) continue;
-    if (owner !== client) {
-      client = owner;
-      allowed = mayObserve(store, owner, path, change);
-    }
-    if (allowed) found(owner, watch);
+function forEachFiring(store: Store, path: string, mode: MatchMode, change: ChangeContext, found: (client: Requester, watches: readonly Watch[]) => void): void {
+  for (const { client, watches } of store.watchIndex.firing(path, mode)) {
+    if (mayObserve(store, client, path, change)) found(client, watches);
   }
 }
 
 /** Delivers an event for a changed node to every client allowed to see it. */
 export function deliverNodeEvent(store: Store, path: string, mode: MatchMode, change: ChangeContext): void {
-  forEachFiring(store, path, mode, change, (client, watch) => emit(store, client, eventPathFor(watch, path), watch.token));
+  forEachFiring(store, path, mode, change, (client, watches) => {
+    for (const watch of watches) emit(store, client, eventPathFor(watch, path), watch.token);
+  });
 }
 
 /**
@@ -71,12 +66,10 @@ export function deliverNodeEvent(store: Store, path: string, mode: MatchMode, ch
 export function deliverEventBatches(store: Store, events: readonly (readonly [string, MatchMode, ChangeContext])[]): void {
   const batches = new Map<Requester, MatchedEvent[]>();
   for (const [path, mode, change] of events) {
-    forEachFiring(store, path, mode, change, (client, watch) => {
-      let batch = batches.get(client);
-      if (!batch) batches.set(client, (batch = []));
-      const last = batch.at(-1);
-      if (last?.path === path) last.watches.push(watch);
-      else batch.push({ path, watches: [watch] });
+    forEachFiring(store, path, mode, change, (client, watches) => {
+      const batch = batches.get(client);
+      if (batch) batch.push({ path, watches });
+      else batches.set(client, [{ path, watches }]);
     });
   }
   for (const [client, batch] of batches) store.eventBatches(client, { events: shareWatchLists(batch), room: outputRoom(store, client) });
@@ -85,7 +78,7 @@ export function deliverEventBatches(store: Store, events: readonly (readonly [st
 /** One node's event as one client gets it: the path changed and the watches it fires, in firing order. */
 export interface MatchedEvent {
   readonly path: string;
-  readonly watches: Watch[];
+  readonly watches: readonly Watch[];
 }
 
 /**
@@ -113,7 +106,7 @@ function shareWatchLists(batch: MatchedEvent[]): MatchedEvent[] {
   for (let i = 1; i < batch.length; i++) {
     const before = batch[i - 1]!.watches;
     const own = batch[i]!.watches;
-    if (own.length === before.length && own.every((w, j) => w === before[j])) batch[i] = { path: batch[i]!.path, watches: before };
+    if (own !== before && own.length === before.length && own.every((w, j) => w === before[j])) batch[i] = { path: batch[i]!.path, watches: before };
   }
   return batch;
 }
