@@ -38,7 +38,8 @@ export interface AttackRow {
   daemon: DaemonName;
   attack: Attack;
   idle: Latency;
-  attacked: Latency;
+  /** Or why the attack could not be measured. */
+  attacked: Latency | string;
 }
 
 export interface AttackResults {
@@ -53,6 +54,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const FIRST_GUEST = 5;
 /** How long a probe waits for one reply past the end of its window before it gives up. */
 const PROBE_GRACE_MS = 10_000;
+/** How long a guest-ring proxy or an attacker may take to set up. */
+const SETUP_MS = 60_000;
 
 function percentile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
@@ -81,12 +84,18 @@ function waitForLine(child: ChildProcess, line: string, what: string): Promise<v
   return new Promise((resolve, reject) => {
     let out = '';
     let err = '';
+    const timer = setTimeout(() => reject(new Error(`${what} was not ready within ${SETUP_MS / 1000} s`)), SETUP_MS);
     child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
     child.stdout!.on('data', (c: Buffer) => {
       out += c.toString();
-      if (out.includes(line)) resolve();
+      if (!out.includes(line)) return;
+      clearTimeout(timer);
+      resolve();
     });
-    child.once('exit', (code) => reject(new Error(`${what} exited (${code}) before it was ready: ${err.trim()}`)));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited (${code}) before it was ready: ${err.trim()}`));
+    });
   });
 }
 
@@ -114,21 +123,7 @@ async function runAttack(daemonName: DaemonName, start: Starter, kit: string | u
     await dom0.call(T.WRITE, '/probe\0x');
     await probe(dom0, Math.min(ms, 500)); // warm-up: the simulator's JIT, both daemons' caches
     const idle = await probe(dom0, ms);
-    const domids = Array.from({ length: guestCount(attack) }, (_, i) => FIRST_GUEST + i);
-    for (const domid of domids) {
-      await introduce(dom0, domid);
-      if (daemonName === 'C') {
-        const proxy = spawn('/usr/bin/python3', [path.join(kit!, 'guest-ring-proxy.py'), rundir, String(domid)], { stdio: ['ignore', 'pipe', 'pipe'] });
-        children.push(proxy);
-        await waitForLine(proxy, 'ready', `guest-ring-proxy.py for domain ${domid}`);
-      }
-    }
-    const sockets = domids.map((d) => path.join(rundir, 'domain', String(d)));
-    const attacker = spawn(process.execPath, [path.join(here, 'guest-attacker.js'), attack, ...sockets], { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(attacker);
-    await waitForLine(attacker, 'ready', `the ${attack} attacker`);
-    await new Promise((r) => setTimeout(r, 500)); // past the attack's start
-    const attacked = await probe(dom0, ms);
+    const attacked = await attackedLatency(daemonName, dom0, kit, rundir, attack, ms, children).catch((e: Error) => e.message);
     dom0.close();
     return { daemon: daemonName, attack, idle, attacked };
   } finally {
@@ -136,6 +131,27 @@ async function runAttack(daemonName: DaemonName, start: Starter, kit: string | u
     await daemon.stop();
     fs.rmSync(rundir, { recursive: true, force: true });
   }
+}
+
+/** Sets the attack up (guests, proxies, the attacker, whose processes go to `children`), then probes dom0. */
+async function attackedLatency(
+  daemonName: DaemonName, dom0: WireClient, kit: string | undefined, rundir: string, attack: Attack, ms: number, children: ChildProcess[],
+): Promise<Latency> {
+  const domids = Array.from({ length: guestCount(attack) }, (_, i) => FIRST_GUEST + i);
+  for (const domid of domids) {
+    await introduce(dom0, domid);
+    if (daemonName === 'C') {
+      const proxy = spawn('/usr/bin/python3', [path.join(kit!, 'guest-ring-proxy.py'), rundir, String(domid)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      children.push(proxy);
+      await waitForLine(proxy, 'ready', `guest-ring-proxy.py for domain ${domid}`);
+    }
+  }
+  const sockets = domids.map((d) => path.join(rundir, 'domain', String(d)));
+  const attacker = spawn(process.execPath, [path.join(here, 'guest-attacker.js'), attack, ...sockets], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(attacker);
+  await waitForLine(attacker, 'ready', `the ${attack} attacker`);
+  await new Promise((r) => setTimeout(r, 500)); // past the attack's start
+  return probe(dom0, ms);
 }
 
 /** 16 clients, 3 READs : 1 WRITE (the main table's `mixed`), alternating daemons, median ops/s. */
@@ -169,8 +185,9 @@ export async function measureGuestAttacks(repo: string, options: { ms: number; w
   try {
     for (const attack of options.attacks ?? (Object.keys(ATTACKS) as Attack[])) {
       for (const name of Object.keys(starters) as DaemonName[]) {
-        rows.push(await runAttack(name, starters[name]!, kit, workDir, attack, options.ms));
-        options.progress?.(`  ${name}: ${attack} measured`);
+        const row = await runAttack(name, starters[name]!, kit, workDir, attack, options.ms);
+        rows.push(row);
+        options.progress?.(`  ${name}: ${attack}: ${typeof row.attacked === 'string' ? row.attacked : latencyText(row.attacked)} (idle ${latencyText(row.idle)})`);
       }
     }
     const mixed = await mixedThroughput(starters, workDir, options.mixedRuns);
@@ -182,13 +199,17 @@ export async function measureGuestAttacks(repo: string, options: { ms: number; w
 
 const msText = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(1) : v.toFixed(3));
 
+const latencyText = (l: Latency) => `p50 ${msText(l.p50)} p99 ${msText(l.p99)} max ${msText(l.max)} ms`;
+
 export function guestAttackSection(res: AttackResults): string {
   const pooled = (daemon: DaemonName) => median(res.rows.filter((r) => r.daemon === daemon).map((r) => r.idle.p99));
   const lines = res.rows.map((r) => {
     const l = r.attacked;
+    const idle = `${msText(r.idle.p50)} / ${msText(r.idle.p99)}`;
+    if (typeof l === 'string') return `| ${r.daemon} | ${ATTACKS[r.attack]} | ${idle} | not measured: ${l} | | | | |`;
     const ratio = l.p99 / pooled(r.daemon);
     const max = l.unanswered ? `≥ ${msText(l.max)} (unanswered)` : msText(l.max);
-    return `| ${r.daemon} | ${ATTACKS[r.attack]} | ${msText(r.idle.p50)} / ${msText(r.idle.p99)} | ${msText(l.p50)} | ${msText(l.p99)} | ${max} | ${l.samples} | ${ratio.toFixed(1)}${ratio <= 10 ? '' : ' ✗'} |`;
+    return `| ${r.daemon} | ${ATTACKS[r.attack]} | ${idle} | ${msText(l.p50)} | ${msText(l.p99)} | ${max} | ${l.samples} | ${ratio.toFixed(1)}${ratio <= 10 ? '' : ' ✗'} |`;
   });
   const mixed = (['sim', 'C'] as const).filter((n) => res.mixed[n] !== undefined).map((n) => `${n} ${Math.round(res.mixed[n]!)} ops/s`);
   return [

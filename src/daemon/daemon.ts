@@ -223,6 +223,10 @@ export class Daemon implements Services, ControlHost, RequestHost, ParkingHost {
     return quota <= 0 || conn.outstanding < quota;
   }
 
+  backlog(conn: Connection): number {
+    return conn.outputBacklog;
+  }
+
   handle(conn: Connection, frame: Frame): void {
     this.charge = new RequestCharge(conn);
     try {

@@ -1,7 +1,8 @@
 /**
  * When each connection's requests are handled, so that no client keeps the
  * daemon from the others. A connection gets at most REQUESTS_PER_TURN
- * requests handled per turn of the event loop, and none while it may not
+ * requests handled per turn of the event loop, fewer once they queued
+ * OUTPUT_PER_TURN bytes of replies and events, and none while it may not
  * be served (C's outstanding-request limit for guests, or too much of its
  * output waiting); its other requests wait, reading from its socket stops
  * meanwhile (the bytes stay in the kernel, as in C's ring), and connections
@@ -14,9 +15,18 @@ import type { Connection } from '../protocol/connection.js';
 /** Enough to answer a pipelining client in few turns; one big request is bounded by its own work. */
 const REQUESTS_PER_TURN = 32;
 
+/**
+ * Output one connection's requests may queue in a turn before it lets the
+ * others go first: a guest whose every write fires 127 watch events
+ * otherwise builds 4,000 events a turn while dom0 waits.
+ */
+const OUTPUT_PER_TURN = 16 * 1024;
+
 export interface RequestHost {
   /** May `conn` have a request handled now? */
   mayServe(conn: Connection): boolean;
+  /** Bytes queued for `conn` and not yet sent. */
+  backlog(conn: Connection): number;
   handle(conn: Connection, frame: Frame): void;
   /** Sends what the handled requests queued. */
   flush(): void;
@@ -46,8 +56,10 @@ export class RequestScheduler {
   }
 
   private serve(conn: Connection): void {
+    const outputLimit = this.host.backlog(conn) + OUTPUT_PER_TURN;
     for (let budget = REQUESTS_PER_TURN; budget > 0 && conn.hasRequests && this.host.mayServe(conn); budget--) {
       this.host.handle(conn, conn.takeRequest()!);
+      if (this.host.backlog(conn) >= outputLimit) break;
     }
     if (conn.hasRequests) {
       this.waiting.add(conn);

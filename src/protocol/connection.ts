@@ -42,9 +42,9 @@ const WRITE_BATCH = 64 * 1024;
 /**
  * Batches written per turn of the event loop. A reader as fast as the
  * daemon would otherwise keep it writing one connection's backlog (a big
- * watch fan-out) while the others wait.
+ * watch fan-out: 64 KB is 1,600 events to build) while the others wait.
  */
-const BATCHES_PER_TURN = 4;
+const BATCHES_PER_TURN = 1;
 
 export class Connection implements OutstandingOwner {
   readonly reader = new FrameReader();
