@@ -7,7 +7,7 @@
  * after and however the output drains in between.
  */
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Connection, type Transport } from '../../src/protocol/connection.js';
 import { RequestCharge, type OutstandingOwner } from '../../src/protocol/outstanding.js';
 import { batchEvents, type EventBatch, type MatchedEvent } from '../../src/store/events.js';
@@ -131,5 +131,27 @@ describe('a commit fan-out queued as one segment', () => {
     for (let at = 0; at < bytes.length; at += 16 + bytes.readUInt32LE(at + 12)) payloads.push(bytes.toString('latin1', at + 16, at + 16 + bytes.readUInt32LE(at + 12)));
     // The second watch with token b fires the same event as the first: dropped as a duplicate.
     expect(payloads).toEqual([`${HOME}/y\0b\0`, 'y\0a\0', `${HOME}/x\0b\0`, 'x\0a\0']);
+  });
+
+  it('goes whole at the watch-event timeout, settling its charge', () => {
+    vi.useFakeTimers();
+    try {
+      const conn = new Connection({} as Requester, 1 << 20, 1000);
+      const transport = new SteppedTransport();
+      conn.transport = transport;
+      const owner = new Owner();
+      const w: Watch = { path: HOME, token: 't', relativeTo: undefined, depth: undefined };
+      conn.queueReply({ type: 2, reqId: 1, txId: 0, payload: Buffer.from('OK\0') });
+      conn.flush(); // the reply is written; the transport now holds it
+      conn.queueEventBatch({ events: [{ path: `${HOME}/a`, watches: [w] }, { path: `${HOME}/b`, watches: [w] }], room: Infinity }, new RequestCharge(owner));
+      conn.flush();
+      expect(owner.outstanding).toBe(1);
+      vi.advanceTimersByTime(1001);
+      expect(owner.outstanding).toBe(0);
+      expect(owner.settled).toBe(1);
+      expect(conn.unsentOutput(false).messages).toEqual([]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
