@@ -93,7 +93,7 @@ class Guest {
 }
 
 async function watch127(guest: Guest): Promise<void> {
-  for (let i = 0; i < WATCHES; i++) await guest.send(T.WATCH, `data\0t${i}\0`, 0, 32);
+  for (let i = 0; i < WATCHES; i++) await guest.send(T.WATCH, `data\0t${i}\0`);
   await guest.settle();
 }
 

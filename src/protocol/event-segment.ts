@@ -36,8 +36,8 @@ export class EventSegment {
   private event = 0;
   private watch = 0;
   private pair = 0;
-  /** Events by the paths their watchers see, built when a later event is first checked against the segment. */
-  private byPath: Map<string, number[]> | undefined;
+  /** Events by the paths their watchers see (relative or absolute). */
+  readonly byPath = new Map<string, number[]>();
 
   constructor(
     private readonly batch: EventBatch,
@@ -47,8 +47,14 @@ export class EventSegment {
     readonly expires?: number,
   ) {
     let pair = 0;
-    for (const { path, watches } of batch.events) {
+    batch.events.forEach(({ path, watches }, e) => {
       this.firstPair.push(pair);
+      for (const relativeTo of relativeForms(watches)) {
+        const seen = eventPathFor({ path, token: '', relativeTo, depth: undefined }, path);
+        const list = this.byPath.get(seen);
+        if (list) list.push(e);
+        else this.byPath.set(seen, [e]);
+      }
       const tokensRepeat = hasRepeatedToken(watches);
       for (let i = 0; i < watches.length; i++, pair++) {
         const watch = watches[i]!;
@@ -65,7 +71,7 @@ export class EventSegment {
           (this.skipped ??= new Uint8Array(countPairs(batch)))[pair] = 1;
         }
       }
-    }
+    });
     this.skipToKept();
   }
 
@@ -93,7 +99,7 @@ export class EventSegment {
 
   /** Is this event (path as its watcher sees it) among those not yet taken? */
   has(eventPath: string, token: string): boolean {
-    for (const e of this.eventsSeenAs().get(eventPath) ?? []) {
+    for (const e of this.byPath.get(eventPath) ?? []) {
       if (e < this.event) continue;
       const { path, watches } = this.batch.events[e]!;
       for (let i = e === this.event ? this.watch : 0; i < watches.length; i++) {
@@ -126,27 +132,20 @@ export class EventSegment {
     }
     return false;
   }
-
-  private eventsSeenAs(): Map<string, number[]> {
-    if (this.byPath) return this.byPath;
-    this.byPath = new Map();
-    this.batch.events.forEach(({ path, watches }, e) => {
-      const forms = new Set(watches.map((w) => w.relativeTo));
-      for (const relativeTo of forms) {
-        const seen = eventPathFor({ path, token: '', relativeTo, depth: undefined }, path);
-        const list = this.byPath!.get(seen);
-        if (list) list.push(e);
-        else this.byPath!.set(seen, [e]);
-      }
-    });
-    return this.byPath;
-  }
 }
 
 function countPairs(batch: EventBatch): number {
   let n = 0;
   for (const { watches } of batch.events) n += watches.length;
   return n;
+}
+
+/** The homes of the relative watches among these, and undefined for the absolute ones. */
+const forms = new WeakMap<readonly Watch[], (string | undefined)[]>();
+function relativeForms(watches: readonly Watch[]): (string | undefined)[] {
+  let known = forms.get(watches);
+  if (known === undefined) forms.set(watches, (known = [...new Set(watches.map((w) => w.relativeTo))]));
+  return known;
 }
 
 /** Do two of these watches share a token (so one event could repeat another)? */

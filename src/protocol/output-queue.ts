@@ -26,8 +26,8 @@ export interface EventKey {
 
 export class OutputQueue {
   private items: (Queued | EventSegment)[] = [];
-  /** The segments among `items`. */
-  private readonly segments = new Set<EventSegment>();
+  /** The segments among `items` with events not yet taken, by the event paths they hold. */
+  private readonly segments = new Map<string, Set<EventSegment>>();
   private head = 0;
   private bytes = 0;
   /**
@@ -47,7 +47,7 @@ export class OutputQueue {
 
   hasEvent(path: string, token: string): boolean {
     if (this.events.get(token)?.has(path)) return true;
-    for (const segment of this.segments) if (segment.has(path, token)) return true;
+    for (const segment of this.segments.get(path) ?? []) if (segment.has(path, token)) return true;
     return false;
   }
 
@@ -61,7 +61,11 @@ export class OutputQueue {
     const segment = new EventSegment(batch, rules, charge, expires);
     if (segment.count === 0) return;
     this.items.push(segment);
-    this.segments.add(segment);
+    for (const path of segment.byPath.keys()) {
+      const holding = this.segments.get(path);
+      if (holding) holding.add(segment);
+      else this.segments.set(path, new Set([segment]));
+    }
     this.bytes += segment.byteLength;
     charge?.add(segment.count);
   }
@@ -108,8 +112,16 @@ export class OutputQueue {
     const [path, token] = segment.take();
     const bytes = encodedEvent(path, token);
     this.bytes -= bytes.length;
-    if (segment.count === 0) this.segments.delete(segment);
+    if (segment.count === 0) this.forgetSegment(segment);
     return { bytes, charge: segment.charge };
+  }
+
+  private forgetSegment(segment: EventSegment): void {
+    for (const path of segment.byPath.keys()) {
+      const holding = this.segments.get(path)!;
+      if (holding.size > 1) holding.delete(segment);
+      else this.segments.delete(path);
+    }
   }
 
   /** Takes out every message `drop` selects (a segment goes whole), keeping the others in order; settles their charges. */
@@ -119,7 +131,7 @@ export class OutputQueue {
       const item = this.items[i]!;
       if (!drop(item)) kept.push(item);
       else if (item instanceof EventSegment) {
-        this.segments.delete(item);
+        this.forgetSegment(item);
         this.bytes -= item.byteLength;
         for (let n = item.count; n > 0; n--) item.charge?.settle();
       } else {
