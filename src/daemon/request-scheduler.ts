@@ -7,7 +7,9 @@
  * output waiting); its other requests wait, reading from its socket stops
  * meanwhile (the bytes stay in the kernel, as in C's ring), and connections
  * with waiting requests take turns, with every socket's input read between
- * turns.
+ * turns. Guests' requests handled between two turns, as they arrive or in
+ * a turn, are bounded all together too (GUEST_WORK_PER_TURN; the rest wait
+ * for the next turn), so dom0's requests never wait behind more than that.
  */
 import type { Frame } from '../protocol/frame.js';
 import type { Connection } from '../protocol/connection.js';
@@ -22,6 +24,9 @@ const REQUESTS_PER_TURN = 32;
  */
 const OUTPUT_PER_TURN = 16 * 1024;
 
+/** Guest requests handled, and output they queue, from one turn to the next. */
+const GUEST_WORK_PER_TURN = { requests: 64, output: 64 * 1024 };
+
 export interface RequestHost {
   /** May `conn` have a request handled now? */
   mayServe(conn: Connection): boolean;
@@ -35,6 +40,8 @@ export interface RequestHost {
 export class RequestScheduler {
   private readonly waiting = new Set<Connection>();
   private turnPending = false;
+  /** Guest work left until the next turn. */
+  private guestWork = { ...GUEST_WORK_PER_TURN };
 
   constructor(private readonly host: RequestHost) {}
 
@@ -55,13 +62,26 @@ export class RequestScheduler {
     this.waiting.delete(conn);
   }
 
+  /** Handles what `conn` may have handled now, within its own and (a guest) the guests' budget. */
   private serve(conn: Connection): void {
-    const outputLimit = this.host.backlog(conn) + OUTPUT_PER_TURN;
-    for (let budget = REQUESTS_PER_TURN; budget > 0 && conn.hasRequests && this.host.mayServe(conn); budget--) {
+    const guest = conn.client.quotaBound;
+    const work = this.guestWork;
+    const before = this.host.backlog(conn);
+    const outputLimit = Math.min(OUTPUT_PER_TURN, guest ? work.output : Infinity);
+    const requests = Math.min(REQUESTS_PER_TURN, guest ? work.requests : Infinity);
+    let handled = 0;
+    while (handled < requests && conn.hasRequests && this.host.mayServe(conn) && this.host.backlog(conn) - before < outputLimit) {
       this.host.handle(conn, conn.takeRequest()!);
-      if (this.host.backlog(conn) >= outputLimit) break;
+      handled++;
+    }
+    if (guest && handled > 0) {
+      work.requests -= handled;
+      work.output -= this.host.backlog(conn) - before;
+      this.scheduleTurn(); // which renews the guests' budget
     }
     if (conn.hasRequests) {
+      // Last in line for the next turn; its further requests stay in the kernel meanwhile.
+      this.waiting.delete(conn);
       this.waiting.add(conn);
       conn.stopReading();
       if (this.host.mayServe(conn)) this.scheduleTurn();
@@ -78,6 +98,7 @@ export class RequestScheduler {
 
   private readonly turn = (): void => {
     this.turnPending = false;
+    this.guestWork = { ...GUEST_WORK_PER_TURN };
     for (const conn of [...this.waiting]) if (this.host.mayServe(conn)) this.serve(conn);
     this.host.flush();
   };
