@@ -37,12 +37,12 @@ export interface Transport {
  * transport holds; the rest waits in the queue, where events can still be
  * dropped as duplicates or on timeout, as C does with its out_list.
  */
-const WRITE_BATCH = 64 * 1024;
+const WRITE_BATCH = 16 * 1024;
 
 /**
  * Batches written per turn of the event loop. A reader as fast as the
  * daemon would otherwise keep it writing one connection's backlog (a big
- * watch fan-out: 64 KB is 1,600 events to build) while the others wait.
+ * watch fan-out: 16 KB is 400 events to build) while the others wait.
  */
 const BATCHES_PER_TURN = 1;
 

@@ -53,7 +53,8 @@ function forEachFiring(store: Store, path: string, mode: MatchMode, change: Chan
 /** Delivers an event for a changed node to every client allowed to see it. */
 export function deliverNodeEvent(store: Store, path: string, mode: MatchMode, change: ChangeContext): void {
   forEachFiring(store, path, mode, change, (client, watches) => {
-    for (const watch of watches) emit(store, client, eventPathFor(watch, path), watch.token);
+    // The memory quota's room is judged once per client: queuing events charges nothing.
+    for (const [eventPath, token] of batchEvents({ events: [{ path, watches }], room: outputRoom(store, client) })) store.events(client, eventPath, token);
   });
 }
 
