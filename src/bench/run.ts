@@ -23,6 +23,7 @@ import { smallStoreMeasures } from './startup.js';
 import { PhaseTable, takePausePhases } from './pause-phases.js';
 import { LibxenstoreDriver } from './xsclient.js';
 import { kitSection, measureKit } from './testing-kit.js';
+import { guestAttackSection, measureGuestAttacks } from './guest-attacks.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const quick = process.env.BENCH_QUICK === '1';
@@ -320,6 +321,8 @@ async function main(): Promise<void> {
   const inproc = inProcess();
   log('testing kit: startSim and snapshot()');
   const testingKit = await measureKit(quick ? [10_000] : [10_000, 100_000], quick ? 20 : 100);
+  log('dom0 latency under guest attacks (fresh daemons)');
+  const attacks = await measureGuestAttacks(repo, { ms: quick ? 1500 : 3000, withC, mixedRuns: runs, progress: log });
 
   results.sections.push(
     ...ceilings(results),
@@ -335,6 +338,8 @@ async function main(): Promise<void> {
     ...inProcessSections(inproc),
     '',
     kitSection(testingKit),
+    '',
+    guestAttackSection(attacks),
   );
   const minutes = ((Date.now() - started) / 60_000).toFixed(1);
   const header = [

@@ -19,6 +19,7 @@ import { bindSocket, socketTransport } from '../protocol/unix-transport.js';
 import { MessageType } from '../wire/vocabulary.js';
 import type { Requester } from '../store/requester.js';
 import { COMPAT } from '../store/compat.js';
+import { batchEvents } from '../store/events.js';
 import { Store } from '../store/store.js';
 import type { QuotaName } from '../store/quotas.js';
 import { runControl, type ControlExtension, type ControlHost } from './control.js';
@@ -96,6 +97,13 @@ export class Daemon implements Services, ControlHost, RequestHost, ParkingHost, 
       conn.queueEvent(eventPath, token, this.charge);
       this.dirty.add(conn);
       if (this.tracing) this.traced(eventLine(client.serial, eventPath, token));
+    };
+    this.store.eventBatches = (client, batch) => {
+      const conn = this.connections.get(client.serial);
+      if (!conn) return;
+      conn.queueEventBatch(batch, this.charge);
+      this.dirty.add(conn);
+      if (this.tracing) for (const [eventPath, token] of batchEvents(batch)) this.traced(eventLine(client.serial, eventPath, token));
     };
     this.pollWindow = new PollWindow(options.pollWindowUs / 1000);
     this.parkedGuests = new ParkedGuests(this, options.guestPatienceMs);
@@ -251,6 +259,10 @@ export class Daemon implements Services, ControlHost, RequestHost, ParkingHost, 
     if (!conn.client.quotaBound) return true;
     const quota = quotaFor(this.store, conn.client, 'outstanding');
     return quota <= 0 || conn.outstanding < quota;
+  }
+
+  backlog(conn: Connection): number {
+    return conn.outputBacklog;
   }
 
   handle(conn: Connection, frame: Frame): void {

@@ -4,11 +4,13 @@
  * whatever `Transport` is attached (a Unix socket, or nothing while a
  * guest domain has no client connected).
  */
+import type { EventBatch } from '../store/events.js';
 import type { Requester } from '../store/requester.js';
 import { encodeFrame, type Frame } from './frame.js';
 import { FrameReader } from './frame-reader.js';
 import { HEADER_SIZE, MessageType, PAYLOAD_MAX } from '../wire/vocabulary.js';
 import { OutputQueue } from './output-queue.js';
+import { encodedEvent, eventSize } from './event-frame.js';
 import type { OutstandingOwner, RequestCharge } from './outstanding.js';
 
 export interface Transport {
@@ -30,46 +32,19 @@ export interface Transport {
 }
 
 /**
- * The last watch event encoded. One change fires the same path and token
- * at many connections (watchers that share a token), and queued bytes are
- * never modified, so they can all send the same Buffer.
- */
-let lastEvent: { path: string; token: string; bytes: Buffer } | undefined;
-
-/** Size of an encoded event; paths and tokens are latin1, one byte a character. */
-function eventSize(path: string, token: string): number {
-  return HEADER_SIZE + path.length + token.length + 2;
-}
-
-function encodedEvent(path: string, token: string): Buffer {
-  if (lastEvent?.path !== path || lastEvent.token !== token) {
-    const bytes = Buffer.allocUnsafe(eventSize(path, token));
-    bytes.writeUInt32LE(MessageType.WATCH_EVENT, 0);
-    bytes.writeUInt32LE(0, 4);
-    bytes.writeUInt32LE(0, 8);
-    bytes.writeUInt32LE(bytes.length - HEADER_SIZE, 12);
-    const tokenAt = HEADER_SIZE + bytes.write(path, HEADER_SIZE, 'latin1');
-    bytes[tokenAt] = 0;
-    bytes[tokenAt + 1 + bytes.write(token, tokenAt + 1, 'latin1')] = 0;
-    lastEvent = { path, token, bytes };
-  }
-  return lastEvent.bytes;
-}
-
-/**
  * Most bytes handed to a transport in one write. What the kernel does not
  * take stays with the transport, so this bounds what a slow reader's
  * transport holds; the rest waits in the queue, where events can still be
  * dropped as duplicates or on timeout, as C does with its out_list.
  */
-const WRITE_BATCH = 64 * 1024;
+const WRITE_BATCH = 16 * 1024;
 
 /**
  * Batches written per turn of the event loop. A reader as fast as the
  * daemon would otherwise keep it writing one connection's backlog (a big
- * watch fan-out) while the others wait.
+ * watch fan-out: 16 KB is 400 events to build) while the others wait.
  */
-const BATCHES_PER_TURN = 4;
+const BATCHES_PER_TURN = 1;
 
 export class Connection implements OutstandingOwner {
   readonly reader = new FrameReader();
@@ -164,6 +139,16 @@ export class Connection implements OutstandingOwner {
   }
 
   /**
+   * Queues a commit's events for this client as one segment: the same
+   * events as queueEvent one by one would keep, built only as the output
+   * drains to them.
+   */
+  queueEventBatch(batch: EventBatch, charge?: RequestCharge): void {
+    const expires = this.eventTimeoutMs > 0 ? Date.now() + this.eventTimeoutMs : undefined;
+    this.output.pushEvents(batch, this.eventQueueLimit, charge, expires);
+  }
+
+  /**
    * Hands queued messages to the transport, a batch at a time, while it
    * has nothing buffered (the kernel took everything so far).
    */
@@ -219,7 +204,7 @@ export class Connection implements OutstandingOwner {
     this.expiryTimer = setTimeout(() => {
       this.expiryTimer = undefined;
       const now = Date.now();
-      for (const item of this.output.removeWhere((q) => q.expires !== undefined && q.expires <= now)) item.charge?.settle();
+      this.output.dropWhere((q) => q.expires !== undefined && q.expires <= now);
       this.armExpiry();
     }, Math.max(0, first.expires! - Date.now()));
     this.expiryTimer.unref();
@@ -245,7 +230,7 @@ export class Connection implements OutstandingOwner {
         at = end;
       }
     }
-    return { partial, messages: [...messages, ...this.output.peekAll().map((q) => q.bytes)] };
+    return { partial, messages: [...messages, ...this.output.peekAll()] };
   }
 
   /**
@@ -279,7 +264,7 @@ export class Connection implements OutstandingOwner {
    * (INTRODUCE resets a ring; a closed connection lets go of what it held).
    */
   reset(): void {
-    for (const item of this.output.removeWhere(() => true)) item.charge?.settle();
+    this.output.dropWhere(() => true);
     this.requests = [];
     this.nextRequest = 0;
     this.reader.reset();

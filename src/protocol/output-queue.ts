@@ -1,9 +1,13 @@
 /**
  * A connection's messages not yet handed to its transport (C's out_list),
  * in order. Appending, taking the first and asking whether an identical
- * watch event is still queued are O(1).
+ * watch event is still queued are O(1), but for the events of a commit
+ * still held as one EventSegment, whose frames are built as they are taken.
  */
+import { encodedEvent } from './event-frame.js';
+import { EventSegment, type SegmentRules } from './event-segment.js';
 import type { RequestCharge } from './outstanding.js';
+import type { EventBatch } from '../store/events.js';
 
 export interface Queued {
   readonly bytes: Buffer;
@@ -21,7 +25,9 @@ export interface EventKey {
 }
 
 export class OutputQueue {
-  private items: Queued[] = [];
+  private items: (Queued | EventSegment)[] = [];
+  /** The segments among `items` with events not yet taken, by the event paths they hold. */
+  private readonly segments = new Map<string, Set<EventSegment>>();
   private head = 0;
   private bytes = 0;
   /**
@@ -40,7 +46,28 @@ export class OutputQueue {
   }
 
   hasEvent(path: string, token: string): boolean {
-    return this.events.get(token)?.has(path) ?? false;
+    if (this.events.get(token)?.has(path)) return true;
+    for (const segment of this.segments.get(path) ?? []) if (segment.has(path, token)) return true;
+    return false;
+  }
+
+  /**
+   * Appends a commit's events as a segment, keeping those a one-by-one
+   * queueing would (see EventSegment) within `limit` bytes of events.
+   */
+  pushEvents(batch: EventBatch, limit: number, charge?: RequestCharge, expires?: number): void {
+    const anyQueued = this.events.size > 0 || this.segments.size > 0;
+    const rules: SegmentRules = { space: limit - this.bytes, queuedAhead: anyQueued ? (p, t) => this.hasEvent(p, t) : undefined };
+    const segment = new EventSegment(batch, rules, charge, expires);
+    if (segment.count === 0) return;
+    this.items.push(segment);
+    for (const path of segment.byPath.keys()) {
+      const holding = this.segments.get(path);
+      if (holding) holding.add(segment);
+      else this.segments.set(path, new Set([segment]));
+    }
+    this.bytes += segment.byteLength;
+    charge?.add(segment.count);
   }
 
   push(item: Queued): void {
@@ -57,8 +84,21 @@ export class OutputQueue {
 
   /** The first message, taken out of the queue (its charge is the caller's to settle). */
   shift(): Queued | undefined {
-    if (this.head === this.items.length) return undefined;
-    const item = this.items[this.head++]!;
+    const first = this.items[this.head];
+    if (first instanceof EventSegment) {
+      const item = this.takeFrom(first);
+      if (first.count === 0) this.advanceHead();
+      return item;
+    }
+    if (first) {
+      this.advanceHead();
+      this.forget(first);
+    }
+    return first;
+  }
+
+  private advanceHead(): void {
+    this.head++;
     if (this.head === this.items.length) {
       this.items = [];
       this.head = 0;
@@ -66,35 +106,56 @@ export class OutputQueue {
       this.items = this.items.slice(this.head);
       this.head = 0;
     }
-    this.forget(item);
-    return item;
   }
 
-  /** Takes out every message `drop` selects, keeping the others in order. */
-  removeWhere(drop: (item: Queued) => boolean): Queued[] {
-    const kept: Queued[] = [];
-    const dropped: Queued[] = [];
+  private takeFrom(segment: EventSegment): Queued {
+    const [path, token] = segment.take();
+    const bytes = encodedEvent(path, token);
+    this.bytes -= bytes.length;
+    if (segment.count === 0) this.forgetSegment(segment);
+    return { bytes, charge: segment.charge };
+  }
+
+  private forgetSegment(segment: EventSegment): void {
+    for (const path of segment.byPath.keys()) {
+      const holding = this.segments.get(path)!;
+      if (holding.size > 1) holding.delete(segment);
+      else this.segments.delete(path);
+    }
+  }
+
+  /** Takes out every message `drop` selects (a segment goes whole), keeping the others in order; settles their charges. */
+  dropWhere(drop: (item: { readonly expires?: number }) => boolean): void {
+    const kept: (Queued | EventSegment)[] = [];
     for (let i = this.head; i < this.items.length; i++) {
       const item = this.items[i]!;
-      if (drop(item)) {
-        dropped.push(item);
-        this.forget(item);
+      if (!drop(item)) kept.push(item);
+      else if (item instanceof EventSegment) {
+        this.forgetSegment(item);
+        this.bytes -= item.byteLength;
+        for (let n = item.count; n > 0; n--) item.charge?.settle();
       } else {
-        kept.push(item);
+        this.forget(item);
+        item.charge?.settle();
       }
     }
     this.items = kept;
     this.head = 0;
-    return dropped;
   }
 
-  /** The queued messages, first to last, left in place. */
-  peekAll(): Queued[] {
-    return this.items.slice(this.head);
+  /** The queued messages' bytes, first to last, left in place. */
+  peekAll(): Buffer[] {
+    const all: Buffer[] = [];
+    for (let i = this.head; i < this.items.length; i++) {
+      const item = this.items[i]!;
+      if (item instanceof EventSegment) for (const [path, token] of item.remaining()) all.push(encodedEvent(path, token));
+      else all.push(item.bytes);
+    }
+    return all;
   }
 
   /** The first queued message with an expiry time. */
-  firstExpiring(): Queued | undefined {
+  firstExpiring(): { readonly expires?: number } | undefined {
     for (let i = this.head; i < this.items.length; i++) if (this.items[i]!.expires !== undefined) return this.items[i];
     return undefined;
   }

@@ -17,9 +17,10 @@ export class RequestCharge {
 
   constructor(private readonly owner: OutstandingOwner) {}
 
-  /** A message this request caused was queued. */
-  add(): void {
-    if (this.unsent++ === 0) this.owner.outstanding++;
+  /** Messages this request caused were queued. */
+  add(count = 1): void {
+    if (this.unsent === 0 && count > 0) this.owner.outstanding++;
+    this.unsent += count;
   }
 
   /** One of its messages was handed over or dropped. */

@@ -8,7 +8,7 @@ import type { OpContext } from './context.js';
 import type { NodeContents } from './node.js';
 import { parentPath } from './path.js';
 import { permFor, PERM_READ, type Perms } from './permissions.js';
-import { outputFits } from './quota-gate.js';
+import { outputFits, outputRoom } from './quota-gate.js';
 import type { Store } from './store.js';
 import { eventPathFor, watchMatches, type MatchMode, type Watch } from './watches.js';
 
@@ -39,21 +39,77 @@ function liveRecord(store: Store, path: string): NodeContents | null {
 }
 
 /**
- * Delivers an event for a changed node to every client allowed to see it.
- * Only the watches on the path and its ancestors are looked at; the
- * permission check runs once per client, as C's does.
+ * Calls `found` for every watch an event on a changed node fires, in C's
+ * order, skipping clients not allowed to see it. Only the watches on the
+ * path and its ancestors are looked at; the permission check runs once per
+ * client, as C's does.
  */
-export function deliverNodeEvent(store: Store, path: string, mode: MatchMode, change: ChangeContext): void {
-  let client: Requester | undefined;
-  let allowed = false;
-  for (const { client: owner, watch } of store.watchIndex.candidates(path, mode)) {
-    if (!watchMatches(watch, path, mode)) continue;
-    if (owner !== client) {
-      client = owner;
-      allowed = mayObserve(store, owner, path, change);
-    }
-    if (allowed) emit(store, owner, eventPathFor(watch, path), watch.token);
+function forEachFiring(store: Store, path: string, mode: MatchMode, change: ChangeContext, found: (client: Requester, watches: readonly Watch[]) => void): void {
+  for (const { client, watches } of store.watchIndex.firing(path, mode)) {
+    if (mayObserve(store, client, path, change)) found(client, watches);
   }
+}
+
+/** Delivers an event for a changed node to every client allowed to see it. */
+export function deliverNodeEvent(store: Store, path: string, mode: MatchMode, change: ChangeContext): void {
+  forEachFiring(store, path, mode, change, (client, watches) => {
+    // The memory quota's room is judged once per client: queuing events charges nothing.
+    for (const [eventPath, token] of batchEvents({ events: [{ path, watches }], room: outputRoom(store, client) })) store.events(client, eventPath, token);
+  });
+}
+
+/**
+ * Delivers a commit's events: which clients see which node's change, and
+ * through which watches, is decided now, against the state each event is
+ * judged by; each client gets them as one batch (see EventBatch), so no
+ * frame is built before its connection drains to it.
+ */
+export function deliverEventBatches(store: Store, events: readonly (readonly [string, MatchMode, ChangeContext])[]): void {
+  const batches = new Map<Requester, MatchedEvent[]>();
+  for (const [path, mode, change] of events) {
+    forEachFiring(store, path, mode, change, (client, watches) => {
+      const batch = batches.get(client);
+      if (batch) batch.push({ path, watches });
+      else batches.set(client, [{ path, watches }]);
+    });
+  }
+  for (const [client, batch] of batches) store.eventBatches(client, { events: shareWatchLists(batch), room: outputRoom(store, client) });
+}
+
+/** One node's event as one client gets it: the path changed and the watches it fires, in firing order. */
+export interface MatchedEvent {
+  readonly path: string;
+  readonly watches: readonly Watch[];
+}
+
+/**
+ * A client's events of one commit. Every (event, watch) pair is one watch
+ * event, `eventPathFor(watch, path)` and the watch's token, unless its
+ * payload is longer than `room` (the guest's memory quota: C drops it).
+ */
+export interface EventBatch {
+  readonly events: readonly MatchedEvent[];
+  readonly room: number;
+}
+
+/** The watch events of `batch` in order, those the memory quota drops left out. */
+export function* batchEvents(batch: EventBatch): Generator<[string, string]> {
+  for (const { path, watches } of batch.events) {
+    for (const watch of watches) {
+      const eventPath = eventPathFor(watch, path);
+      if (eventPath.length + watch.token.length + 2 <= batch.room) yield [eventPath, watch.token];
+    }
+  }
+}
+
+/** Consecutive events firing the same watches share one list: a commit of many siblings keeps one. */
+function shareWatchLists(batch: MatchedEvent[]): MatchedEvent[] {
+  for (let i = 1; i < batch.length; i++) {
+    const before = batch[i - 1]!.watches;
+    const own = batch[i]!.watches;
+    if (own !== before && own.length === before.length && own.every((w, j) => w === before[j])) batch[i] = { path: batch[i]!.path, watches: before };
+  }
+  return batch;
 }
 
 /** C's fire_watches for a node change made by a request. */

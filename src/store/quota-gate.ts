@@ -51,11 +51,16 @@ export function enforceMemory(
 
 /** Would charging `add` more bytes to `chargedDomid` break the memory quota? */
 export function overMemory(store: Store, client: Requester, chargedDomid: number, add: number): boolean {
+  return add >= memoryHeadroom(store, client, chargedDomid);
+}
+
+/** Bytes that would break the memory quota if charged to `chargedDomid` by `client` (Infinity: no limit). */
+function memoryHeadroom(store: Store, client: Requester, chargedDomid: number): number {
   const charged = store.domains.get(chargedDomid);
   const bound = store.compat.memoryQuotaOfCaller ? client.quotaBound : chargedDomid !== 0;
-  if (!charged || !bound) return false;
+  if (!charged || !bound) return Infinity;
   const quota = store.compat.memoryQuotaOfCaller ? quotaFor(store, client, 'memory') : store.quotas.memory;
-  return quota > 0 && store.memoryOf(charged) + add >= quota;
+  return quota > 0 ? quota - store.memoryOf(charged) : Infinity;
 }
 
 /**
@@ -64,7 +69,15 @@ export function overMemory(store: Store, client: Requester, chargedDomid: number
  * would break the quota is replaced by ENOMEM, or dropped.
  */
 export function outputFits(store: Store, client: Requester, payloadLength: number): boolean {
-  return payloadLength <= FIXED_REPLY_BUFFER || !overMemory(store, client, client.domid, payloadLength + HEADER_SIZE);
+  return payloadLength <= FIXED_REPLY_BUFFER || payloadLength <= outputRoom(store, client);
+}
+
+/**
+ * The longest payload `outputFits` lets through now. Queuing output
+ * charges nothing, so it holds for every event of one fan-out.
+ */
+export function outputRoom(store: Store, client: Requester): number {
+  return Math.max(FIXED_REPLY_BUFFER, memoryHeadroom(store, client, client.domid) - HEADER_SIZE - 1);
 }
 
 /** C's DEFAULT_BUFFER_SIZE: replies up to this size are never refused. */

@@ -16,10 +16,14 @@ import { PERM_READ, PERM_NONE, PermsTable, type PermEntry, type Perms } from './
 import { DEFAULT_QUOTAS, DEFAULT_SOFT_MEMORY, type Quotas } from './quotas.js';
 import type { StoreTransaction } from './transaction.js';
 import { WatchIndex } from './watch-index.js';
+import { batchEvents, type EventBatch } from './events.js';
 import type { Watch } from './watches.js';
 
 /** Receives every watch event the moment it is generated. */
 export type EventSink = (client: Requester, path: string, token: string) => void;
+
+/** Receives a commit's events for one client, decided but not yet built. */
+export type EventBatchSink = (client: Requester, batch: EventBatch) => void;
 
 export interface StoreOptions {
   compat: Compat;
@@ -55,6 +59,10 @@ export class Store {
   readonly now: () => number;
   generation = 0;
   events: EventSink = () => {};
+  /** Unless replaced, hands the batch's events to `events` one by one. */
+  eventBatches: EventBatchSink = (client, batch) => {
+    for (const [path, token] of batchEvents(batch)) this.events(client, path, token);
+  };
   private nextClientSerial = 1;
 
   constructor(options: StoreOptions) {

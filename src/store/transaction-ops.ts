@@ -6,7 +6,7 @@
 import { ChildList } from './child-list.js';
 import type { Requester } from './requester.js';
 import { fail } from './errors.js';
-import { deliverNodeEvent, type ChangeContext } from './events.js';
+import { deliverEventBatches, type ChangeContext } from './events.js';
 import { Node, type NodeContents } from './node.js';
 import { baseName, childPath, depth, parentPath } from './path.js';
 import { enforce } from './quota-gate.js';
@@ -86,7 +86,7 @@ function applyCommit(store: Store, tx: StoreTransaction): void {
     if (domain) domain.nodeCount += delta;
   }
   recharge(store, modified, +1);
-  for (const [path, mode, change] of events) deliverNodeEvent(store, path, mode, change);
+  deliverEventBatches(store, events);
 }
 
 /** Refunds (before the commit) or charges (after it) the live nodes a commit changes. */

@@ -53,6 +53,13 @@ export function eventPathFor(watch: Watch, eventPath: string): string {
   return rest.charCodeAt(0) === 0x2f ? rest.slice(1) : rest;
 }
 
+/** `eventPathFor(watch, eventPath).length`, without building the string. */
+export function eventPathLength(watch: Watch, eventPath: string): number {
+  if (watch.relativeTo === undefined) return eventPath.length;
+  const rest = eventPath.length - watch.relativeTo.length;
+  return eventPath.charCodeAt(watch.relativeTo.length) === 0x2f ? rest - 1 : rest;
+}
+
 /** The watch path as the client gave it (what the migration stream stores). */
 export function givenPath(watch: Watch): string {
   return eventPathFor(watch, watch.path);

@@ -112,6 +112,8 @@ describe('a guest transaction rewriting 980 nodes under 127 of its watches', () 
     await waitFor('the commit', () => d.store.lookup(`/local/domain/${DOMID}/${node(nodes - 1)}`)?.value === 'new', 20_000);
     expect((await dom0.call(T.READ, `/local/domain/${DOMID}/${node(0)}\0`)).text).toBe('new');
     expect(conn.outputBacklog).toBeGreaterThan(0); // the fan-out is still waiting for the guest
+    // Held within the guest's memory quota (the backlog limit), plus at most one write the transport holds.
+    expect(conn.outputBacklog).toBeLessThanOrEqual(d.store.quotas.memory + 64 * 1024);
 
     guest.socket.resume();
     const reply = await guest.take((f) => f.reqId === commit && f.type !== T.WATCH_EVENT, 30_000);

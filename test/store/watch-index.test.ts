@@ -49,11 +49,28 @@ describe('watch index', () => {
           else if (s.kind === 'reset') store.dropWatchesAndTransactions(client);
           else if (s.kind === 'watch') store.watch(client, { path: s.path, token: `t${token++}`, relativeTo: undefined, depth: s.depth });
           else if (client.watches.length > 0) store.unwatch(client, s.which % client.watches.length);
+          store.watchIndex.firing(path, mode); // caches groups the next steps must invalidate
         }
-        const indexed = store.watchIndex.candidates(path, mode).filter((e) => watchMatches(e.watch, path, mode)).map((e) => label(e.client, e.watch));
-        expect(indexed).toEqual(plainMatches(store, path, mode));
+        const firing = () => store.watchIndex.firing(path, mode).flatMap(({ client, watches }) => watches.map((w) => label(client, w)));
+        expect(firing()).toEqual(plainMatches(store, path, mode));
+        expect(firing()).toEqual(plainMatches(store, path, mode)); // the second time from the cached groups
       }),
       { numRuns: 500 },
     );
+  });
+
+  it('forgets the groups it cached for a path once a watch there comes or goes', () => {
+    const store = new Store({ compat: COMPAT.master });
+    const [a, b] = [store.addSocketClient(), store.addSocketClient()];
+    const tokens = (mode: MatchMode) => store.watchIndex.firing('/a/b', mode).map((g) => g.watches.map((w) => w.token));
+    store.watch(a, { path: '/a', token: 'a1', relativeTo: undefined, depth: undefined });
+    store.watch(b, { path: '/a', token: 'b1', relativeTo: undefined, depth: undefined });
+    expect(tokens('subtree')).toEqual([['a1'], ['b1']]);
+    store.watch(a, { path: '/a', token: 'a2', relativeTo: undefined, depth: undefined });
+    expect(tokens('subtree')).toEqual([['a1', 'a2'], ['b1']]);
+    store.unwatch(b, 0);
+    expect(tokens('subtree')).toEqual([['a1', 'a2']]);
+    store.watch(b, { path: '/a', token: 'b2', relativeTo: undefined, depth: 0 });
+    expect(tokens('subtree')).toEqual([['a1', 'a2']]); // depth 0: /a/b is too deep
   });
 });
