@@ -104,6 +104,8 @@ export class TransactionView implements NodeView {
 
   read(path: string): NodeContents | null {
     const touched = this.tx.touched.get(path);
+    // The caller may change the copy it gets: measure it again.
+    this.store.copyTouched(this.client, this.tx, path);
     if (touched) return touched.record;
     this.checkTouchQuota();
     const node = this.store.lookup(path);
@@ -198,6 +200,7 @@ export class TransactionView implements NodeView {
       touched = { checkGen: false, gen: 0, oldPerms: null, modified: false, record: null, fire: undefined };
       this.tx.touched.set(path, touched);
     }
+    this.store.copyTouched(this.client, this.tx, path);
     return touched;
   }
 
