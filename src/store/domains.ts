@@ -19,6 +19,8 @@ export class Domain {
    * (read it through Store.connectionMemoryOf, which settles recent copies).
    */
   connectionMemory = 0;
+  /** Bytes of output queued for its ring connection (kept by the connection). */
+  outputMemory = 0;
   /** Event channel port given at INTRODUCE. */
   port = 0;
   uniqueId = 0n;

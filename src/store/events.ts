@@ -8,7 +8,7 @@ import type { OpContext } from './context.js';
 import type { NodeContents } from './node.js';
 import { parentPath } from './path.js';
 import { permFor, PERM_READ, type Perms } from './permissions.js';
-import { outputFits } from './quota-gate.js';
+import { eventFits } from './quota-gate.js';
 import type { Store } from './store.js';
 import { eventPathFor, watchMatches, type MatchMode, type Watch } from './watches.js';
 
@@ -103,5 +103,5 @@ function fireSpecial(store: Store, name: string, eventPath: string, matches: (w:
 
 /** Hands an event to the sink unless it would break the guest's memory quota (C drops it). */
 export function emit(store: Store, client: Requester, path: string, token: string): void {
-  if (outputFits(store, client, path.length + token.length + 2)) store.events(client, path, token);
+  if (eventFits(store, client, path.length + token.length + 2)) store.events(client, path, token);
 }

@@ -59,12 +59,17 @@ export function overMemory(store: Store, client: Requester, chargedDomid: number
 }
 
 /**
- * Output queued for a guest is charged too (C's send_reply and send_event):
- * a reply longer than C's fixed 16-byte buffer, or a watch event, that
- * would break the quota is replaced by ENOMEM, or dropped.
+ * Output queued for a guest is charged too (C's send_reply): a reply
+ * longer than C's fixed 16-byte buffer that would break the quota is
+ * replaced by ENOMEM.
  */
-export function outputFits(store: Store, client: Requester, payloadLength: number): boolean {
-  return payloadLength <= FIXED_REPLY_BUFFER || !overMemory(store, client, client.domid, payloadLength + HEADER_SIZE);
+export function replyFits(store: Store, client: Requester, payloadLength: number): boolean {
+  return payloadLength <= FIXED_REPLY_BUFFER || eventFits(store, client, payloadLength);
+}
+
+/** A watch event is checked whatever its size (C's send_event): one that would break the quota is dropped. */
+export function eventFits(store: Store, client: Requester, payloadLength: number): boolean {
+  return !overMemory(store, client, client.domid, payloadLength + HEADER_SIZE);
 }
 
 /** C's DEFAULT_BUFFER_SIZE: replies up to this size are never refused. */

@@ -211,11 +211,12 @@ export class Store {
   }
 
   /**
-   * Everything charged to a domain: the live nodes it owns, plus the watches
-   * and the transactions' private node copies of its connections.
+   * Everything charged to a domain: the live nodes it owns, the watches and
+   * the transactions' private node copies of its connections, and the
+   * output queued for it.
    */
   memoryOf(domain: Domain): number {
-    return domain.memory + this.connectionMemoryOf(domain);
+    return domain.memory + this.connectionMemoryOf(domain) + domain.outputMemory;
   }
 
   /** What the domain's connections' watches and transaction copies take. */
