@@ -1893,6 +1893,56 @@ describe.each(VERSIONS)('domid reuse (XSA-322) — %s', (V) => {
   });
 });
 
+// Issue 11's item-2 watch variant and item 3, replayed against C 4.17 through
+// the kit (guests through guest-ring-proxy.py, a new proxy, so a reconnected
+// guest client, after each INTRODUCE), with and without a write between
+// SET_PERMS and the RELEASE: C delivers no event to the new domain 3 and
+// answers RELEASE before the events its clean-up fires. The stale mark
+// comes from the node's generation when it is read (4.17
+// xenstored_domain.c:994-1003 chk_domain_generation, `d->generation <= gen`;
+// domain_adjust_node_perms:1035-1048 sets XS_PERM_IGNORE; a domain object
+// takes the current generation when allocated, :470; master domain.c:882,
+// 1757-1763, core.c:1815), and a write keeps the mark it was read with.
+describe.each(VERSIONS)('domid reuse as a guest sees it — %s', (V) => {
+  for (const between of [false, true]) {
+    it(`a grant to the released domain 3 ${between ? 'fires no event for the new one after a write' : 'still applies in 4.17 with nothing written since'}`, async () => {
+      const stillApplies = !between && V === '4.17';
+      await transcript(V, [
+        ['dom0', 'INTRODUCE', '3|1|13|', 'OK'],
+        ['dom0', 'WRITE', '/local/domain/7/data/peer|x', 'OK'],
+        ['dom0', 'SET_PERMS', '/local/domain/7|n7|', 'OK'],
+        ['dom0', 'SET_PERMS', '/local/domain/7/data/peer|n7|b3|', 'OK'],
+        ['dom0', 'INTRODUCE', '7|1|17|', 'OK'],
+        ...(between ? [['dom0', 'WRITE', '/elsewhere|', 'OK'] as const] : []),
+        ['dom0', 'RELEASE', '3|', 'OK'],
+        ['dom0', 'INTRODUCE', '3|1|13|', 'OK'],
+        ['dom3', 'WATCH', '/local|@|', 'OK', { dom3: ['/local|@|'] }],
+        // With nothing changed since SET_PERMS, the new domain 3 is as old as
+        // the node, and `<=` lets the entry apply in 4.17 (as C answers);
+        // master strips a released domain's entries at RELEASE.
+        ...(stillApplies ? [
+          ['dom7', 'WRITE', '/local/domain/7/data/peer|y', 'OK', { dom3: ['/local/domain/7/data/peer|@|'] }] as const,
+          ['dom3', 'READ', '/local/domain/7/data/peer|', '=y'] as const,
+        ] : [
+          ['dom7', 'WRITE', '/local/domain/7/data/peer|y', 'OK'] as const,
+          ['dom3', 'READ', '/local/domain/7/data/peer|', 'EACCES'] as const,
+        ]),
+      ]);
+    });
+  }
+
+  it('RELEASE answers OK before the events its clean-up fires', async () => {
+    await transcript(V, [
+      ['dom0', 'WRITE', '/local/domain/3|', 'OK'],
+      ['dom0', 'SET_PERMS', '/local/domain/3|n3|', 'OK'],
+      ['dom0', 'INTRODUCE', '3|1|13|', 'OK'],
+      ['dom0', 'WATCH', '/local|storm|', 'OK', { dom0: ['/local|storm|'] }],
+      ['dom0', 'RELEASE', '3|', 'OK', { dom0: ['/local/domain/3|storm|'] }],
+      ['dom0', 'READ', '/local/domain/3|', 'ENOENT'],
+    ]);
+  });
+});
+
 describe.each(VERSIONS)('refused domain commands change nothing — %s', (V) => {
   it('domain destroy 0 is EINVAL and dom0 stays', async () => {
     await transcript(V, [
