@@ -21,9 +21,8 @@
  * Events: a map from connection name to the exact event payloads that
  * connection received because of the row, in order. Connections not listed
  * must receive nothing. For the sender, every event must arrive *before*
- * the reply, except for WATCH (its initial event) and RELEASE (what its
- * clean-up fires), whose events must arrive *after* the OK: this is
- * checked on every row.
+ * the reply, except for WATCH, whose (initial) event must arrive *after*
+ * the OK: this is checked on every row.
  *
  * The whole transcript is rendered as text lines, actual and expected, and
  * compared at once, so a failure shows as a readable diff of the session.
@@ -109,9 +108,9 @@ export class Transcript {
         if (Number.isInteger(domid) && domid > 0) this.h.attachGuest(domid);
       }
       let text = result.text;
-      const eventsAfterReply = typeNumber(type) === MessageType.WATCH || typeNumber(type) === MessageType.RELEASE;
-      const wrongSide = eventsAfterReply ? result.eventsBefore : result.eventsAfter;
-      if (wrongSide.length > 0) text += ` [ORDER: ${eventsAfterReply ? 'before' : 'after'} reply: ${wrongSide.join(' ')}]`;
+      const isWatch = typeNumber(type) === MessageType.WATCH;
+      const wrongSide = isWatch ? result.eventsBefore : result.eventsAfter;
+      if (wrongSide.length > 0) text += ` [ORDER: ${isWatch ? 'before' : 'after'} reply: ${wrongSide.join(' ')}]`;
       const got: Record<string, string[]> = {};
       for (const [n, evs] of result.events) got[n] = [...evs];
       lines.push([row, text, got]);

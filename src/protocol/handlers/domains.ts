@@ -1,7 +1,6 @@
 /** INTRODUCE, RELEASE, RESUME, SET_TARGET, GET_DOMAIN_PATH, IS_DOMAIN_INTRODUCED. */
 import { introduce as introduceDomain, isIntroduced, parseDomid, release as releaseDomain, resume as resumeDomain, setTarget as setDomainTarget } from '../../store/domain-ops.js';
 import { fail } from '../../store/errors.js';
-import { holdEvents } from '../../store/events.js';
 import { atoi } from '../../store/numbers.js';
 import type { HandlerRequest } from '../handler.js';
 import { cString, oneArg, strings } from '../payload.js';
@@ -16,10 +15,8 @@ export function introduce(r: HandlerRequest): Reply {
 }
 
 export function release(r: HandlerRequest): Reply {
-  const domid = parseDomid(r.store, oneArg(r.payload));
-  // C 4.17 sends RELEASE's OK before the events its clean-up fires (replayed through the xenstored-ref kit).
-  const send = holdEvents(r.store, () => releaseDomain(r.store, r.services, domid));
-  return { ...OK, after: send };
+  releaseDomain(r.store, r.services, parseDomid(r.store, oneArg(r.payload)));
+  return OK;
 }
 
 export function resume(r: HandlerRequest): Reply {
