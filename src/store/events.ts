@@ -101,6 +101,28 @@ function fireSpecial(store: Store, name: string, eventPath: string, matches: (w:
   }
 }
 
+/**
+ * Runs `work` with the watch events it fires held back; returns what sends
+ * them. If `work` fails, what it fired goes out at once.
+ */
+export function holdEvents(store: Store, work: () => void): () => void {
+  const sink = store.events;
+  const held: [Requester, string, string][] = [];
+  store.events = (client, path, token) => held.push([client, path, token]);
+  const send = () => {
+    for (const [client, path, token] of held.splice(0)) sink(client, path, token);
+  };
+  try {
+    work();
+  } catch (e) {
+    send();
+    throw e;
+  } finally {
+    store.events = sink;
+  }
+  return send;
+}
+
 /** Hands an event to the sink unless it would break the guest's memory quota (C drops it). */
 export function emit(store: Store, client: Requester, path: string, token: string): void {
   if (eventFits(store, client, path.length + token.length + 2)) store.events(client, path, token);

@@ -1932,6 +1932,35 @@ describe.each(VERSIONS)('domid reuse as a guest sees it — %s', (V) => {
   }
 });
 
+// RELEASE's events and its OK, as C 4.17 orders them (replayed through the
+// kit with sockets d0, d1 and then domain 3's ring): C's main loop holds
+// the connection after the one it serves, so when that is the released
+// ring, the domain is destroyed (its nodes removed, their events fired)
+// only after the OK is queued (4.17 xenstored_core.c:2948-2966; master
+// core.c:2856-2865, and the same do_release).
+describe.each(VERSIONS)('RELEASE: events and the OK — %s', (V) => {
+  const rows = (releasedBy: string): Row[] => [
+    ['dom0', 'WRITE', '/local/domain/3|', 'OK'],
+    ['dom0b', 'SET_PERMS', '/local/domain/3|n3|', 'OK'],
+    ['dom0', 'INTRODUCE', '3|1|13|', 'OK'], // its ring comes after dom0 and dom0b
+    [releasedBy, 'WATCH', '/local|storm|', 'OK', { [releasedBy]: ['/local|storm|'] }],
+  ];
+
+  it('from the connection just before the released ring: the OK first', async () => {
+    await transcript(V, [
+      ...rows('dom0b'),
+      ['dom0b', 'RELEASE', '3|', 'OK [ORDER: after reply: /local/domain/3|storm|]', { dom0b: ['/local/domain/3|storm|'] }],
+    ]);
+  });
+
+  it('from another connection: the events first', async () => {
+    await transcript(V, [
+      ...rows('dom0'),
+      ['dom0', 'RELEASE', '3|', 'OK', { dom0: ['/local/domain/3|storm|'] }],
+    ]);
+  });
+});
+
 describe.each(VERSIONS)('refused domain commands change nothing — %s', (V) => {
   it('domain destroy 0 is EINVAL and dom0 stays', async () => {
     await transcript(V, [
