@@ -32,7 +32,7 @@ import { accepting, claimSocketPath, ensurePrivateDir, listenMainSocket, listenO
 import { RunDirLock, runLockFile } from './run-lock.js';
 import { warmUpOnce, type WarmUpHost } from './warm-up.js';
 import { eventLine, frameLine, logLine, TraceLog } from './trace.js';
-import { quotaFor } from '../store/quota-gate.js';
+import { overMemory, quotaFor } from '../store/quota-gate.js';
 
 /** Output kept for a privileged client that does not read its events. */
 const PRIVILEGED_EVENT_BACKLOG = 64 << 20;
@@ -180,7 +180,10 @@ export class Daemon implements Services, ControlHost, RequestHost, ParkingHost, 
     if (!conn) {
       const limit = client.quotaBound ? quotaFor(this.store, client, 'memory') || PRIVILEGED_EVENT_BACKLOG : PRIVILEGED_EVENT_BACKLOG;
       // C times out watch events only for unprivileged domains.
-      conn = new Connection(client, limit, client.privileged ? 0 : this.options.watchEventTimeoutMs);
+      // C (4.17 and master: send_reply, send_event) charges a guest for its
+      // queued output until it is written (write_messages refunds it).
+      const chargesOutput = client.quotaBound && client.domain !== undefined;
+      conn = new Connection(client, limit, client.privileged ? 0 : this.options.watchEventTimeoutMs, chargesOutput);
       const settled = conn;
       conn.onRequestSettled = () => this.scheduler.wake(settled);
       conn.onDrained = () => this.scheduler.wake(settled);
@@ -252,13 +255,15 @@ export class Daemon implements Services, ControlHost, RequestHost, ParkingHost, 
   /**
    * C's limits on serving a client: a guest with `outstanding` requests
    * whose output is not yet sent waits (C 4.17 and master alike), and so
-   * does any client with a large backlog of output.
+   * does any client with a large backlog of output. A guest at its memory
+   * quota waits too (C's domain_can_read), until its memory drops.
    */
   mayServe(conn: Connection): boolean {
     if (conn.outputBacklog >= OUTPUT_HIGH_WATER) return false;
     if (!conn.client.quotaBound) return true;
     const quota = quotaFor(this.store, conn.client, 'outstanding');
-    return quota <= 0 || conn.outstanding < quota;
+    if (quota > 0 && conn.outstanding >= quota) return false;
+    return !overMemory(this.store, conn.client, conn.client.domid, 0);
   }
 
   backlog(conn: Connection): number {
@@ -272,6 +277,10 @@ export class Daemon implements Services, ControlHost, RequestHost, ParkingHost, 
     } finally {
       this.charge = undefined;
     }
+    // C writes to a guest's ring between requests, as room allows: what
+    // it charges a guest is the output still queued after that.
+    for (const dirty of this.dirty) if (dirty.chargesOutput) dirty.flush();
+    this.scheduler.wakeAll();
   }
 
   private handleFrame(conn: Connection, frame: Frame): void {

@@ -57,6 +57,11 @@ export class RequestScheduler {
     if (this.waiting.has(conn) && this.host.mayServe(conn)) this.scheduleTurn();
   }
 
+  /** A request may have freed what a waiting connection waits for (a guest's memory). */
+  wakeAll(): void {
+    for (const conn of this.waiting) this.wake(conn);
+  }
+
   /** `conn` is gone or was reset. */
   forget(conn: Connection): void {
     this.waiting.delete(conn);

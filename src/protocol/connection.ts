@@ -69,6 +69,8 @@ export class Connection implements OutstandingOwner {
     private readonly eventQueueLimit: number,
     /** Events still queued this long (ms) are dropped; 0 keeps them. */
     private readonly eventTimeoutMs = 0,
+    /** Charge queued output to the client's domain (guests). */
+    readonly chargesOutput = false,
   ) {}
 
   /** Bytes waiting for this client: queued, and held by its transport. */
@@ -120,6 +122,7 @@ export class Connection implements OutstandingOwner {
 
   queueReply(frame: Frame, charge?: RequestCharge): void {
     this.output.push({ bytes: encodeFrame(frame), charge });
+    this.outputChanged();
   }
 
   /**
@@ -136,6 +139,12 @@ export class Connection implements OutstandingOwner {
     if (this.output.byteLength + size > this.eventQueueLimit) return;
     const expires = this.eventTimeoutMs > 0 ? Date.now() + this.eventTimeoutMs : undefined;
     this.output.push({ bytes: encodedEvent(path, token), event: special ? undefined : { path, token }, charge, expires });
+    this.outputChanged();
+  }
+
+  /** Keeps the domain's charge for queued output equal to the queue. */
+  private outputChanged(): void {
+    if (this.chargesOutput) this.client.domain!.outputMemory = this.output.byteLength;
   }
 
   /**
@@ -146,6 +155,7 @@ export class Connection implements OutstandingOwner {
   queueEventBatch(batch: EventBatch, charge?: RequestCharge): void {
     const expires = this.eventTimeoutMs > 0 ? Date.now() + this.eventTimeoutMs : undefined;
     this.output.pushEvents(batch, this.eventQueueLimit, charge, expires);
+    this.outputChanged();
   }
 
   /**
@@ -173,6 +183,7 @@ export class Connection implements OutstandingOwner {
       this.inFlight = [bytes];
       transport.write(bytes, this.sent);
     }
+    this.outputChanged();
     if (this.output.length > 0) this.armExpiry();
   }
 
@@ -205,6 +216,7 @@ export class Connection implements OutstandingOwner {
       this.expiryTimer = undefined;
       const now = Date.now();
       this.output.dropWhere((q) => q.expires !== undefined && q.expires <= now);
+      this.outputChanged();
       this.armExpiry();
     }, Math.max(0, first.expires! - Date.now()));
     this.expiryTimer.unref();
@@ -257,6 +269,7 @@ export class Connection implements OutstandingOwner {
       const token = payload.toString('latin1', nul + 1, Math.max(nul + 1, payload.length - 1));
       this.output.push({ bytes, event: isEvent && path.charCodeAt(0) !== 0x40 ? { path, token } : undefined });
     }
+    this.outputChanged();
   }
 
   /**
@@ -265,6 +278,7 @@ export class Connection implements OutstandingOwner {
    */
   reset(): void {
     this.output.dropWhere(() => true);
+    this.outputChanged();
     this.requests = [];
     this.nextRequest = 0;
     this.reader.reset();

@@ -6,7 +6,7 @@
 import type { Requester } from '../store/requester.js';
 import { opContext } from '../store/context.js';
 import { StoreError } from '../store/errors.js';
-import { outputFits } from '../store/quota-gate.js';
+import { replyFits } from '../store/quota-gate.js';
 import type { Store } from '../store/store.js';
 import type { Frame } from './frame.js';
 import type { Services } from './handler.js';
@@ -36,7 +36,7 @@ export function dispatch(store: Store, client: Requester, services: Services, fr
     return { frame: errorFrame(frame, 'EINVAL') };
   }
   if (reply.payload.length > PAYLOAD_MAX) return { frame: errorFrame(frame, 'E2BIG') };
-  if (!outputFits(store, client, reply.payload.length)) return { frame: errorFrame(frame, 'ENOMEM') };
+  if (!replyFits(store, client, reply.payload.length)) return { frame: errorFrame(frame, 'ENOMEM') };
   return {
     frame: { type: frame.type, reqId: frame.reqId, txId: frame.txId, payload: reply.payload },
     after: reply.after,

@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
+import { HEADER_SIZE, PAYLOAD_MAX } from '../wire/vocabulary.js';
 import type { Transport } from './connection.js';
 
 export interface SocketEvents {
@@ -116,8 +117,15 @@ const onreadSlots = (() => {
   return buffer && callback && generator ? { buffer, callback, generator } : undefined;
 })();
 
-/** Every socket reads into this; the frame reader copies what it keeps before the next read. */
-const readBuffer = Buffer.allocUnsafe(64 * 1024);
+/**
+ * Every socket reads into this; the frame reader copies what it keeps
+ * before the next read. One maximal frame at most: a read that shows an
+ * oversized header cannot have taken the whole of that request, so when
+ * the connection is dropped at once (as C drops it, after the header) the
+ * rest is still in the kernel, and the kernel resets the connection
+ * (the client sees ECONNRESET, as with C) instead of ending it cleanly.
+ */
+const readBuffer = Buffer.allocUnsafe(HEADER_SIZE + PAYLOAD_MAX);
 
 function readStraightInto(socket: net.Socket, deliver: (chunk: Buffer) => void): boolean {
   const handle = internals(socket)._handle;

@@ -2,9 +2,10 @@
  * checkStore: recounts what the store keeps counts of and checks what its
  * operations rely on, as C xenstored's check_store does. Tests call it after
  * every step; a restore or import calls it before the result is used. It
- * changes nothing and throws a StoreCheckError naming every problem found.
+ * changes nothing (but settles the memory figures kept lazily) and throws a StoreCheckError naming every problem found.
  */
 import { DOMID_MAX } from '../wire/vocabulary.js';
+import type { Domain } from './domains.js';
 import type { Requester } from './requester.js';
 import { isOrdinaryDomid } from './hypervisor.js';
 import type { Node } from './node.js';
@@ -12,6 +13,7 @@ import type { Perms } from './permissions.js';
 import type { Store } from './store.js';
 import { WATCH_DEPTH_MAX } from './watches.js';
 import { walkTree } from './tree-walk.js';
+import { watchBytes } from './watches.js';
 
 export class StoreCheckError extends Error {
   constructor(readonly problems: string[]) {
@@ -32,6 +34,7 @@ export function checkStore(store: Store): void {
   for (const [serial, client] of store.clients) checkClient(store, serial, client, report);
   checkValues(store, report);
   checkNodeMemory(store, taken, report);
+  checkConnectionMemory(store, report);
   if (problems.length > 0) {
     const shown = problems.slice(0, MAX_REPORTED);
     if (problems.length > MAX_REPORTED) shown.push(`and ${problems.length - MAX_REPORTED} more`);
@@ -74,15 +77,33 @@ function checkTree(store: Store, report: (problem: string) => void): TreeCounts 
   return { owned, taken };
 }
 
-/**
- * A domain's `memory` is what its live nodes take (watches and transaction
- * copies are added up when asked for, never kept): `taken`, recounted from
- * the tree.
- */
+/** A domain's `memory` is what its live nodes take: `taken`, recounted from the tree. */
 function checkNodeMemory(store: Store, taken: ReadonlyMap<number, number>, report: (problem: string) => void): void {
   for (const domain of store.domains.all()) {
     const bytes = taken.get(domain.domid) ?? 0;
     if (domain.memory !== bytes) report(`domain ${domain.domid} is charged ${domain.memory} bytes for its nodes, which take ${bytes}`);
+  }
+}
+
+/**
+ * A domain's connection memory is what its connections' watches and
+ * transaction copies take (C keys a copy `<startGen>/<path>`): recounted
+ * from every client.
+ */
+function checkConnectionMemory(store: Store, report: (problem: string) => void): void {
+  const taken = new Map<Domain, number>();
+  for (const client of store.clients.values()) {
+    const account = store.connectionAccount(client);
+    if (!account) continue; // reported by checkDomains for a ring; a socket client always has dom0
+    let bytes = taken.get(account) ?? 0;
+    for (const watch of client.watches) bytes += watchBytes(watch);
+    for (const tx of client.transactions.values()) bytes += store.transactionBytes(tx);
+    taken.set(account, bytes);
+  }
+  for (const domain of store.domains.all()) {
+    const charged = store.connectionMemoryOf(domain);
+    const bytes = taken.get(domain) ?? 0;
+    if (charged !== bytes) report(`domain ${domain.domid} is charged ${charged} bytes for its connections, whose watches and transaction copies take ${bytes}`);
   }
 }
 

@@ -74,6 +74,24 @@ export function release(store: Store, hooks: DomainHooks, domid: number): void {
   destroyConnection(store, hooks, connectedClient(store, domid));
 }
 
+/**
+ * Does C destroy the domain only after answering `caller`'s RELEASE (its
+ * events then follow the OK)? C's main loop holds a reference on the
+ * connection after the one it serves (4.17 xenstored_core.c:2948-2966,
+ * master core.c:2856-2865), so when that is the released domain's ring,
+ * do_release's talloc_free only drops a reference, and destroy_domain runs
+ * when the loop lets go, after the reply is queued. C's connection list is
+ * in creation order, as the store's clients are.
+ */
+export function releaseIsDeferred(store: Store, caller: Requester, domid: number): boolean {
+  let callerSeen = false;
+  for (const client of store.clients.values()) {
+    if (callerSeen) return client.domain !== undefined && client.domid === domid;
+    callerSeen = client === caller;
+  }
+  return false;
+}
+
 export function resume(store: Store, domid: number): void {
   if (domid === 0) fail('EINVAL', 'cannot resume dom0');
   connectedClient(store, domid).domain!.shutdownReported = false;

@@ -12,8 +12,15 @@ export class Domain {
   shutdownReported = false;
   /** Nodes owned (committed). */
   nodeCount = 0;
-  /** Bytes charged for the live nodes it owns (Store.memoryOf adds watches and transaction copies). */
+  /** Bytes charged for the live nodes it owns. */
   memory = 0;
+  /**
+   * Bytes charged for its connections' watches and transaction copies
+   * (read it through Store.connectionMemoryOf, which settles recent copies).
+   */
+  connectionMemory = 0;
+  /** Bytes of output queued for its ring connection (kept by the connection). */
+  outputMemory = 0;
   /** Event channel port given at INTRODUCE. */
   port = 0;
   uniqueId = 0n;

@@ -8,7 +8,7 @@ import type { OpContext } from './context.js';
 import type { NodeContents } from './node.js';
 import { parentPath } from './path.js';
 import { permFor, PERM_READ, type Perms } from './permissions.js';
-import { outputFits, outputRoom } from './quota-gate.js';
+import { eventFits, outputRoom } from './quota-gate.js';
 import type { Store } from './store.js';
 import { eventPathFor, watchMatches, type MatchMode, type Watch } from './watches.js';
 
@@ -53,8 +53,7 @@ function forEachFiring(store: Store, path: string, mode: MatchMode, change: Chan
 /** Delivers an event for a changed node to every client allowed to see it. */
 export function deliverNodeEvent(store: Store, path: string, mode: MatchMode, change: ChangeContext): void {
   forEachFiring(store, path, mode, change, (client, watches) => {
-    // The memory quota's room is judged once per client: queuing events charges nothing.
-    for (const [eventPath, token] of batchEvents({ events: [{ path, watches }], room: outputRoom(store, client) })) store.events(client, eventPath, token);
+    for (const watch of watches) emit(store, client, eventPathFor(watch, path), watch.token);
   });
 }
 
@@ -86,6 +85,8 @@ export interface MatchedEvent {
  * A client's events of one commit. Every (event, watch) pair is one watch
  * event, `eventPathFor(watch, path)` and the watch's token, unless its
  * payload is longer than `room` (the guest's memory quota: C drops it).
+ * The room is judged once for the whole batch, when the commit is made;
+ * the events it keeps are charged as they are queued.
  */
 export interface EventBatch {
   readonly events: readonly MatchedEvent[];
@@ -157,7 +158,29 @@ function fireSpecial(store: Store, name: string, eventPath: string, matches: (w:
   }
 }
 
+/**
+ * Runs `work` with the watch events it fires held back; returns what sends
+ * them. If `work` fails, what it fired goes out at once.
+ */
+export function holdEvents(store: Store, work: () => void): () => void {
+  const sink = store.events;
+  const held: [Requester, string, string][] = [];
+  store.events = (client, path, token) => held.push([client, path, token]);
+  const send = () => {
+    for (const [client, path, token] of held.splice(0)) sink(client, path, token);
+  };
+  try {
+    work();
+  } catch (e) {
+    send();
+    throw e;
+  } finally {
+    store.events = sink;
+  }
+  return send;
+}
+
 /** Hands an event to the sink unless it would break the guest's memory quota (C drops it). */
 export function emit(store: Store, client: Requester, path: string, token: string): void {
-  if (outputFits(store, client, path.length + token.length + 2)) store.events(client, path, token);
+  if (eventFits(store, client, path.length + token.length + 2)) store.events(client, path, token);
 }

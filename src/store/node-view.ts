@@ -42,13 +42,15 @@ export class LiveView implements NodeView {
     return node ? this.store.withCurrentPerms(node) : null;
   }
 
-  update(path: string, _record: NodeContents, change: { value?: string; perms?: Perms }): void {
+  update(path: string, record: NodeContents, change: { value?: string; perms?: Perms }): void {
     const node = this.store.lookup(path)!;
     const gen = this.store.nextGeneration();
     this.store.chargeNode(path, node, -1);
     if (change.value !== undefined) node.value = change.value;
     if (change.perms !== undefined) this.store.changeOwner(node.perms, change.perms, this.client);
-    node.perms = this.store.persistPerms(change.perms ?? node.perms, gen);
+    // Kept as read: an entry stale by the node's old generation stays stale
+    // (C writes back the permissions read_node marked, chk_domain_generation).
+    node.perms = this.store.persistPerms(change.perms ?? record.perms, gen);
     node.gen = gen;
     this.store.chargeNode(path, node, +1);
   }
@@ -104,6 +106,8 @@ export class TransactionView implements NodeView {
 
   read(path: string): NodeContents | null {
     const touched = this.tx.touched.get(path);
+    // The caller may change the copy it gets: measure it again.
+    this.store.copyTouched(this.client, this.tx, path);
     if (touched) return touched.record;
     this.checkTouchQuota();
     const node = this.store.lookup(path);
@@ -198,6 +202,7 @@ export class TransactionView implements NodeView {
       touched = { checkGen: false, gen: 0, oldPerms: null, modified: false, record: null, fire: undefined };
       this.tx.touched.set(path, touched);
     }
+    this.store.copyTouched(this.client, this.tx, path);
     return touched;
   }
 

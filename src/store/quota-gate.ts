@@ -64,20 +64,25 @@ function memoryHeadroom(store: Store, client: Requester, chargedDomid: number): 
 }
 
 /**
- * Output queued for a guest is charged too (C's send_reply and send_event):
- * a reply longer than C's fixed 16-byte buffer, or a watch event, that
- * would break the quota is replaced by ENOMEM, or dropped.
+ * Output queued for a guest is charged too (C's send_reply): a reply
+ * longer than C's fixed 16-byte buffer that would break the quota is
+ * replaced by ENOMEM.
  */
-export function outputFits(store: Store, client: Requester, payloadLength: number): boolean {
-  return payloadLength <= FIXED_REPLY_BUFFER || payloadLength <= outputRoom(store, client);
+export function replyFits(store: Store, client: Requester, payloadLength: number): boolean {
+  return payloadLength <= FIXED_REPLY_BUFFER || eventFits(store, client, payloadLength);
+}
+
+/** A watch event is checked whatever its size (C's send_event): one that would break the quota is dropped. */
+export function eventFits(store: Store, client: Requester, payloadLength: number): boolean {
+  return !overMemory(store, client, client.domid, payloadLength + HEADER_SIZE);
 }
 
 /**
- * The longest payload `outputFits` lets through now. Queuing output
- * charges nothing, so it holds for every event of one fan-out.
+ * The longest event payload `eventFits` lets through now (a commit's
+ * batch of events is judged against it once, see EventBatch).
  */
 export function outputRoom(store: Store, client: Requester): number {
-  return Math.max(FIXED_REPLY_BUFFER, memoryHeadroom(store, client, client.domid) - HEADER_SIZE - 1);
+  return memoryHeadroom(store, client, client.domid) - HEADER_SIZE - 1;
 }
 
 /** C's DEFAULT_BUFFER_SIZE: replies up to this size are never refused. */

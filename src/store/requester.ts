@@ -78,5 +78,5 @@ export function loadRequester(client: Requester, saved: SavedRequester, store: S
   client.transactionsSince = saved.transactionsSince;
   client.ignored = saved.ignored;
   for (const w of saved.watches) store.watch(client, loadWatch(w, client.home));
-  for (const t of saved.transactions) client.transactions.set(t.id, loadTransaction(t, store.perms));
+  for (const t of saved.transactions) store.openTransaction(client, loadTransaction(t, store.perms));
 }

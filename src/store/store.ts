@@ -17,7 +17,7 @@ import { DEFAULT_QUOTAS, DEFAULT_SOFT_MEMORY, type Quotas } from './quotas.js';
 import type { StoreTransaction } from './transaction.js';
 import { WatchIndex } from './watch-index.js';
 import { batchEvents, type EventBatch } from './events.js';
-import type { Watch } from './watches.js';
+import { watchBytes, type Watch } from './watches.js';
 
 /** Receives every watch event the moment it is generated. */
 export type EventSink = (client: Requester, path: string, token: string) => void;
@@ -64,6 +64,8 @@ export class Store {
     for (const [path, token] of batchEvents(batch)) this.events(client, path, token);
   };
   private nextClientSerial = 1;
+  /** Open transactions with copies touched since their bytes were last measured, and their clients. */
+  private readonly unsettledTransactions = new Map<StoreTransaction, Requester>();
 
   constructor(options: StoreOptions) {
     this.compat = options.compat;
@@ -143,6 +145,26 @@ export class Store {
     return client;
   }
 
+  /** Files a new open transaction of `client`; its copies are charged as they are touched. */
+  openTransaction(client: Requester, tx: StoreTransaction): void {
+    client.transactions.set(tx.id, tx);
+    for (const path of tx.touched.keys()) this.copyTouched(client, tx, path);
+  }
+
+  /** Ends `client`'s transaction `tx` (committed or not), refunding its copies. */
+  closeTransaction(client: Requester, tx: StoreTransaction): void {
+    client.transactions.delete(tx.id);
+    if (client.transactions.size === 0) client.transactionsSince = 0;
+    this.unsettledTransactions.delete(tx);
+    this.chargeConnection(client, -tx.copyBytes);
+  }
+
+  /** The copy at `path` in `client`'s transaction `tx` was read or changed: re-measured when memory is next asked for. */
+  copyTouched(client: Requester, tx: StoreTransaction, path: string): void {
+    tx.copyTouched(path);
+    this.unsettledTransactions.set(tx, client);
+  }
+
   removeClient(client: Requester): void {
     this.dropWatchesAndTransactions(client);
     this.clients.delete(client.serial);
@@ -152,19 +174,20 @@ export class Store {
   watch(client: Requester, watch: Watch): void {
     client.watches.push(watch);
     this.watchIndex.add(client, watch);
+    this.chargeConnection(client, watchBytes(watch));
   }
 
   /** Removes the client's watch at `index` in its list. */
   unwatch(client: Requester, index: number): void {
     const [watch] = client.watches.splice(index, 1);
-    if (watch) this.watchIndex.remove(watch);
+    if (!watch) return;
+    this.watchIndex.remove(watch);
+    this.chargeConnection(client, -watchBytes(watch));
   }
 
   dropWatchesAndTransactions(client: Requester): void {
-    for (const watch of client.watches) this.watchIndex.remove(watch);
-    client.watches.length = 0;
-    client.transactions.clear();
-    client.transactionsSince = 0;
+    while (client.watches.length > 0) this.unwatch(client, client.watches.length - 1);
+    for (const tx of [...client.transactions.values()]) this.closeTransaction(client, tx);
   }
 
   // --- domains and quotas ----------------------------------------------------
@@ -196,25 +219,37 @@ export class Store {
   }
 
   /**
-   * Everything charged to a domain: the live nodes it owns, plus the watches
-   * and the transactions' private node copies (C keys them `<gen>/<path>`)
-   * of its connections.
+   * Everything charged to a domain: the live nodes it owns, the watches and
+   * the transactions' private node copies of its connections, and the
+   * output queued for it.
    */
   memoryOf(domain: Domain): number {
-    let bytes = domain.memory;
-    for (const client of this.clients.values()) {
-      if (client.domid !== domain.domid) continue;
-      for (const w of client.watches) bytes += w.path.length + w.token.length;
-      for (const tx of client.transactions.values()) bytes += this.transactionBytes(tx);
-    }
-    return bytes;
+    return domain.memory + this.connectionMemoryOf(domain) + domain.outputMemory;
   }
 
+  /** What the domain's connections' watches and transaction copies take. */
+  connectionMemoryOf(domain: Domain): number {
+    for (const [tx, client] of this.unsettledTransactions) this.chargeConnection(client, tx.settle((key, record) => this.nodeBytes(key, record)));
+    this.unsettledTransactions.clear();
+    return domain.connectionMemory;
+  }
+
+  /** The domain a client's watches and transactions are charged to (socket clients: dom0). */
+  connectionAccount(client: Requester): Domain | undefined {
+    return client.domain ?? this.domains.get(client.domid);
+  }
+
+  /** The bytes of a transaction's copies measured from scratch (what checkStore recounts against). */
   transactionBytes(tx: StoreTransaction): number {
     const prefix = String(tx.startGen).length + 1;
     let bytes = 0;
     for (const [path, touched] of tx.touched) if (touched.record) bytes += this.nodeBytes(prefix + path.length, touched.record);
     return bytes;
+  }
+
+  private chargeConnection(client: Requester, bytes: number): void {
+    const account = this.connectionAccount(client);
+    if (account) account.connectionMemory += bytes;
   }
 
   /** Recounts every domain's node memory from the tree (after a restore or import). */

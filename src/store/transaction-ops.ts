@@ -18,7 +18,7 @@ export function startTransaction(store: Store, client: Requester): StoreTransact
   enforce(store, client, 'transactions', client.transactions.size);
   const tx = new StoreTransaction(nextTransactionId(client), store.nextGeneration());
   if (client.transactions.size === 0) client.transactionsSince = store.now();
-  client.transactions.set(tx.id, tx);
+  store.openTransaction(client, tx);
   return tx;
 }
 
@@ -33,8 +33,7 @@ function nextTransactionId(client: Requester): number {
 
 /** Ends `tx`; it is gone whatever the outcome. */
 export function endTransaction(store: Store, client: Requester, tx: StoreTransaction, commit: boolean): void {
-  client.transactions.delete(tx.id);
-  if (client.transactions.size === 0) client.transactionsSince = 0;
+  store.closeTransaction(client, tx);
   if (!commit) return;
   if (tx.failed) fail('ENOMEM', 'transaction failed earlier');
   if (tx.createdNode) checkNodeQuota(store, client, tx);

@@ -35,6 +35,13 @@ export class StoreTransaction {
    * (another daemon, a migrated domain): committing it answers EAGAIN.
    */
   historyUnknown = false;
+  /**
+   * Bytes charged for the private copies (C keys them `<startGen>/<path>`)
+   * as last settled; copies touched since are re-measured by settle().
+   */
+  copyBytes = 0;
+  private readonly charged = new Map<string, number>();
+  private readonly unsettled = new Set<string>();
 
   constructor(
     readonly id: number,
@@ -53,6 +60,27 @@ export class StoreTransaction {
 
   addNodeCount(domid: number, delta: number): void {
     this.nodeCountDelta.set(domid, (this.nodeCountDelta.get(domid) ?? 0) + delta);
+  }
+
+  /** The copy at `path` may have changed (it was read or touched): settle() re-measures it. */
+  copyTouched(path: string): void {
+    this.unsettled.add(path);
+  }
+
+  /** Re-measures the copies touched since the last call; returns the change in copyBytes. */
+  settle(copySize: (keyLength: number, record: NodeContents) => number): number {
+    const prefix = String(this.startGen).length + 1;
+    let delta = 0;
+    for (const path of this.unsettled) {
+      const record = this.touched.get(path)?.record;
+      const bytes = record ? copySize(prefix + path.length, record) : 0;
+      delta += bytes - (this.charged.get(path) ?? 0);
+      if (bytes > 0) this.charged.set(path, bytes);
+      else this.charged.delete(path);
+    }
+    this.unsettled.clear();
+    this.copyBytes += delta;
+    return delta;
   }
 }
 

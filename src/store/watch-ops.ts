@@ -6,7 +6,7 @@ import { fail } from './errors.js';
 import { atoi } from './numbers.js';
 import { enforce, enforceMemory } from './quota-gate.js';
 import type { Store } from './store.js';
-import { WATCH_DEPTH_MAX, type Watch } from './watches.js';
+import { WATCH_DEPTH_MAX, watchBytes, type Watch } from './watches.js';
 
 /** Registers a watch; returns it so the caller can send the initial event. */
 export function addWatch(store: Store, client: Requester, args: string[]): Watch {
@@ -22,7 +22,7 @@ export function addWatch(store: Store, client: Requester, args: string[]): Watch
   const token = args[1]!;
   if (client.watches.some((w) => w.path === path && w.token === token)) fail('EEXIST', 'watch already registered');
   enforce(store, client, 'watches', client.watches.length);
-  enforceMemory(store, client, 'watch-memory', client.domid, path.length + token.length);
+  enforceMemory(store, client, 'watch-memory', client.domid, watchBytes({ path, token }));
   const watch: Watch = { path, token, relativeTo: relative ? client.home : undefined, depth };
   store.watch(client, watch);
   return watch;

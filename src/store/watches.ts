@@ -16,6 +16,11 @@ export interface Watch {
 
 export type MatchMode = 'subtree' | 'exact';
 
+/** What C charges for a watch: its path and its token. */
+export function watchBytes(watch: { path: string; token: string }): number {
+  return watch.path.length + watch.token.length;
+}
+
 /**
  * Deepest depth a watch may have: the migration stream stores a depth in 16
  * bits, 65535 meaning no limit. C master takes any non-negative int here

@@ -1893,6 +1893,74 @@ describe.each(VERSIONS)('domid reuse (XSA-322) — %s', (V) => {
   });
 });
 
+// Issue 11's item-2 watch variant, replayed against C 4.17 through
+// the kit (guests through guest-ring-proxy.py, a new proxy, so a reconnected
+// guest client, after each INTRODUCE), with and without a write between
+// SET_PERMS and the RELEASE: after a write C delivers no event to the new
+// domain 3, with none the `<=` lets the old grant apply. The stale mark
+// comes from the node's generation when it is read (4.17
+// xenstored_domain.c:994-1003 chk_domain_generation, `d->generation <= gen`;
+// domain_adjust_node_perms:1035-1048 sets XS_PERM_IGNORE; a domain object
+// takes the current generation when allocated, :470; master domain.c:882,
+// 1757-1763, core.c:1815), and a write keeps the mark it was read with.
+describe.each(VERSIONS)('domid reuse as a guest sees it — %s', (V) => {
+  for (const between of [false, true]) {
+    it(`a grant to the released domain 3 ${between ? 'fires no event for the new one after a write' : 'still applies in 4.17 with nothing written since'}`, async () => {
+      const stillApplies = !between && V === '4.17';
+      await transcript(V, [
+        ['dom0', 'INTRODUCE', '3|1|13|', 'OK'],
+        ['dom0', 'WRITE', '/local/domain/7/data/peer|x', 'OK'],
+        ['dom0', 'SET_PERMS', '/local/domain/7|n7|', 'OK'],
+        ['dom0', 'SET_PERMS', '/local/domain/7/data/peer|n7|b3|', 'OK'],
+        ['dom0', 'INTRODUCE', '7|1|17|', 'OK'],
+        ...(between ? [['dom0', 'WRITE', '/elsewhere|', 'OK'] as const] : []),
+        ['dom0', 'RELEASE', '3|', 'OK'],
+        ['dom0', 'INTRODUCE', '3|1|13|', 'OK'],
+        ['dom3', 'WATCH', '/local|@|', 'OK', { dom3: ['/local|@|'] }],
+        // With nothing changed since SET_PERMS, the new domain 3 is as old as
+        // the node, and `<=` lets the entry apply in 4.17 (as C answers);
+        // master strips a released domain's entries at RELEASE.
+        ...(stillApplies ? [
+          ['dom7', 'WRITE', '/local/domain/7/data/peer|y', 'OK', { dom3: ['/local/domain/7/data/peer|@|'] }] as const,
+          ['dom3', 'READ', '/local/domain/7/data/peer|', '=y'] as const,
+        ] : [
+          ['dom7', 'WRITE', '/local/domain/7/data/peer|y', 'OK'] as const,
+          ['dom3', 'READ', '/local/domain/7/data/peer|', 'EACCES'] as const,
+        ]),
+      ]);
+    });
+  }
+});
+
+// RELEASE's events and its OK, as C 4.17 orders them (replayed through the
+// kit with sockets d0, d1 and then domain 3's ring): C's main loop holds
+// the connection after the one it serves, so when that is the released
+// ring, the domain is destroyed (its nodes removed, their events fired)
+// only after the OK is queued (4.17 xenstored_core.c:2948-2966; master
+// core.c:2856-2865, and the same do_release).
+describe.each(VERSIONS)('RELEASE: events and the OK — %s', (V) => {
+  const rows = (releasedBy: string): Row[] => [
+    ['dom0', 'WRITE', '/local/domain/3|', 'OK'],
+    ['dom0b', 'SET_PERMS', '/local/domain/3|n3|', 'OK'],
+    ['dom0', 'INTRODUCE', '3|1|13|', 'OK'], // its ring comes after dom0 and dom0b
+    [releasedBy, 'WATCH', '/local|storm|', 'OK', { [releasedBy]: ['/local|storm|'] }],
+  ];
+
+  it('from the connection just before the released ring: the OK first', async () => {
+    await transcript(V, [
+      ...rows('dom0b'),
+      ['dom0b', 'RELEASE', '3|', 'OK [ORDER: after reply: /local/domain/3|storm|]', { dom0b: ['/local/domain/3|storm|'] }],
+    ]);
+  });
+
+  it('from another connection: the events first', async () => {
+    await transcript(V, [
+      ...rows('dom0'),
+      ['dom0', 'RELEASE', '3|', 'OK', { dom0: ['/local/domain/3|storm|'] }],
+    ]);
+  });
+});
+
 describe.each(VERSIONS)('refused domain commands change nothing — %s', (V) => {
   it('domain destroy 0 is EINVAL and dom0 stays', async () => {
     await transcript(V, [

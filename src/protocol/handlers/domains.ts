@@ -1,6 +1,9 @@
 /** INTRODUCE, RELEASE, RESUME, SET_TARGET, GET_DOMAIN_PATH, IS_DOMAIN_INTRODUCED. */
-import { introduce as introduceDomain, isIntroduced, parseDomid, release as releaseDomain, resume as resumeDomain, setTarget as setDomainTarget } from '../../store/domain-ops.js';
+import {
+  introduce as introduceDomain, isIntroduced, parseDomid, release as releaseDomain, releaseIsDeferred, resume as resumeDomain, setTarget as setDomainTarget,
+} from '../../store/domain-ops.js';
 import { fail } from '../../store/errors.js';
+import { holdEvents } from '../../store/events.js';
 import { atoi } from '../../store/numbers.js';
 import type { HandlerRequest } from '../handler.js';
 import { cString, oneArg, strings } from '../payload.js';
@@ -15,8 +18,13 @@ export function introduce(r: HandlerRequest): Reply {
 }
 
 export function release(r: HandlerRequest): Reply {
-  releaseDomain(r.store, r.services, parseDomid(r.store, oneArg(r.payload)));
-  return OK;
+  const domid = parseDomid(r.store, oneArg(r.payload));
+  if (!releaseIsDeferred(r.store, r.client, domid)) {
+    releaseDomain(r.store, r.services, domid);
+    return OK;
+  }
+  const send = holdEvents(r.store, () => releaseDomain(r.store, r.services, domid));
+  return { ...OK, after: send };
 }
 
 export function resume(r: HandlerRequest): Reply {
