@@ -42,13 +42,14 @@ export class LiveView implements NodeView {
     return node ? this.store.withCurrentPerms(node) : null;
   }
 
-  update(path: string, _record: NodeContents, change: { value?: string; perms?: Perms }): void {
+  update(path: string, record: NodeContents, change: { value?: string; perms?: Perms }): void {
     const node = this.store.lookup(path)!;
     const gen = this.store.nextGeneration();
     this.store.chargeNode(path, node, -1);
     if (change.value !== undefined) node.value = change.value;
     if (change.perms !== undefined) this.store.changeOwner(node.perms, change.perms, this.client);
-    node.perms = this.store.persistPerms(change.perms ?? node.perms, gen);
+    // As read (stale entries marked at the old generation): C writes back the marks it read.
+    node.perms = this.store.persistPerms(change.perms ?? record.perms, gen);
     node.gen = gen;
     this.store.chargeNode(path, node, +1);
   }
@@ -74,7 +75,7 @@ export class LiveView implements NodeView {
     this.store.chargeNode(ancestor, parent, +1);
   }
 
-  removeSubtree(path: string, _parentRecord: NodeContents, removed: (path: string, record: NodeContents) => void): void {
+  removeSubtree(path: string, parentRecord: NodeContents, removed: (path: string, record: NodeContents) => void): void {
     const parentPathName = parentPath(path);
     const parent = this.store.lookup(parentPathName)!;
     // After each child C rewrites its parent: one generation after every node but the first removed.
@@ -89,6 +90,7 @@ export class LiveView implements NodeView {
     parent.children = parent.children!.writable();
     parent.children.delete(baseName(path));
     parent.gen = this.store.nextGeneration();
+    parent.perms = this.store.persistPerms(parentRecord.perms, parent.gen);
     this.store.chargeNode(parentPathName, parent, +1);
   }
 
