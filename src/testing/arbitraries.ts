@@ -162,7 +162,8 @@ export function introduceOperation(conn: number, domid: number): Operation {
  * A guest domain's life cycle, sent by connection 0 (dom0): RELEASE, a few
  * requests meanwhile, then (mostly) INTRODUCE of the same domid — a new
  * domain that must inherit nothing from the old one, though nodes still
- * name it — and sometimes the home a toolstack gives it. Now and then a
+ * name it — and sometimes the home a toolstack gives it, and a rewrite of
+ * some node. Now and then a
  * lone INTRODUCE or RELEASE from any connection instead (a reset, ENOENT,
  * EACCES from a guest).
  */
@@ -175,9 +176,11 @@ export function domainLifeCycles(options: OperationOptions = {}): fc.Arbitrary<O
     { conn: 0, tx: null, type: T.WRITE, payload: `/local/domain/${d}|` },
     { conn: 0, tx: null, type: T.SET_PERMS, payload: `/local/domain/${d}|n${d}|` },
   ];
-  const reuse = fc.record({ domid, meanwhile: fc.array(operations(options), { maxLength: 3 }), again: fc.constantFrom(true, true, true, false), home: fc.boolean() })
-    .map(({ domid: d, meanwhile, again, home: withHome }) => [
-      release(0, d), ...meanwhile, ...(again ? [introduceOperation(0, d), ...(withHome ? home(d) : [])] : []),
+  // After the new domain came, dom0 may rewrite an old node (one naming the old domain keeps the entry stale).
+  const rewrite = fc.option(absolutePaths(options).map((p): Operation => ({ conn: 0, tx: null, type: T.WRITE, payload: `${p}|w` })), { nil: undefined });
+  const reuse = fc.record({ domid, meanwhile: fc.array(operations(options), { maxLength: 3 }), again: fc.constantFrom(true, true, true, false), home: fc.boolean(), rewrite })
+    .map(({ domid: d, meanwhile, again, home: withHome, rewrite: w }) => [
+      release(0, d), ...meanwhile, ...(again ? [introduceOperation(0, d), ...(withHome ? home(d) : []), ...(w ? [w] : [])] : []),
     ]);
   const lone = fc.tuple(conn, domid, fc.boolean()).map(([c, d, intro]) => [intro ? introduceOperation(c, d) : release(c, d)]);
   return fc.oneof({ weight: 4, arbitrary: reuse }, { weight: 1, arbitrary: lone });
