@@ -883,6 +883,36 @@ describe.each(VERSIONS)('@introduceDomain / @releaseDomain (§8.5, §10) — %s'
     ]);
   });
 
+  it('was BUG: a stale grant stays stale when dom0 writes the node again after the domid was reused', async () => {
+    await transcript(V, [
+      ['dom0', 'WRITE', '/g/c|v', 'OK'],
+      ['dom0', 'SET_PERMS', '/g|n0|r5|', 'OK'],
+      ['dom5', 'READ', '/g|', '='],
+      ['dom0', 'RELEASE', '5|', 'OK'],
+      ['dom0', 'WRITE', '/bump|', 'OK'], // consumes generations
+      ['dom0', 'INTRODUCE', '5|1|15|', 'OK'],
+      ['dom5', 'READ', '/g|', 'EACCES'],
+      // C's read_node marks r5 ignored (XS_PERM_IGNORE) at the node's old generation and
+      // write_node stores the mark: the new generation, younger than domain 5, does not revive it.
+      ['dom0', 'WRITE', '/g|w', 'OK'],
+      ['dom5', 'READ', '/g|', 'EACCES'],
+      ['dom0', 'RM', '/g/c|', 'OK'], // rewrites /g too (delete_child)
+      ['dom5', 'READ', '/g|', 'EACCES'],
+    ]);
+  });
+
+  it('was BUG: a write refused by the memory quota has used its generation, as C\'s write_node', async () => {
+    await transcript(V, [
+      ...home(5),
+      ['dom0', 'WRITE', '/n1|', 'OK'],
+      ['dom0', 'DIRECTORY_PART', '/n1|0|', master ? '=14||' : '=12||'],
+      ['dom5', 'WRITE', `data/big|${x(400)}`, 'EIO'],
+      // /n2 is /n1 + 3, not + 2: "/" took one after /n1, and the refused write one.
+      ['dom0', 'WRITE', '/n2|', 'OK'],
+      ['dom0', 'DIRECTORY_PART', '/n2|0|', master ? '=17||' : '=15||'],
+    ], ['-Q', 'memory=400']);
+  });
+
   it('--keep-orphans: a released domain\'s nodes pass to dom0 silently', async () => {
     await transcript(V, [
       ...home(5),

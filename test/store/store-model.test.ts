@@ -118,11 +118,12 @@ function runSequence(version: Version, memoryQuota: number | undefined, ops: rea
         throw new Error(`memory of domain ${domid} differs (${version}) after step ${log.length}: sim ${simMemory}, model ${m.memory(domid)}${session()}`);
       }
     }
-    if (type === T.INTRODUCE && r.text === 'OK') {
-      const domid = Number(payload.split('|')[0]);
-      const guestConn = GUESTS.get(domid);
-      if (guestConn !== undefined) sim[guestConn] = h.attachGuest(domid, CONNS[guestConn]);
-      reused.add(domid);
+    const guestConn = type === T.INTRODUCE && r.text === 'OK' ? GUESTS.get(Number(payload.split('|')[0])) : undefined;
+    if (guestConn !== undefined) {
+      // A new connection after RELEASE (or the same one, reset).
+      const renewed = h.attachGuest(sim[guestConn]!.domid, CONNS[guestConn]);
+      if (renewed !== sim[guestConn]) reused.add(renewed.domid);
+      sim[guestConn] = renewed;
     }
   };
 
