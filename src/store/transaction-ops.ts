@@ -37,7 +37,7 @@ export function endTransaction(store: Store, client: Requester, tx: StoreTransac
   if (client.transactions.size === 0) client.transactionsSince = 0;
   if (!commit) return;
   if (tx.failed) fail('ENOMEM', 'transaction failed earlier');
-  if (tx.createdNode) checkNodeQuota(store, client, tx);
+  fixDomains(store, client, tx);
   if (tx.historyUnknown) fail('EAGAIN', 'transaction restored without its history');
   for (const [path, touched] of tx.touched) {
     if (touched.checkGen && (store.lookup(path)?.gen ?? NO_GENERATION) !== touched.gen) fail('EAGAIN', `conflict on ${path}`);
@@ -45,11 +45,16 @@ export function endTransaction(store: Store, client: Requester, tx: StoreTransac
   applyCommit(store, tx);
 }
 
-/** C's transaction_fix_domains: every changed domain's count after the commit. */
-function checkNodeQuota(store: Store, client: Requester, tx: StoreTransaction): void {
+/**
+ * C's transaction_fix_domains before the commit: every domain whose node
+ * count changed gets its object now (before the commit's generations, and
+ * even if the commit then conflicts), and after a node was created each
+ * count is judged against the node quota.
+ */
+function fixDomains(store: Store, client: Requester, tx: StoreTransaction): void {
   for (const [domid, delta] of tx.nodeCountDelta) {
-    const count = Math.max(0, (store.domains.get(domid)?.nodeCount ?? 0) + delta);
-    if (domid !== 0) enforce(store, client, 'committed-nodes', count);
+    const domain = store.existingDomainObject(domid);
+    if (tx.createdNode && domid !== 0) enforce(store, client, 'committed-nodes', Math.max(0, (domain?.nodeCount ?? 0) + delta));
   }
 }
 

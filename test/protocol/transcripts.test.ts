@@ -901,6 +901,22 @@ describe.each(VERSIONS)('@introduceDomain / @releaseDomain (§8.5, §10) — %s'
     ]);
   });
 
+  it('was BUG: a commit gives a changed domain its object before the commit\'s generations, as C\'s transaction_fix_domains', async () => {
+    await transcript(V, [
+      ['dom0', 'WRITE', '/s|', 'OK'],
+      ['dom5', 'READ', '/s|', 'EACCES'],
+      ['dom0', 'TRANSACTION_START', '|', '=1|'],
+      ['dom0#1', 'WRITE', '/s/p|v', 'OK'],
+      ['dom0#1', 'SET_PERMS', '/s/p|n0|r5|', 'OK'],
+      ['dom0#1', 'WRITE', '/s/q|v', 'OK'],
+      ['dom0#1', 'SET_PERMS', '/s/q|n5|', 'OK'], // domain 5's node count changes in the transaction
+      ['dom0', 'RELEASE', '5|', 'OK'],
+      ['dom0#1', 'TRANSACTION_END', 'T|', 'OK'], // domain 5 gets an object again, older than the nodes the commit writes
+      ['dom0', 'INTRODUCE', '5|1|15|', 'OK'],
+      ['dom5', 'READ', '/s/p|', '=v'],
+    ]);
+  });
+
   it('was BUG: a write refused by the memory quota has used its generation, as C\'s write_node', async () => {
     await transcript(V, [
       ...home(5),
