@@ -81,9 +81,11 @@ export class LiveView implements NodeView {
     // After each child C rewrites its parent: one generation after every node but the first removed.
     walkTree(path, this.store.lookup(path)!, () => {}, (at, node, depth) => {
       this.store.nextGeneration();
-      removed(at, this.store.withCurrentPerms(node));
+      const record = this.store.withCurrentPerms(node);
       this.store.countNode(node.perms, -1, this.client);
+      // As C's delnode_sub: the node's memory is refunded before its event is judged against the quota.
       this.store.chargeNode(at, node, -1);
+      removed(at, record);
       if (depth > 0) this.store.nextGeneration();
     });
     this.store.chargeNode(parentPathName, parent, -1);

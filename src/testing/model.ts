@@ -669,11 +669,14 @@ export class Model {
     if (count < 1) fail('EINVAL');
     if (!c.priv && (this.master ? count >= 5 : count > 5)) fail('ENOSPC');
     const args = strings(payload);
-    const perms: Perm[] = args.slice(1, 1 + count).map((s) => {
+    const parsed = args.slice(1, 1 + count).map((s) => {
       const bits = 'nrwb'.indexOf(s.charAt(0));
       const id = parseDomid(s.slice(1));
       if (s.length === 0 || bits < 0 || id === undefined) return fail('EINVAL');
-      // C's domain_alloc_permrefs: an object for every domain the hypervisor has, the others ignored.
+      return { bits, id };
+    });
+    // C's domain_alloc_permrefs, once all parsed: an object for every domain the hypervisor has, the others ignored.
+    const perms: Perm[] = parsed.map(({ bits, id }) => {
       if (this.master && id === DOMID_ANY) return { bits, id, ignore: false };
       if (this.hypervisorHas(id)) this.domainObject(id);
       return { bits, id, ignore: !this.domains.has(id) };

@@ -917,6 +917,17 @@ describe.each(VERSIONS)('@introduceDomain / @releaseDomain (§8.5, §10) — %s'
     ]);
   });
 
+  it('was BUG: the event of a removed node is judged against the quota after its memory is refunded, as C\'s delnode_sub', async () => {
+    const token = 't'.repeat(12);
+    await transcript(V, [
+      ...home(5),
+      ['dom5', 'WRITE', `data/big|${x(200)}`, 'OK'],
+      ['dom5', 'WATCH', `data|${token}|`, 'OK', { dom5: [`data|${token}|`] }],
+      // With the 256 (master 248) bytes of data/big still charged, the 22-byte event would reach the quota.
+      ['dom0', 'RM', '/local/domain/5/data/big|', 'OK', { dom5: [`data/big|${token}|`] }],
+    ], ['-Q', `memory=${master ? 366 : 380}`]);
+  });
+
   it('was BUG: a write refused by the memory quota has used its generation, as C\'s write_node', async () => {
     await transcript(V, [
       ...home(5),
