@@ -778,21 +778,35 @@ export class Model {
     const arg = oneArg(payload);
     if (arg !== 'T' && arg !== 'F') fail('EINVAL');
     if (!tx) return fail('ENOENT');
-    c.txs.delete(tx.id);
-    if (arg === 'F') return 'OK';
+    try {
+      if (arg === 'T') this.commit(tx);
+    } finally {
+      c.txs.delete(tx.id);
+    }
+    return 'OK';
+  }
+
+  /**
+   * C's do_transaction_end and finalize_transaction: the copies of nodes
+   * only read go first; then node by node in first-touch order, the copy
+   * goes, the node is written (a fresh generation, the copy's marks as
+   * they are) or deleted, and its event fires, judged with the nodes after
+   * it, and their copies, still as they were.
+   */
+  private commit(tx: MTx): void {
     if (tx.failed) fail('ENOMEM');
     // C's transaction_fix_domains, before the conflict check.
     for (const owner of tx.owners) this.existingDomainObject(owner);
     for (const [path, t] of tx.touched) {
       if ((t.orig?.gen ?? -1) !== (this.nodes.get(path)?.gen ?? -1)) fail('EAGAIN');
     }
-    // As C's finalize_transaction(): per node in first-touch order, write it (a
-    // fresh generation, the copy's marks as they are), then fire its event.
-    for (const [path, t] of tx.touched) {
-      if (t.modified) this.setGlobal(path, t.cur && { ...t.cur, gen: ++this.generation });
+    const modified = [...tx.touched].filter(([, t]) => t.modified);
+    tx.touched = new Map(modified);
+    for (const [path, t] of modified) {
+      tx.touched.delete(path);
+      this.setGlobal(path, t.cur && { ...t.cur, gen: ++this.generation });
       if (t.fire) this.deliver(path, t.fire, null, t.orig ? t.orig.perms : null);
     }
-    return 'OK';
   }
 
   // --- domains ---

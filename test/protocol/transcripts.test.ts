@@ -928,6 +928,20 @@ describe.each(VERSIONS)('@introduceDomain / @releaseDomain (§8.5, §10) — %s'
     ], ['-Q', `memory=${master ? 366 : 380}`]);
   });
 
+  it('was BUG: a commit judges each event against the quota before the nodes after it are written, as C\'s finalize_transaction', async () => {
+    const token = 't'.repeat(12);
+    await transcript(V, [
+      ...home(5),
+      ['dom5', 'WRITE', `data/big|${x(200)}`, 'OK'],
+      ['dom5', 'WATCH', `data/w|${token}|`, 'OK', { dom5: [`data/w|${token}|`] }],
+      ['dom0', 'TRANSACTION_START', '|', '=1|'],
+      ['dom0#1', 'WRITE', '/local/domain/5/data/w|v', 'OK'],
+      ['dom0#1', 'RM', '/local/domain/5/data/big|', 'OK'],
+      // data/w's event comes while data/big, removed later in the commit, still counts: dropped.
+      ['dom0#1', 'TRANSACTION_END', 'T|', 'OK'],
+    ], ['-Q', 'memory=400']);
+  });
+
   it('was BUG: a write refused by the memory quota has used its generation, as C\'s write_node', async () => {
     await transcript(V, [
       ...home(5),
