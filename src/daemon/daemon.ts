@@ -256,14 +256,16 @@ export class Daemon implements Services, ControlHost, RequestHost, ParkingHost, 
    * C's limits on serving a client: a guest with `outstanding` requests
    * whose output is not yet sent waits (C 4.17 and master alike), and so
    * does any client with a large backlog of output. A guest at its memory
-   * quota waits too (C's domain_can_read), until its memory drops.
+   * quota with output still unsent waits too (C's domain_can_read), until
+   * it reads or its memory drops; one at its quota through what it stores
+   * alone is served (a known limit: C stops reading it too).
    */
   mayServe(conn: Connection): boolean {
     if (conn.outputBacklog >= OUTPUT_HIGH_WATER) return false;
     if (!conn.client.quotaBound) return true;
     const quota = quotaFor(this.store, conn.client, 'outstanding');
     if (quota > 0 && conn.outstanding >= quota) return false;
-    return !overMemory(this.store, conn.client, conn.client.domid, 0);
+    return conn.outputBacklog === 0 || !overMemory(this.store, conn.client, conn.client.domid, 0);
   }
 
   backlog(conn: Connection): number {

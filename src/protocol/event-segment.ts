@@ -47,7 +47,7 @@ export class EventSegment {
     readonly expires?: number,
   ) {
     let pair = 0;
-    batch.events.forEach(({ path, watches }, e) => {
+    batch.events.forEach(({ path, watches, room }, e) => {
       this.firstPair.push(pair);
       for (const relativeTo of relativeForms(watches)) {
         const seen = eventPathFor({ path, token: '', relativeTo, depth: undefined }, path);
@@ -59,7 +59,7 @@ export class EventSegment {
       for (let i = 0; i < watches.length; i++, pair++) {
         const watch = watches[i]!;
         const payload = eventPathLength(watch, path) + watch.token.length + 2;
-        let keep = payload <= batch.room && payload <= PAYLOAD_MAX && this.byteLength + HEADER_SIZE + payload <= rules.space;
+        let keep = payload <= room && payload <= PAYLOAD_MAX && this.byteLength + HEADER_SIZE + payload <= rules.space;
         if (keep && (rules.queuedAhead || tokensRepeat)) {
           const eventPath = eventPathFor(watch, path);
           keep = !rules.queuedAhead?.(eventPath, watch.token) && !(tokensRepeat && this.keptBefore(path, watches, i, eventPath, pair));

@@ -60,45 +60,51 @@ export function deliverNodeEvent(store: Store, path: string, mode: MatchMode, ch
 /**
  * Delivers a commit's events: which clients see which node's change, and
  * through which watches, is decided now, against the state each event is
- * judged by; each client gets them as one batch (see EventBatch), so no
- * frame is built before its connection drains to it.
+ * judged by (`judging(i)` sets that state up for the i-th: C commits node by
+ * node); each client gets them as one batch (see EventBatch), so no frame
+ * is built before its connection drains to it.
  */
-export function deliverEventBatches(store: Store, events: readonly (readonly [string, MatchMode, ChangeContext])[]): void {
+export function deliverEventBatches(
+  store: Store, events: readonly (readonly [string, MatchMode, ChangeContext] | undefined)[], judging: (i: number) => void = () => {},
+): void {
   const batches = new Map<Requester, MatchedEvent[]>();
-  for (const [path, mode, change] of events) {
+  events.forEach((event, i) => {
+    judging(i);
+    if (!event) return;
+    const [path, mode, change] = event;
     forEachFiring(store, path, mode, change, (client, watches) => {
+      const matched = { path, watches, room: outputRoom(store, client) };
       const batch = batches.get(client);
-      if (batch) batch.push({ path, watches });
-      else batches.set(client, [{ path, watches }]);
+      if (batch) batch.push(matched);
+      else batches.set(client, [matched]);
     });
-  }
-  for (const [client, batch] of batches) store.eventBatches(client, { events: shareWatchLists(batch), room: outputRoom(store, client) });
+  });
+  for (const [client, batch] of batches) store.eventBatches(client, { events: shareWatchLists(batch) });
 }
 
 /** One node's event as one client gets it: the path changed and the watches it fires, in firing order. */
 export interface MatchedEvent {
   readonly path: string;
   readonly watches: readonly Watch[];
+  /** The longest payload the guest's memory quota let through when this event was judged (C drops a longer one). */
+  readonly room: number;
 }
 
 /**
  * A client's events of one commit. Every (event, watch) pair is one watch
  * event, `eventPathFor(watch, path)` and the watch's token, unless its
- * payload is longer than `room` (the guest's memory quota: C drops it).
- * The room is judged once for the whole batch, when the commit is made;
- * the events it keeps are charged as they are queued.
+ * payload is longer than its event's `room`.
  */
 export interface EventBatch {
   readonly events: readonly MatchedEvent[];
-  readonly room: number;
 }
 
 /** The watch events of `batch` in order, those the memory quota drops left out. */
 export function* batchEvents(batch: EventBatch): Generator<[string, string]> {
-  for (const { path, watches } of batch.events) {
+  for (const { path, watches, room } of batch.events) {
     for (const watch of watches) {
       const eventPath = eventPathFor(watch, path);
-      if (eventPath.length + watch.token.length + 2 <= batch.room) yield [eventPath, watch.token];
+      if (eventPath.length + watch.token.length + 2 <= room) yield [eventPath, watch.token];
     }
   }
 }
@@ -108,7 +114,7 @@ function shareWatchLists(batch: MatchedEvent[]): MatchedEvent[] {
   for (let i = 1; i < batch.length; i++) {
     const before = batch[i - 1]!.watches;
     const own = batch[i]!.watches;
-    if (own !== before && own.length === before.length && own.every((w, j) => w === before[j])) batch[i] = { path: batch[i]!.path, watches: before };
+    if (own !== before && own.length === before.length && own.every((w, j) => w === before[j])) batch[i] = { ...batch[i]!, watches: before };
   }
   return batch;
 }

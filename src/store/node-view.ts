@@ -76,21 +76,24 @@ export class LiveView implements NodeView {
     this.store.chargeNode(ancestor, parent, +1);
   }
 
-  removeSubtree(path: string, _parentRecord: NodeContents, removed: (path: string, record: NodeContents) => void): void {
+  removeSubtree(path: string, parentRecord: NodeContents, removed: (path: string, record: NodeContents) => void): void {
     const parentPathName = parentPath(path);
     const parent = this.store.lookup(parentPathName)!;
     // After each child C rewrites its parent: one generation after every node but the first removed.
     walkTree(path, this.store.lookup(path)!, () => {}, (at, node, depth) => {
       this.store.nextGeneration();
-      removed(at, this.store.withCurrentPerms(node));
+      const record = this.store.withCurrentPerms(node);
       this.store.countNode(node.perms, -1, this.client);
+      // As C's delnode_sub: the node's memory is refunded before its event is judged against the quota.
       this.store.chargeNode(at, node, -1);
+      removed(at, record);
       if (depth > 0) this.store.nextGeneration();
     });
     this.store.chargeNode(parentPathName, parent, -1);
     parent.children = parent.children!.writable();
     parent.children.delete(baseName(path));
     parent.gen = this.store.nextGeneration();
+    parent.perms = this.store.persistPerms(parentRecord.perms, parent.gen);
     this.store.chargeNode(parentPathName, parent, +1);
   }
 

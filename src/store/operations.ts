@@ -55,21 +55,45 @@ function errnoFromParents(ctx: OpContext, path: string, code: ErrorName, perm: n
  */
 class NodeWrites {
   private readonly pending = new Map<number, number>();
+  /** Writes judged fit so far. */
+  private written = 0;
 
   constructor(private readonly ctx: OpContext) {}
+
+  /** The node quota, judged before the next new node's write. */
+  countNode(used: number): void {
+    this.guard(false, () => enforce(this.ctx.store, this.ctx.client, 'nodes', used));
+  }
 
   /** A record replacing `old` (null: a new node) at `path`; the charge goes to `owner`. */
   write(path: string, record: SizedRecord, old: NodeContents | null): void {
     const { store, client, tx } = this.ctx;
-    const size = store.nodeBytes(0, record);
-    enforce(store, client, 'node-size', size, tx);
-    // In a transaction the private copy is charged to the caller, under a longer key.
-    const charged = tx ? client.domid : record.perms[0]!.domid;
-    const key = tx ? String(tx.startGen).length + 1 + path.length : path.length;
-    const refund = old && (tx || old.perms[0]!.domid === record.perms[0]!.domid) ? store.nodeBytes(key, old) : 0;
-    const add = (this.pending.get(charged) ?? 0) + size + key - refund;
-    enforceMemory(store, client, 'node-memory', charged, add, tx);
-    this.pending.set(charged, add);
+    this.guard(true, () => {
+      const size = store.nodeBytes(0, record);
+      enforce(store, client, 'node-size', size, tx);
+      // In a transaction the private copy is charged to the caller, under a longer key.
+      const charged = tx ? client.domid : record.perms[0]!.domid;
+      const key = tx ? String(tx.startGen).length + 1 + path.length : path.length;
+      const refund = old && (tx || old.perms[0]!.domid === record.perms[0]!.domid) ? store.nodeBytes(key, old) : 0;
+      const add = (this.pending.get(charged) ?? 0) + size + key - refund;
+      enforceMemory(store, client, 'node-memory', charged, add, tx);
+      this.pending.set(charged, add);
+    });
+    this.written++;
+  }
+
+  /**
+   * A refusal keeps the generations C's write_node took before its checks:
+   * one per write before it (undone, not given back), and the refused
+   * write's own.
+   */
+  private guard(isWrite: boolean, check: () => void): void {
+    try {
+      check();
+    } catch (e) {
+      for (let i = this.written + (isWrite ? 1 : 0); i > 0; i--) this.ctx.store.nextGeneration();
+      throw e;
+    }
   }
 }
 
@@ -107,7 +131,7 @@ export function createNode(ctx: OpContext, path: string, value: string): void {
   const writes = new NodeWrites(ctx);
   // Bottom up, as C writes them: the new node, its new parents, then the existing ancestor.
   for (let i = missing.length - 1, written = 0; i >= 0; i--, written++) {
-    enforce(store, client, 'nodes', owned + (countsAsWritten ? written : 0));
+    writes.countNode(owned + (countsAsWritten ? written : 0));
     const below = missing[i + 1];
     const record = { value: below ? '' : value, perms: inherited, children: childBytes(below ? baseName(below).length + 1 : 0) };
     writes.write(missing[i]!, record, null);

@@ -79,7 +79,7 @@ export function eventFits(store: Store, client: Requester, payloadLength: number
 
 /**
  * The longest event payload `eventFits` lets through now (a commit's
- * batch of events is judged against it once, see EventBatch).
+ * events are judged against it, see MatchedEvent).
  */
 export function outputRoom(store: Store, client: Requester): number {
   return memoryHeadroom(store, client, client.domid) - HEADER_SIZE - 1;

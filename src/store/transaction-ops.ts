@@ -4,6 +4,7 @@
  * copies to the live tree and fires the recorded events in first-touch order.
  */
 import { ChildList } from './child-list.js';
+import type { Domain } from './domains.js';
 import type { Requester } from './requester.js';
 import { fail } from './errors.js';
 import { deliverEventBatches, type ChangeContext } from './events.js';
@@ -36,25 +37,31 @@ export function endTransaction(store: Store, client: Requester, tx: StoreTransac
   store.closeTransaction(client, tx);
   if (!commit) return;
   if (tx.failed) fail('ENOMEM', 'transaction failed earlier');
-  if (tx.createdNode) checkNodeQuota(store, client, tx);
+  fixDomains(store, client, tx);
   if (tx.historyUnknown) fail('EAGAIN', 'transaction restored without its history');
   for (const [path, touched] of tx.touched) {
     if (touched.checkGen && (store.lookup(path)?.gen ?? NO_GENERATION) !== touched.gen) fail('EAGAIN', `conflict on ${path}`);
   }
-  applyCommit(store, tx);
+  applyCommit(store, client, tx);
 }
 
-/** C's transaction_fix_domains: every changed domain's count after the commit. */
-function checkNodeQuota(store: Store, client: Requester, tx: StoreTransaction): void {
+/**
+ * C's transaction_fix_domains before the commit: every domain whose node
+ * count changed gets its object now (before the commit's generations, and
+ * even if the commit then conflicts), and after a node was created each
+ * count is judged against the node quota.
+ */
+function fixDomains(store: Store, client: Requester, tx: StoreTransaction): void {
   for (const [domid, delta] of tx.nodeCountDelta) {
-    const count = Math.max(0, (store.domains.get(domid)?.nodeCount ?? 0) + delta);
-    if (domid !== 0) enforce(store, client, 'committed-nodes', count);
+    const domain = store.existingDomainObject(domid);
+    if (tx.createdNode && domid !== 0) enforce(store, client, 'committed-nodes', Math.max(0, (domain?.nodeCount ?? 0) + delta));
   }
 }
 
-function applyCommit(store: Store, tx: StoreTransaction): void {
+function applyCommit(store: Store, client: Requester, tx: StoreTransaction): void {
   const modified = [...tx.touched].filter(([, t]) => t.modified);
   const events = commitEvents(store, modified);
+  const before = modified.map(([path]) => liveCharge(store, path));
   recharge(store, modified, -1);
   const written: [string, Node][] = [];
   for (const [path, touched] of modified) {
@@ -85,7 +92,47 @@ function applyCommit(store: Store, tx: StoreTransaction): void {
     if (domain) domain.nodeCount += delta;
   }
   recharge(store, modified, +1);
-  deliverEventBatches(store, events);
+  deliverNodeByNode(store, client, tx, modified, events, before);
+}
+
+/** What the live node at `path` costs its owner, if it has an object. */
+interface Charge {
+  readonly domain: Domain;
+  readonly bytes: number;
+}
+
+function liveCharge(store: Store, path: string): Charge | undefined {
+  const live = store.lookup(path);
+  const domain = live && store.domains.get(live.perms[0]!.domid);
+  return domain && { domain, bytes: store.nodeBytes(path.length, live!) };
+}
+
+/**
+ * C commits node by node: it drops the transaction's copy, writes the node
+ * and fires its event, then goes on to the next. All nodes are written
+ * here first, so while one node's event is judged against the memory
+ * quota, what the nodes after it held before the commit (their old records
+ * and their copies, charged to the transaction's client) is lent back.
+ */
+function deliverNodeByNode(
+  store: Store, client: Requester, tx: StoreTransaction, modified: [string, TouchedNode][],
+  events: ([string, MatchMode, ChangeContext] | undefined)[], before: (Charge | undefined)[],
+): void {
+  const copyKeyPrefix = String(tx.startGen).length + 1;
+  const owner = store.domains.get(client.domid);
+  const lags = modified.map(([path, touched], i): Charge[] => {
+    const after = liveCharge(store, path);
+    return [
+      ...(before[i] ? [before[i]!] : []),
+      ...(after ? [{ domain: after.domain, bytes: -after.bytes }] : []),
+      ...(owner && touched.record ? [{ domain: owner, bytes: store.nodeBytes(copyKeyPrefix + path.length, touched.record) }] : []),
+    ];
+  });
+  const lend = (lag: Charge[], sign: 1 | -1): void => {
+    for (const { domain, bytes } of lag) domain.memory += sign * bytes;
+  };
+  for (const lag of lags) lend(lag, +1);
+  deliverEventBatches(store, events, (i) => lend(lags[i]!, -1));
 }
 
 /** Refunds (before the commit) or charges (after it) the live nodes a commit changes. */
@@ -101,16 +148,16 @@ function recharge(store: Store, modified: [string, TouchedNode][], sign: 1 | -1)
  * own node is written, so against the new state of the nodes written
  * before it and the old state of those written after.
  */
-function commitEvents(store: Store, modified: [string, TouchedNode][]): [string, MatchMode, ChangeContext][] {
+function commitEvents(store: Store, modified: [string, TouchedNode][]): ([string, MatchMode, ChangeContext] | undefined)[] {
   const order = new Map(modified.map(([path], i) => [path, i]));
-  return modified.flatMap(([path, touched], i): [string, MatchMode, ChangeContext][] => {
-    if (!touched.fire) return [];
+  return modified.map(([path, touched], i): [string, MatchMode, ChangeContext] | undefined => {
+    if (!touched.fire) return undefined;
     const parentPathName = parentPath(path);
     const parentIndex = order.get(parentPathName);
     const parent = parentIndex !== undefined && parentIndex < i
       ? modified[parentIndex]![1].record
       : snapshot(store, parentPathName);
-    return [[path, touched.fire, { record: touched.record, oldPerms: touched.oldPerms, parent }]];
+    return [path, touched.fire, { record: touched.record, oldPerms: touched.oldPerms, parent }];
   });
 }
 

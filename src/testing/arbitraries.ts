@@ -114,6 +114,12 @@ export function requests(options: RequestOptions = {}): fc.Arbitrary<Request> {
 export interface OperationOptions extends RequestOptions {
   /** How many connections send (default 4: two dom0 sockets and the guests). */
   connections?: number;
+  /**
+   * operationSequences mixes in the guests' life cycles (domainLifeCycles):
+   * their connections close at RELEASE, and the sender must attach a new
+   * one after each INTRODUCE.
+   */
+  lifeCycle?: boolean;
 }
 
 /** One operation: a request on one connection, in one of its transactions or none. */
@@ -147,11 +153,51 @@ export function transactionBlocks(options: OperationOptions & { leaveOpen?: bool
   ]);
 }
 
-/** Sequences of single operations and transaction sessions, about `maxLength` operations long. */
+/** INTRODUCE of a guest as a toolstack sends it: gfn 1, event channel 10 + domid. */
+export function introduceOperation(conn: number, domid: number): Operation {
+  return { conn, tx: null, type: T.INTRODUCE, payload: `${domid}|1|${10 + domid}|` };
+}
+
+/**
+ * A guest domain's life cycle, sent by connection 0 (dom0): RELEASE, a few
+ * requests meanwhile, then (mostly) INTRODUCE of the same domid — a new
+ * domain that must inherit nothing from the old one, though nodes still
+ * name it — and sometimes the home a toolstack gives it, and a rewrite of
+ * some node. Now and then a
+ * lone INTRODUCE or RELEASE from any connection instead (a reset, ENOENT,
+ * EACCES from a guest).
+ */
+export function domainLifeCycles(options: OperationOptions = {}): fc.Arbitrary<Operation[]> {
+  const guests = options.guests ?? [1, 2];
+  const domid = fc.constantFrom(...guests);
+  const conn = fc.nat({ max: (options.connections ?? 4) - 1 });
+  const release = (c: number, d: number): Operation => ({ conn: c, tx: null, type: T.RELEASE, payload: `${d}|` });
+  const home = (d: number): Operation[] => [
+    { conn: 0, tx: null, type: T.WRITE, payload: `/local/domain/${d}|` },
+    { conn: 0, tx: null, type: T.SET_PERMS, payload: `/local/domain/${d}|n${d}|` },
+  ];
+  // After the new domain came, dom0 may rewrite an old node (one naming the old domain keeps the entry stale).
+  const rewrite = fc.option(absolutePaths(options).map((p): Operation => ({ conn: 0, tx: null, type: T.WRITE, payload: `${p}|w` })), { nil: undefined });
+  const reuse = fc.record({ domid, meanwhile: fc.array(operations(options), { maxLength: 3 }), again: fc.constantFrom(true, true, true, false), home: fc.boolean(), rewrite })
+    .map(({ domid: d, meanwhile, again, home: withHome, rewrite: w }) => [
+      release(0, d), ...meanwhile, ...(again ? [introduceOperation(0, d), ...(withHome ? home(d) : []), ...(w ? [w] : [])] : []),
+    ]);
+  const lone = fc.tuple(conn, domid, fc.boolean()).map(([c, d, intro]) => [intro ? introduceOperation(c, d) : release(c, d)]);
+  return fc.oneof({ weight: 4, arbitrary: reuse }, { weight: 1, arbitrary: lone });
+}
+
+/**
+ * Sequences of single operations and transaction sessions (and, with
+ * `lifeCycle`, domain life cycles), about `maxLength` operations long.
+ */
 export function operationSequences(options: OperationOptions & { maxLength?: number; leaveOpen?: boolean } = {}): fc.Arbitrary<Operation[]> {
   const maxChunks = Math.max(1, Math.floor((options.maxLength ?? 50) / 3));
   return fc.array(
-    fc.oneof({ weight: 4, arbitrary: operations(options).map((o) => [o]) }, { weight: 1, arbitrary: transactionBlocks(options) }),
+    fc.oneof(
+      { weight: 8, arbitrary: operations(options).map((o) => [o]) },
+      { weight: 2, arbitrary: transactionBlocks(options) },
+      ...(options.lifeCycle ? [{ weight: 1, arbitrary: domainLifeCycles(options) }] : []),
+    ),
     { minLength: 1, maxLength: maxChunks, size: 'max' },
   ).map((chunks) => chunks.flat());
 }

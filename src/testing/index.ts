@@ -14,7 +14,7 @@ export type { Snapshot, SnapshotConnection, SnapshotDomain, SnapshotNode, Snapsh
 export { diffSnapshots } from './diff.js';
 export * from './arbitraries.js';
 export { describeOperation, payloadBytes, replyText, transactionId, type Operation } from './operations.js';
-export { Model as ReferenceModel, type ModelReply, type Version as ModelVersion } from './model.js';
+export { Model as ReferenceModel, type ModelOptions, type ModelReply, type Version as ModelVersion } from './model.js';
 export {
   assertLiveUpdatePreserves, liveUpdateCommands, liveUpdateProperty, LiveUpdateCommand, openWorld, RequestCommand, sendOperation,
   type CommandOptions, type SimCommand, type SimWorld, type WorldOptions,

@@ -53,12 +53,14 @@ const watchArb: fc.Arbitrary<Watch> = fc.record({
 const nodeArb = fc.integer({ min: 0, max: 12 }).map((i) => `${HOME}/a/n${i}`);
 
 const batchArb: fc.Arbitrary<EventBatch> = fc.record({
-  events: fc.uniqueArray(fc.record({ path: nodeArb, watches: fc.array(watchArb, { minLength: 1, maxLength: 6 }) }), { selector: (e) => e.path, maxLength: 12 }),
-  room: fc.constantFrom(16, 30, 50, Infinity),
-}).map(({ events, room }) => {
+  events: fc.uniqueArray(
+    fc.record({ path: nodeArb, watches: fc.array(watchArb, { minLength: 1, maxLength: 6 }), room: fc.constantFrom(16, 30, 50, Infinity) }),
+    { selector: (e) => e.path, maxLength: 12 },
+  ),
+}).map(({ events }) => {
   // Consecutive events often fire the very same watch list, as the store shares it.
-  const shared: MatchedEvent[] = events.map((e, i) => (i > 0 && i % 3 === 0 ? { path: e.path, watches: events[i - 1]!.watches } : e));
-  return { events: shared, room };
+  const shared: MatchedEvent[] = events.map((e, i) => (i > 0 && i % 3 === 0 ? { ...e, watches: events[i - 1]!.watches } : e));
+  return { events: shared };
 });
 
 const eventPathArb = fc.oneof(nodeArb, nodeArb.map((p) => p.slice(HOME.length + 1)));
@@ -123,7 +125,7 @@ describe('a commit fan-out queued as one segment', () => {
     const conn = new Connection({} as Requester, 1 << 20);
     const transport = new SteppedTransport();
     conn.transport = transport;
-    conn.queueEventBatch({ events: [{ path: `${HOME}/y`, watches }, { path: `${HOME}/x`, watches }], room: Infinity });
+    conn.queueEventBatch({ events: [{ path: `${HOME}/y`, watches, room: Infinity }, { path: `${HOME}/x`, watches, room: Infinity }], });
     transport.unblock();
     conn.flush();
     const bytes = Buffer.concat(transport.written);
@@ -143,7 +145,7 @@ describe('a commit fan-out queued as one segment', () => {
       const w: Watch = { path: HOME, token: 't', relativeTo: undefined, depth: undefined };
       conn.queueReply({ type: 2, reqId: 1, txId: 0, payload: Buffer.from('OK\0') });
       conn.flush(); // the reply is written; the transport now holds it
-      conn.queueEventBatch({ events: [{ path: `${HOME}/a`, watches: [w] }, { path: `${HOME}/b`, watches: [w] }], room: Infinity }, new RequestCharge(owner));
+      conn.queueEventBatch({ events: [{ path: `${HOME}/a`, watches: [w], room: Infinity }, { path: `${HOME}/b`, watches: [w], room: Infinity }], }, new RequestCharge(owner));
       conn.flush();
       expect(owner.outstanding).toBe(1);
       vi.advanceTimersByTime(1001);

@@ -883,6 +883,77 @@ describe.each(VERSIONS)('@introduceDomain / @releaseDomain (§8.5, §10) — %s'
     ]);
   });
 
+  it('was BUG: a stale grant stays stale when dom0 writes the node again after the domid was reused', async () => {
+    await transcript(V, [
+      ['dom0', 'WRITE', '/g/c|v', 'OK'],
+      ['dom0', 'SET_PERMS', '/g|n0|r5|', 'OK'],
+      ['dom5', 'READ', '/g|', '='],
+      ['dom0', 'RELEASE', '5|', 'OK'],
+      ['dom0', 'WRITE', '/bump|', 'OK'], // consumes generations
+      ['dom0', 'INTRODUCE', '5|1|15|', 'OK'],
+      ['dom5', 'READ', '/g|', 'EACCES'],
+      // C's read_node marks r5 ignored (XS_PERM_IGNORE) at the node's old generation and
+      // write_node stores the mark: the new generation, younger than domain 5, does not revive it.
+      ['dom0', 'WRITE', '/g|w', 'OK'],
+      ['dom5', 'READ', '/g|', 'EACCES'],
+      ['dom0', 'RM', '/g/c|', 'OK'], // rewrites /g too (delete_child)
+      ['dom5', 'READ', '/g|', 'EACCES'],
+    ]);
+  });
+
+  it('was BUG: a commit gives a changed domain its object before the commit\'s generations, as C\'s transaction_fix_domains', async () => {
+    await transcript(V, [
+      ['dom0', 'WRITE', '/s|', 'OK'],
+      ['dom5', 'READ', '/s|', 'EACCES'],
+      ['dom0', 'TRANSACTION_START', '|', '=1|'],
+      ['dom0#1', 'WRITE', '/s/p|v', 'OK'],
+      ['dom0#1', 'SET_PERMS', '/s/p|n0|r5|', 'OK'],
+      ['dom0#1', 'WRITE', '/s/q|v', 'OK'],
+      ['dom0#1', 'SET_PERMS', '/s/q|n5|', 'OK'], // domain 5's node count changes in the transaction
+      ['dom0', 'RELEASE', '5|', 'OK'],
+      ['dom0#1', 'TRANSACTION_END', 'T|', 'OK'], // domain 5 gets an object again, older than the nodes the commit writes
+      ['dom0', 'INTRODUCE', '5|1|15|', 'OK'],
+      ['dom5', 'READ', '/s/p|', '=v'],
+    ]);
+  });
+
+  it('was BUG: the event of a removed node is judged against the quota after its memory is refunded, as C\'s delnode_sub', async () => {
+    const token = 't'.repeat(12);
+    await transcript(V, [
+      ...home(5),
+      ['dom5', 'WRITE', `data/big|${x(200)}`, 'OK'],
+      ['dom5', 'WATCH', `data|${token}|`, 'OK', { dom5: [`data|${token}|`] }],
+      // With the 256 (master 248) bytes of data/big still charged, the 22-byte event would reach the quota (the WATCH's OK, 19 bytes, was charged until written).
+      ['dom0', 'RM', '/local/domain/5/data/big|', 'OK', { dom5: [`data/big|${token}|`] }],
+    ], ['-Q', `memory=${master ? 385 : 399}`]);
+  });
+
+  it('was BUG: a commit judges each event against the quota before the nodes after it are written, as C\'s finalize_transaction', async () => {
+    const token = 't'.repeat(12);
+    await transcript(V, [
+      ...home(5),
+      ['dom5', 'WRITE', `data/big|${x(200)}`, 'OK'],
+      ['dom5', 'WATCH', `data/w|${token}|`, 'OK', { dom5: [`data/w|${token}|`] }],
+      ['dom0', 'TRANSACTION_START', '|', '=1|'],
+      ['dom0#1', 'WRITE', '/local/domain/5/data/w|v', 'OK'],
+      ['dom0#1', 'RM', '/local/domain/5/data/big|', 'OK'],
+      // data/w's event comes while data/big, removed later in the commit, still counts: dropped.
+      ['dom0#1', 'TRANSACTION_END', 'T|', 'OK'],
+    ], ['-Q', 'memory=410']);
+  });
+
+  it('was BUG: a write refused by the memory quota has used its generation, as C\'s write_node', async () => {
+    await transcript(V, [
+      ...home(5),
+      ['dom0', 'WRITE', '/n1|', 'OK'],
+      ['dom0', 'DIRECTORY_PART', '/n1|0|', master ? '=14||' : '=12||'],
+      ['dom5', 'WRITE', `data/big|${x(400)}`, 'EIO'],
+      // /n2 is /n1 + 3, not + 2: "/" took one after /n1, and the refused write one.
+      ['dom0', 'WRITE', '/n2|', 'OK'],
+      ['dom0', 'DIRECTORY_PART', '/n2|0|', master ? '=17||' : '=15||'],
+    ], ['-Q', 'memory=400']);
+  });
+
   it('--keep-orphans: a released domain\'s nodes pass to dom0 silently', async () => {
     await transcript(V, [
       ...home(5),
