@@ -73,6 +73,18 @@ static napi_value throw_type(napi_env env, const char *msg) {
 
 /* ---- argument conversion ------------------------------------------------ */
 
+/* The call's one argument, a descriptor; false (with a TypeError thrown) if it is not one. */
+static bool fd_argument(napi_env env, napi_callback_info info, int *fd) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return false;
+  if (argc < 1 || napi_get_value_int32(env, argv[0], fd) != napi_ok || *fd < 0) {
+    throw_type(env, "fd must be a non-negative integer");
+    return false;
+  }
+  return true;
+}
+
 /* Returns a malloc'd NUL-terminated copy of a JS string, or NULL. */
 static char *get_string(napi_env env, napi_value value) {
   size_t len;
@@ -217,12 +229,9 @@ static int clear_cloexec(const int *fds, uint32_t n, int *saved) {
 /* ---- exported functions ------------------------------------------------- */
 
 static napi_value GetCloexec(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], result;
+  napi_value result;
   int fd, flags;
-  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0)
-    return throw_type(env, "fd must be a non-negative integer");
+  if (!fd_argument(env, info, &fd)) return NULL;
   if ((flags = fcntl(fd, F_GETFD)) < 0) return throw_errno(env, errno, "fcntl", NULL);
   NAPI_OK(napi_get_boolean(env, (flags & FD_CLOEXEC) != 0, &result));
   return result;
@@ -327,12 +336,9 @@ fail:
 }
 
 static napi_value TryLock(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], result;
+  napi_value result;
   int fd, r;
-  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0)
-    return throw_type(env, "fd must be a non-negative integer");
+  if (!fd_argument(env, info, &fd)) return NULL;
   do r = flock(fd, LOCK_EX | LOCK_NB);
   while (r < 0 && errno == EINTR);
   if (r < 0 && errno != EWOULDBLOCK) return throw_errno(env, errno, "flock", NULL);

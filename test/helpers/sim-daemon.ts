@@ -180,3 +180,31 @@ export async function startSim(options: StartSimOptions = {}): Promise<SimDaemon
     exited: daemon.exited,
   };
 }
+
+/**
+ * What a live-update test started: daemons, clients, and pid files of
+ * daemons a fallback or a spawn hand-over moved to a new pid. `stopAll`
+ * (for afterEach) stops all of it, the moved daemons with `signal`.
+ */
+export class StartedDaemons {
+  readonly sims: SimDaemon[] = [];
+  readonly clients: { close(): void }[] = [];
+  readonly pidFiles: string[] = [];
+
+  constructor(private readonly signal: NodeJS.Signals) {}
+
+  async stopAll(): Promise<void> {
+    this.clients.splice(0).forEach((c) => c.close());
+    for (const file of this.pidFiles.splice(0)) {
+      try {
+        process.kill(Number(fs.readFileSync(file, 'utf8')), this.signal);
+      } catch {
+        /* already gone */
+      }
+    }
+    for (const sim of this.sims.splice(0)) {
+      await sim.stop();
+      fs.rmSync(sim.rundir, { recursive: true, force: true });
+    }
+  }
+}

@@ -22,32 +22,16 @@ import { NO_SOCKETS, restoreDaemon } from '../../src/liveupdate/state-restore.js
 import { MessageType as T } from '../../src/wire/vocabulary.js';
 import { connect as connectInProcess, startDaemon, tearDownAfterEach } from '../helpers/in-process-daemon.js';
 import { WireClient } from '../../src/testing/wire-client.js';
-import { SIM_CLI, startSim, type SimDaemon } from '../helpers/sim-daemon.js';
+import { SIM_CLI, startSim, type SimDaemon, StartedDaemons } from '../helpers/sim-daemon.js';
 
 tearDownAfterEach();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const text = (s: string) => `${s}\0`;
 
-const sims: SimDaemon[] = [];
-const clients: WireClient[] = [];
-/** Pid files of daemons whose process may have changed (a fallback or a spawn hand-over). */
-const pidFiles: string[] = [];
-afterEach(async () => {
-  clients.splice(0).forEach((c) => c.close());
-  // A fallback or a spawn hand-over runs under a new pid (the pid file says which): stop it too.
-  for (const file of pidFiles.splice(0)) {
-    try {
-      process.kill(Number(fs.readFileSync(file, 'utf8')), 'SIGKILL');
-    } catch {
-      /* already gone */
-    }
-  }
-  for (const sim of sims.splice(0)) {
-    await sim.stop();
-    fs.rmSync(sim.rundir, { recursive: true, force: true });
-  }
-});
+const started = new StartedDaemons('SIGKILL');
+const { sims, clients, pidFiles } = started;
+afterEach(() => started.stopAll());
 
 async function start(env: NodeJS.ProcessEnv = {}): Promise<{ sim: SimDaemon; pidFile: string }> {
   const rundir = fs.mkdtempSync('/tmp/xs-luf-');

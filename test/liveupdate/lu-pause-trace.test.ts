@@ -12,26 +12,11 @@ import { takePausePhases } from '../../src/bench/pause-phases.js';
 import { PAUSE_TRACE_ENV } from '../../src/liveupdate/pause-trace.js';
 import { WireClient } from '../../src/testing/wire-client.js';
 import { MessageType as T } from '../../src/wire/vocabulary.js';
-import { SIM_CLI, startSim, type SimDaemon } from '../helpers/sim-daemon.js';
+import { SIM_CLI, startSim, StartedDaemons } from '../helpers/sim-daemon.js';
 
-const sims: SimDaemon[] = [];
-const clients: WireClient[] = [];
-/** Pid files of daemons that a spawn hand-over moved to a new pid. */
-const pidFiles: string[] = [];
-afterEach(async () => {
-  clients.splice(0).forEach((c) => c.close());
-  for (const file of pidFiles.splice(0)) {
-    try {
-      process.kill(Number(fs.readFileSync(file, 'utf8')), 'SIGTERM');
-    } catch {
-      /* already gone */
-    }
-  }
-  for (const sim of sims.splice(0)) {
-    await sim.stop();
-    fs.rmSync(sim.rundir, { recursive: true, force: true });
-  }
-});
+const started = new StartedDaemons('SIGTERM');
+const { sims, clients, pidFiles } = started;
+afterEach(() => started.stopAll());
 
 const PHASES = [
   'update requested', 'pause begins', 'dumped', 'state written', 'exec',
