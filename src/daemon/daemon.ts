@@ -268,8 +268,8 @@ export class Daemon implements Services, ControlHost, RequestHost, ParkingHost, 
     return conn.outputBacklog === 0 || !overMemory(this.store, conn.client, conn.client.domid, 0);
   }
 
-  backlog(conn: Connection): number {
-    return conn.outputBacklog;
+  outputProduced(conn: Connection): number {
+    return conn.outputProduced;
   }
 
   handle(conn: Connection, frame: Frame): void {

@@ -31,7 +31,8 @@ export interface RequestHost {
   /** May `conn` have a request handled now? */
   mayServe(conn: Connection): boolean;
   /** Bytes queued for `conn` and not yet sent. */
-  backlog(conn: Connection): number;
+  /** Bytes of output ever queued for `conn`: the turn budgets count what requests produce, not what is left unsent. */
+  outputProduced(conn: Connection): number;
   handle(conn: Connection, frame: Frame): void;
   /** Sends what the handled requests queued. */
   flush(): void;
@@ -71,17 +72,17 @@ export class RequestScheduler {
   private serve(conn: Connection): void {
     const guest = conn.client.quotaBound;
     const work = this.guestWork;
-    const before = this.host.backlog(conn);
+    const before = this.host.outputProduced(conn);
     const outputLimit = Math.min(OUTPUT_PER_TURN, guest ? work.output : Infinity);
     const requests = Math.min(REQUESTS_PER_TURN, guest ? work.requests : Infinity);
     let handled = 0;
-    while (handled < requests && conn.hasRequests && this.host.mayServe(conn) && this.host.backlog(conn) - before < outputLimit) {
+    while (handled < requests && conn.hasRequests && this.host.mayServe(conn) && this.host.outputProduced(conn) - before < outputLimit) {
       this.host.handle(conn, conn.takeRequest()!);
       handled++;
     }
     if (guest && handled > 0) {
       work.requests -= handled;
-      work.output -= this.host.backlog(conn) - before;
+      work.output -= this.host.outputProduced(conn) - before;
       this.scheduleTurn(); // which renews the guests' budget
     }
     if (conn.hasRequests) {

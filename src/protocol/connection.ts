@@ -74,6 +74,11 @@ export class Connection implements OutstandingOwner {
   ) {}
 
   /** Bytes waiting for this client: queued, and held by its transport. */
+  /** Bytes of output ever queued for this connection (see OutputQueue.queuedTotal). */
+  get outputProduced(): number {
+    return this.output.queuedTotal;
+  }
+
   get outputBacklog(): number {
     return this.output.byteLength + (this.transport?.writableLength ?? 0);
   }

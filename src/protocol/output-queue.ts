@@ -30,6 +30,8 @@ export class OutputQueue {
   private readonly segments = new Map<string, Set<EventSegment>>();
   private head = 0;
   private bytes = 0;
+  /** Bytes ever queued: what a connection's requests produced, however fast it reads. */
+  queuedTotal = 0;
   /**
    * Queued events by token, then path. Tokens come first because a watch's
    * token is one string object whose hash V8 keeps, where event paths are
@@ -67,12 +69,14 @@ export class OutputQueue {
       else this.segments.set(path, new Set([segment]));
     }
     this.bytes += segment.byteLength;
+    this.queuedTotal += segment.byteLength;
     charge?.add(segment.count);
   }
 
   push(item: Queued): void {
     this.items.push(item);
     this.bytes += item.bytes.length;
+    this.queuedTotal += item.bytes.length;
     if (item.event) {
       const { path, token } = item.event;
       let paths = this.events.get(token);
